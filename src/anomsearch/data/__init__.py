@@ -1,0 +1,39 @@
+"""Data layer: events, LHC Olympics I/O, the toy generator, signal injection, regions."""
+
+from __future__ import annotations
+
+from anomsearch.data.events import DERIVED_FEATURES, JET_FIELDS, EventTable
+from anomsearch.data.injection import inject_signal, split_by_label
+from anomsearch.data.lhco import (
+    FEATURE_COLUMNS,
+    read_features_h5,
+    read_master_key,
+    write_features_h5,
+    write_master_key,
+)
+from anomsearch.data.regions import Regions, kfold_assignments
+from anomsearch.data.toy import (
+    ToyConfig,
+    generate_toy,
+    generate_toy_background,
+    generate_toy_signal,
+)
+
+__all__ = [
+    "DERIVED_FEATURES",
+    "FEATURE_COLUMNS",
+    "JET_FIELDS",
+    "EventTable",
+    "Regions",
+    "ToyConfig",
+    "generate_toy",
+    "generate_toy_background",
+    "generate_toy_signal",
+    "inject_signal",
+    "kfold_assignments",
+    "read_features_h5",
+    "read_master_key",
+    "split_by_label",
+    "write_features_h5",
+    "write_master_key",
+]

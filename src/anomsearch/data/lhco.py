@@ -1,0 +1,188 @@
+"""Read and write the LHC Olympics 2020 *features* format and black-box master keys.
+
+The features files (``events_anomalydetection_v2.features.h5``, ``events_LHCO2020_BlackBox1.features.h5``)
+are pandas HDF5 stores written with ``DataFrame.to_hdf(path, key="df")`` in pandas' default *fixed*
+layout: one float64 block with the columns :data:`FEATURE_COLUMNS` (GeV) and, in the R&D set only, a
+``label`` column (1.0 signal, 0.0 background). Files written here load with plain ``pandas.read_hdf``
+and the real files load here.
+
+The black-box *master key* is a text file with one 0/1 label per line, in event order.
+
+References:
+    G. Kasieczka, B. Nachman, D. Shih et al., "The LHC Olympics 2020", arXiv:2101.08320.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from anomsearch._io import atomic_path, write_text_atomic
+from anomsearch.data.events import JET_FIELDS, EventTable
+from anomsearch.exceptions import DataFormatError
+
+__all__ = [
+    "FEATURE_COLUMNS",
+    "HDF_KEY",
+    "read_features_h5",
+    "read_master_key",
+    "write_features_h5",
+    "write_master_key",
+]
+
+log = logging.getLogger(__name__)
+
+_FILE_FIELDS = ("px", "py", "pz", "m", "tau1", "tau2", "tau3")
+#: The 14 jet columns of the LHCO features files, in file order.
+FEATURE_COLUMNS: tuple[str, ...] = tuple(
+    f"{field}j{jet}" for jet in (1, 2) for field in _FILE_FIELDS
+)
+#: The HDF5 key under which the LHCO files store their table.
+HDF_KEY = "df"
+assert _FILE_FIELDS == JET_FIELDS
+
+
+def _require_file(path: Path, what: str) -> None:
+    if not path.exists():
+        raise DataFormatError(f"{what} file not found: {path}")
+    if not path.is_file():
+        raise DataFormatError(f"{what} path is not a file: {path}")
+
+
+def read_features_h5(
+    path: str | os.PathLike[str],
+    *,
+    key: str | None = None,
+    start: int | None = None,
+    stop: int | None = None,
+    master_key: str | os.PathLike[str] | None = None,
+) -> EventTable:
+    """Read an LHC Olympics features file into an :class:`EventTable`.
+
+    Args:
+        path: the ``.h5`` features file.
+        key: HDF5 key; default: the only key in the file (``"df"`` in the LHCO files).
+        start: first row to read (fixed-layout files are read whole and sliced).
+        stop: one past the last row to read.
+        master_key: optional black-box master-key file whose labels are attached to the events.
+
+    Returns:
+        The events; ``label`` is set from the ``label`` column or the master key when present.
+
+    Raises:
+        DataFormatError: missing file, missing columns, non-numeric or non-finite values, bad labels,
+            or a master key whose length differs from the number of events. The message names the
+            file and column.
+    """
+    path = Path(path)
+    _require_file(path, "features")
+    try:
+        with pd.HDFStore(path, mode="r") as store:
+            keys = store.keys()
+            if key is None:
+                if len(keys) != 1:
+                    raise DataFormatError(
+                        f"{path}: expected one table, found keys {keys}; pass key=..."
+                    )
+                key = keys[0]
+            elif "/" + key.lstrip("/") not in keys:
+                raise DataFormatError(f"{path}: no key {key!r} (keys: {keys})")
+            frame = store.select(key, start=start, stop=stop)
+    except DataFormatError:
+        raise
+    except Exception as exc:  # tables/pandas raise many types for unreadable files
+        raise DataFormatError(f"{path}: not a readable pandas HDF5 file ({exc})") from exc
+    if not isinstance(frame, pd.DataFrame):
+        raise DataFormatError(f"{path}: key {key!r} holds a {type(frame).__name__}, not a table")
+    missing = [c for c in FEATURE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataFormatError(f"{path}: missing column(s) {', '.join(missing)}")
+    try:
+        values = frame.loc[:, list(FEATURE_COLUMNS)].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataFormatError(f"{path}: non-numeric feature column ({exc})") from exc
+    bad_rows, bad_cols = np.nonzero(~np.isfinite(values))
+    if bad_rows.size:
+        raise DataFormatError(
+            f"{path}: column {FEATURE_COLUMNS[bad_cols[0]]!r} has a non-finite value "
+            f"(NaN/inf) in row {bad_rows[0]} ({bad_rows.size} bad value(s) in all)"
+        )
+    label = None
+    if "label" in frame.columns:
+        label = frame["label"].to_numpy()
+        if not np.all(np.isin(label, (0, 1))):
+            raise DataFormatError(f"{path}: column 'label' must contain only 0 and 1")
+    if master_key is not None:
+        key_labels = read_master_key(master_key)
+        if start is not None or stop is not None:
+            key_labels = key_labels[start:stop]
+        if key_labels.shape[0] != values.shape[0]:
+            raise DataFormatError(
+                f"{master_key}: {key_labels.shape[0]} labels for {values.shape[0]} events in {path}"
+            )
+        label = key_labels
+    jets = values.reshape(-1, 2, len(JET_FIELDS))
+    log.debug("read %d events from %s", jets.shape[0], path)
+    return EventTable(jets, label)
+
+
+def write_features_h5(
+    events: EventTable,
+    path: str | os.PathLike[str],
+    *,
+    include_label: bool = True,
+) -> Path:
+    """Write events in the LHC Olympics features layout, atomically.
+
+    Args:
+        events: the events to write.
+        path: destination ``.h5`` file (replaced if it exists).
+        include_label: write the ``label`` column when the events carry labels (R&D layout); set
+            False for a black-box file (write the labels with :func:`write_master_key`).
+
+    Returns:
+        The path written.
+    """
+    data = events.jets.reshape(len(events), -1)
+    frame = pd.DataFrame(data, columns=list(FEATURE_COLUMNS))
+    if include_label and events.label is not None:
+        frame["label"] = events.label.astype(np.float64)
+    with atomic_path(path) as tmp:
+        frame.to_hdf(tmp, key=HDF_KEY, mode="w")
+    log.info("wrote %d events to %s", len(events), path)
+    return Path(path)
+
+
+def read_master_key(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a black-box master key: one 0/1 label per line (blank lines ignored).
+
+    Raises:
+        DataFormatError: missing file or a line that is not 0 or 1 (the line number is named).
+    """
+    path = Path(path)
+    _require_file(path, "master key")
+    labels: list[int] = []
+    for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        text = raw.strip()
+        if not text:
+            continue
+        try:
+            value = int(float(text))
+        except ValueError:
+            raise DataFormatError(f"{path}:{lineno}: expected 0 or 1, got {text!r}") from None
+        if value not in (0, 1) or float(text) != value:
+            raise DataFormatError(f"{path}:{lineno}: expected 0 or 1, got {text!r}")
+        labels.append(value)
+    return np.asarray(labels, dtype=np.int8)
+
+
+def write_master_key(labels: np.ndarray, path: str | os.PathLike[str]) -> Path:
+    """Write a black-box master key (one 0/1 label per line), atomically."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.all(np.isin(labels, (0, 1))):
+        raise DataFormatError("master-key labels must be a 1-d array of 0 and 1")
+    return write_text_atomic(path, "".join(f"{int(v)}\n" for v in labels))

@@ -1,0 +1,75 @@
+"""EventTable: derived features against hand-computed values, validation errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from anomsearch.data import EventTable
+from anomsearch.exceptions import DataFormatError
+
+
+def _jets(rows):
+    return np.asarray(rows, dtype=float).reshape(-1, 2, 7)
+
+
+def test_mjj_matches_four_vector_sum():
+    # jet 1: p = (1000, 0, 500), m = 300; jet 2: p = (-1000, 0, -200), m = 50 (GeV)
+    ev = EventTable(_jets([[1000, 0, 500, 300, 0.5, 0.2, 0.1, -1000, 0, -200, 50, 0.4, 0.3, 0.2]]))
+    e1 = np.sqrt(1000**2 + 500**2 + 300**2)
+    e2 = np.sqrt(1000**2 + 200**2 + 50**2)
+    expected = np.sqrt((e1 + e2) ** 2 - 300**2) / 1000
+    assert ev.mjj[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_mass_ordering_lighter_jet_is_j1():
+    rows = [
+        [1000, 0, 0, 300, 0.5, 0.2, 0.1, -1000, 0, 0, 50, 0.4, 0.3, 0.15],
+        [1000, 0, 0, 40, 0.5, 0.25, 0.1, -1000, 0, 0, 450, 0.4, 0.1, 0.05],
+    ]
+    ev = EventTable(_jets(rows))
+    np.testing.assert_allclose(ev.feature("mj1"), [0.05, 0.04])
+    np.testing.assert_allclose(ev.feature("mj2"), [0.3, 0.45])
+    np.testing.assert_allclose(ev.feature("delta_mj"), [0.25, 0.41])
+    np.testing.assert_allclose(ev.feature("tau21_j1"), [0.75, 0.5])
+    np.testing.assert_allclose(ev.feature("tau21_j2"), [0.4, 0.25])
+    np.testing.assert_allclose(ev.feature("tau32_j1"), [0.5, 0.4])
+    np.testing.assert_allclose(ev.feature("pt_j1"), [1.0, 1.0])
+
+
+def test_tau_ratio_guarded_against_zero():
+    ev = EventTable(_jets([[1000, 0, 0, 30, 0.0, 0.0, 0.0, -1000, 0, 0, 50, 0.4, 0.3, 0.0]]))
+    assert ev.feature("tau21_j1")[0] == 0.0
+    assert ev.feature("tau32_j2")[0] == 0.0
+
+
+def test_features_stack_and_subset():
+    rng = np.random.default_rng(0)
+    ev = EventTable(np.abs(rng.normal(size=(10, 2, 7))) * 100, label=np.arange(10) % 2)
+    x = ev.features(["mjj", "mj1"])
+    assert x.shape == (10, 2)
+    sub = ev.subset(ev.label == 1)
+    assert len(sub) == 5 and set(sub.label.tolist()) == {1}
+    both = EventTable.concatenate([sub, ev.subset(ev.label == 0)])
+    assert len(both) == 10 and both.label.sum() == 5
+
+
+@pytest.mark.parametrize(
+    ("jets", "label", "match"),
+    [
+        (np.zeros((3, 2, 6)), None, "shape"),
+        (np.zeros((3, 14)), None, "shape"),
+        (np.full((3, 2, 7), np.nan), None, "non-finite.*'px'"),
+        (np.zeros((3, 2, 7)), np.array([0, 1]), "label must have shape"),
+        (np.zeros((3, 2, 7)), np.array([0, 1, 2]), "only 0 and 1"),
+    ],
+)
+def test_invalid_input_is_named(jets, label, match):
+    with pytest.raises(DataFormatError, match=match):
+        EventTable(jets, label)
+
+
+def test_unknown_feature_lists_available():
+    ev = EventTable(np.ones((1, 2, 7)))
+    with pytest.raises(DataFormatError, match="unknown feature 'mass'.*mjj"):
+        ev.feature("mass")
