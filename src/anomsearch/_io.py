@@ -45,4 +45,6 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
 
 def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
     """Write ``obj`` as indented JSON to ``path`` atomically and return the path."""
-    return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
+    return write_text_atomic(
+        path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    )

@@ -14,7 +14,8 @@ class AnomsearchError(Exception):
 
 
 class ConfigError(AnomsearchError, ValueError):
-    """A configuration is invalid; the message names the offending field (e.g. ``regions.signal_region``)."""
+    """A configuration is invalid; the message names the offending field (e.g.
+    ``regions.signal_region``)."""
 
 
 class DataFormatError(AnomsearchError, ValueError):

@@ -71,5 +71,5 @@ def test_invalid_input_is_named(jets, label, match):
 
 def test_unknown_feature_lists_available():
     ev = EventTable(np.ones((1, 2, 7)))
-    with pytest.raises(DataFormatError, match="unknown feature 'mass'.*mjj"):
+    with pytest.raises(DataFormatError, match=r"unknown feature 'mass'.*mjj"):
         ev.feature("mass")

@@ -45,9 +45,9 @@ def test_injection_is_seeded_and_shuffled(pools):
 
 def test_injection_errors(pools):
     bkg, sig = pools
-    with pytest.raises(ConfigError, match="injection.n_signal=401 exceeds the 400"):
+    with pytest.raises(ConfigError, match=r"injection\.n_signal=401 exceeds the 400"):
         inject_signal(bkg, sig, 401, seed=1)
-    with pytest.raises(ConfigError, match="injection.n_signal"):
+    with pytest.raises(ConfigError, match=r"injection\.n_signal"):
         inject_signal(bkg, sig, -1, seed=1)
     with pytest.raises(DataFormatError, match="labelled"):
         split_by_label(bkg.with_label(None))

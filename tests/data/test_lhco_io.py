@@ -17,9 +17,22 @@ from anomsearch.data import (
 )
 from anomsearch.exceptions import DataFormatError
 
-LHCO_COLUMNS = (
-    "pxj1 pyj1 pzj1 mj1 tau1j1 tau2j1 tau3j1 pxj2 pyj2 pzj2 mj2 tau1j2 tau2j2 tau3j2".split()
-)
+LHCO_COLUMNS = [
+    "pxj1",
+    "pyj1",
+    "pzj1",
+    "mj1",
+    "tau1j1",
+    "tau2j1",
+    "tau3j1",
+    "pxj2",
+    "pyj2",
+    "pzj2",
+    "mj2",
+    "tau1j2",
+    "tau2j2",
+    "tau3j2",
+]
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +102,9 @@ def test_nan_is_named(tmp_path, events):
     frame = pd.DataFrame(events.jets.reshape(-1, 14), columns=LHCO_COLUMNS)
     frame.loc[7, "mj2"] = np.nan
     frame.to_hdf(tmp_path / "nan.h5", key="df")
-    with pytest.raises(DataFormatError, match=r"nan\.h5: column 'mj2' has a non-finite value .* row 7"):
+    with pytest.raises(
+        DataFormatError, match=r"nan\.h5: column 'mj2' has a non-finite value .* row 7"
+    ):
         read_features_h5(tmp_path / "nan.h5")
 
 

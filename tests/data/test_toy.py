@@ -43,14 +43,24 @@ def test_trigger_fully_efficient():
 
 
 def test_signal_peaks_where_configured():
-    cfg = ToyConfig(resonance_mass=4.0, mass_x=0.3, mass_y=0.15)
+    cfg = ToyConfig(resonance_mass=4.0, mass_x=0.3, mass_y=0.15, signal_tail_fraction=0.0)
     sig = generate_toy_signal(5000, seed=6, config=cfg)
     assert np.median(sig.mjj) == pytest.approx(4.0, abs=0.02)
     assert np.std(sig.mjj) == pytest.approx(0.045 * 4.0, rel=0.1)
     assert np.median(sig.feature("mj2")) == pytest.approx(0.3, abs=0.01)
     assert np.median(sig.feature("mj1")) == pytest.approx(0.15, abs=0.01)
+    assert np.std(sig.feature("mj2")) == pytest.approx(0.12 * 0.3, rel=0.2)
     bkg = generate_toy_background(5000, seed=7, config=cfg)
-    assert np.mean(sig.feature("tau21_j1")) < np.mean(bkg.feature("tau21_j1")) - 0.25
+    assert np.mean(sig.feature("tau21_j1")) < np.mean(bkg.feature("tau21_j1")) - 0.2
+
+
+def test_signal_tail_fraction_makes_jets_qcd_like():
+    cfg = ToyConfig(signal_tail_fraction=0.4)
+    sig = generate_toy_signal(20_000, seed=6, config=cfg)
+    jets = sig.jets[:, :, 3].ravel() / 1000  # both jets' masses, TeV
+    near_x = np.abs(jets - 0.5) < 0.15
+    # half the jets are X; 60% of them are reconstructed well (inside), the QCD-like rest rarely is
+    assert near_x.mean() == pytest.approx(0.5 * 0.6, abs=0.03)
 
 
 def test_mjj_dependence_is_configurable():
@@ -88,5 +98,5 @@ def test_bad_parameters(options, match):
 
 
 def test_from_dict_names_unknown_options():
-    with pytest.raises(ConfigError, match="data.toy: unknown option.*bogus"):
+    with pytest.raises(ConfigError, match=r"data\.toy: unknown option.*bogus"):
         ToyConfig.from_dict({"bogus": 1}, field_prefix="data.toy")

@@ -73,13 +73,16 @@ class EventTable:
     jets: np.ndarray
     label: np.ndarray | None = None
     weight: np.ndarray | None = None
-    _cache: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _cache: dict[str, np.ndarray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         jets = np.asarray(self.jets, dtype=np.float64)
         if jets.ndim != 3 or jets.shape[1:] != (2, len(JET_FIELDS)):
             raise DataFormatError(
-                f"EventTable.jets must have shape (n_events, 2, {len(JET_FIELDS)}), got {jets.shape}"
+                f"EventTable.jets must have shape (n_events, 2, {len(JET_FIELDS)}), "
+                f"got {jets.shape}"
             )
         if not np.all(np.isfinite(jets)):
             bad = np.argwhere(~np.isfinite(jets))[0]
@@ -178,9 +181,7 @@ class EventTable:
         """Return the events selected by a boolean mask or an integer index array."""
         index = np.asarray(index)
         if index.dtype == bool and index.shape != (len(self),):
-            raise DataFormatError(
-                f"boolean mask has shape {index.shape}, expected ({len(self)},)"
-            )
+            raise DataFormatError(f"boolean mask has shape {index.shape}, expected ({len(self)},)")
         return EventTable(
             self.jets[index],
             None if self.label is None else self.label[index],

@@ -21,7 +21,9 @@ def split_by_label(events: EventTable, *, source: str = "data") -> tuple[EventTa
         DataFormatError: the events carry no labels.
     """
     if events.label is None:
-        raise DataFormatError(f"{source}: signal injection needs labelled events (no 'label' column)")
+        raise DataFormatError(
+            f"{source}: signal injection needs labelled events (no 'label' column)"
+        )
     is_signal = events.label == 1
     return events.subset(~is_signal), events.subset(is_signal)
 
@@ -40,12 +42,13 @@ def inject_signal(
         seed: seed of the draw and the shuffle.
 
     Raises:
-        ConfigError: ``n_signal`` negative or larger than the signal pool (names ``injection.n_signal``).
+        ConfigError: ``n_signal`` negative or larger than the signal pool (names
+            ``injection.n_signal``).
 
     Examples:
         >>> from anomsearch.data.toy import generate_toy_background, generate_toy_signal
-        >>> data = inject_signal(generate_toy_background(100, seed=1), generate_toy_signal(50, seed=2),
-        ...                      7, seed=3)
+        >>> background = generate_toy_background(100, seed=1)
+        >>> data = inject_signal(background, generate_toy_signal(50, seed=2), 7, seed=3)
         >>> len(data), int(data.label.sum())
         (107, 7)
     """

@@ -1,10 +1,11 @@
 """Read and write the LHC Olympics 2020 *features* format and black-box master keys.
 
-The features files (``events_anomalydetection_v2.features.h5``, ``events_LHCO2020_BlackBox1.features.h5``)
-are pandas HDF5 stores written with ``DataFrame.to_hdf(path, key="df")`` in pandas' default *fixed*
-layout: one float64 block with the columns :data:`FEATURE_COLUMNS` (GeV) and, in the R&D set only, a
-``label`` column (1.0 signal, 0.0 background). Files written here load with plain ``pandas.read_hdf``
-and the real files load here.
+The features files (``events_anomalydetection_v2.features.h5``,
+``events_LHCO2020_BlackBox1.features.h5``) are pandas HDF5 stores written with
+``DataFrame.to_hdf(path, key="df")`` in pandas' default *fixed* layout: one float64 block with the
+columns :data:`FEATURE_COLUMNS` (GeV) and, in the R&D set only, a ``label`` column (1.0 signal,
+0.0 background). Files written here load with plain ``pandas.read_hdf`` and the real files load
+here.
 
 The black-box *master key* is a text file with one 0/1 label per line, in event order.
 
@@ -74,9 +75,9 @@ def read_features_h5(
         The events; ``label`` is set from the ``label`` column or the master key when present.
 
     Raises:
-        DataFormatError: missing file, missing columns, non-numeric or non-finite values, bad labels,
-            or a master key whose length differs from the number of events. The message names the
-            file and column.
+        DataFormatError: missing file, missing columns, non-numeric or non-finite values, bad
+            labels, or a master key whose length differs from the number of events. The message
+            names the file and column.
     """
     path = Path(path)
     _require_file(path, "features")

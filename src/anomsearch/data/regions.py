@@ -15,8 +15,8 @@ __all__ = ["Regions", "kfold_assignments"]
 class Regions:
     """A signal region (SR) window in mjj and the sidebands (SB) around it, all in TeV.
 
-    The sidebands are ``[sb_low, sr_low)`` and ``[sr_high, sb_high)``; together with the SR they form the
-    *fit range* ``[sb_low, sb_high)`` used by the background estimate.
+    The sidebands are ``[sb_low, sr_low)`` and ``[sr_high, sb_high)``; with the SR they form
+    the *fit range* ``[sb_low, sb_high)`` used by the background estimate.
 
     Args:
         sr_low: lower SR edge.
@@ -97,7 +97,8 @@ def kfold_assignments(n_events: int, n_folds: int, *, seed: int) -> np.ndarray:
         seed: seed of the shuffle.
 
     Returns:
-        int array of shape ``(n_events,)`` with values in ``[0, n_folds)``; fold sizes differ by at most 1.
+        int array of shape ``(n_events,)`` with values in ``[0, n_folds)``; fold sizes differ by at
+        most 1.
 
     Examples:
         >>> np.bincount(kfold_assignments(10, 3, seed=1)).tolist()

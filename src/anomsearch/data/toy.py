@@ -6,16 +6,21 @@ Background ("QCD") events:
   ``f(x) = (1-x)^p1 / x^(p2 + p3 ln x)``, ``x = mjj/sqrt(s)``, on ``[mjj_min, mjj_max]``;
 * the two jets are back to back in the dijet rest frame; the polar angle is drawn uniformly in
   ``cos(theta*)`` inside the range where both jets pass the trigger ``pT > pt_min`` (events whose
-  momentum cannot pass it are redrawn), so the trigger is fully efficient and the mjj spectrum is the
-  dijet function; the dijet system gets a random longitudinal boost and azimuth;
+  momentum cannot pass it are redrawn), so the trigger is fully efficient and the mjj spectrum is
+  the dijet function; the dijet system gets a random longitudinal boost and azimuth;
 * jet masses are log-normal, optionally scaling with mjj (``mass_mjj_power``) and shifted by a
   fraction of mjj (``mass_mjj_shift``, the "+0.1 mjj" scenario of arXiv:2109.00546);
 * tau21 (tau32) follow Beta distributions whose mean can drift with mjj (``tau21_mjj_slope``).
 
-Signal events are a W'-like resonance (Gaussian mjj with relative resolution ``resonance_resolution``)
-decaying to two jets with masses of the daughters X and Y (Gaussian jet-mass response) and two-prong
-substructure (low tau21). With both dependences at 0 (the default) the jet features are independent
-of mjj in the background, the case where CWoLa hunting is unbiased.
+Signal events are a W'-like resonance (Gaussian mjj with relative resolution
+``resonance_resolution``) decaying to two jets with masses of the daughters X and Y (Gaussian
+jet-mass response) and two-prong substructure (low tau21); a fraction ``signal_tail_fraction`` of
+signal jets is badly reconstructed and looks like QCD. The defaults make the best possible
+(likelihood-ratio) classifier reach a maximum SIC of about 27 on (mj1, delta_mj, tau21_j1,
+tau21_j2), the same order as the supervised classifiers on the LHCO R&D features (17.65 in
+arXiv:2109.00546), so the toy is neither trivial nor hopeless. With both mjj dependences at 0 (the
+default) the background jet features are independent of mjj, the case where CWoLa hunting is
+unbiased.
 
 References:
     LHC Olympics 2020 R&D data set: arXiv:2101.08320. Dijet function: CMS, arXiv:1911.03947.
@@ -73,6 +78,9 @@ class ToyConfig:
         mass_y: mass of the daughter Y.
         jet_mass_resolution: relative jet-mass resolution of signal jets.
         tau21_sig_mean: mean tau21 of the two-prong signal jets.
+        signal_tail_fraction: probability that a signal jet is badly reconstructed (decay products
+            not contained in the jet, pile-up, ...): its mass and tau21 are then drawn like a QCD
+            jet's.
     """
 
     sqrt_s: float = 13.0
@@ -84,21 +92,22 @@ class ToyConfig:
     pt_min: float = 1.2
     boost_sigma: float = 0.5
     mass_median: float = 0.08
-    mass_log_sigma: float = 0.6
+    mass_log_sigma: float = 0.9
     mass_mjj_power: float = 0.0
     mass_mjj_shift: float = 0.0
     mjj_ref: float = 3.5
     tau21_bkg_mean: float = 0.68
     tau21_mjj_slope: float = 0.0
     tau32_mean: float = 0.78
-    tau_concentration: float = 20.0
+    tau_concentration: float = 10.0
     tau1_median: float = 0.3
     resonance_mass: float = 3.5
     resonance_resolution: float = 0.045
     mass_x: float = 0.5
     mass_y: float = 0.1
-    jet_mass_resolution: float = 0.07
-    tau21_sig_mean: float = 0.3
+    jet_mass_resolution: float = 0.12
+    tau21_sig_mean: float = 0.42
+    signal_tail_fraction: float = 0.4
 
     def __post_init__(self) -> None:
         if not 0 < self.mjj_min < self.mjj_max < self.sqrt_s:
@@ -110,6 +119,10 @@ class ToyConfig:
             raise ConfigError(
                 f"toy: mjj_min={self.mjj_min} TeV cannot pass the trigger pt_min={self.pt_min} TeV "
                 f"(need mjj_min > 2*pt_min)"
+            )
+        if not 0 <= self.signal_tail_fraction <= 1:
+            raise ConfigError(
+                f"toy: signal_tail_fraction must lie in [0, 1], got {self.signal_tail_fraction}"
             )
         for name in ("tau21_bkg_mean", "tau32_mean", "tau21_sig_mean"):
             if not 0 < getattr(self, name) < 1:
@@ -135,7 +148,8 @@ class ToyConfig:
         unknown = sorted(set(options) - known)
         if unknown:
             raise ConfigError(
-                f"{field_prefix}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+                f"{field_prefix}: unknown option(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known))}"
             )
         return cls(**{k: float(v) for k, v in options.items()})
 
@@ -200,9 +214,7 @@ def _two_body_jets(
     pz1 = ch * pz_star + sh * e1
     pz2 = -ch * pz_star + sh * e2
     px, py = pt * np.cos(phi), pt * np.sin(phi)
-    p = np.stack(
-        [np.column_stack([px, py, pz1]), np.column_stack([-px, -py, pz2])], axis=1
-    )
+    p = np.stack([np.column_stack([px, py, pz1]), np.column_stack([-px, -py, pz2])], axis=1)
     return p, ok
 
 
@@ -218,13 +230,27 @@ def _assemble(p: np.ndarray, masses: np.ndarray, taus: np.ndarray, rng: np.rando
     return jets
 
 
+def _qcd_masses(mjj: np.ndarray, cfg: ToyConfig, rng: np.random.Generator) -> np.ndarray:
+    """Log-normal QCD-like jet masses of two jets per event, shape (n, 2)."""
+    scale = (mjj / cfg.mjj_ref) ** cfg.mass_mjj_power
+    masses = cfg.mass_median * np.exp(cfg.mass_log_sigma * rng.standard_normal((mjj.size, 2)))
+    return np.clip(masses * scale[:, None], 0.005, 0.25 * mjj[:, None])
+
+
+def _qcd_tau21_means(mjj: np.ndarray, cfg: ToyConfig) -> np.ndarray:
+    """Mean tau21 of QCD-like jets, shape (n, 2)."""
+    tau21 = cfg.tau21_bkg_mean + cfg.tau21_mjj_slope * (mjj - cfg.mjj_ref)
+    return np.repeat(tau21[:, None], 2, axis=1)
+
+
 def _generate(
     n: int,
     cfg: ToyConfig,
     rng: np.random.Generator,
     draw: Any,
 ) -> np.ndarray:
-    """Draw events with ``draw(m, rng) -> (mjj, masses, tau21_means)`` until ``n`` pass the trigger."""
+    """Draw events with ``draw(m, rng) -> (mjj, masses, tau21_means)`` until ``n`` pass the
+    trigger."""
     chunks: list[np.ndarray] = []
     remaining = n
     while remaining > 0:
@@ -232,9 +258,7 @@ def _generate(
         mjj, masses, tau21_means = draw(m, rng)
         masses = masses + cfg.mass_mjj_shift * mjj[:, None]
         p, ok = _two_body_jets(mjj, masses, cfg, rng)
-        taus = np.stack(
-            [_substructure(tau21_means[:, j], cfg, m, rng) for j in range(2)], axis=1
-        )
+        taus = np.stack([_substructure(tau21_means[:, j], cfg, m, rng) for j in range(2)], axis=1)
         jets = _assemble(p[ok], masses[ok], taus[ok], rng)
         chunks.append(jets[:remaining])
         remaining -= chunks[-1].shape[0]
@@ -254,11 +278,7 @@ def generate_toy_background(n: int, *, seed: int, config: ToyConfig | None = Non
 
     def draw(m: int, rng: np.random.Generator):
         mjj = _sample_dijet_mjj(m, cfg, rng)
-        scale = (mjj / cfg.mjj_ref) ** cfg.mass_mjj_power
-        masses = cfg.mass_median * np.exp(cfg.mass_log_sigma * rng.standard_normal((m, 2)))
-        masses = np.clip(masses * scale[:, None], 0.005, 0.25 * mjj[:, None])
-        tau21 = cfg.tau21_bkg_mean + cfg.tau21_mjj_slope * (mjj - cfg.mjj_ref)
-        return mjj, masses, np.repeat(tau21[:, None], 2, axis=1)
+        return mjj, _qcd_masses(mjj, cfg, rng), _qcd_tau21_means(mjj, cfg)
 
     jets = _generate(n, cfg, np.random.default_rng(seed), draw)
     return EventTable(jets, np.zeros(n, dtype=np.int8))
@@ -269,8 +289,8 @@ def generate_toy_signal(n: int, *, seed: int, config: ToyConfig | None = None) -
 
     Examples:
         >>> ev = generate_toy_signal(2000, seed=2)
-        >>> abs(float(np.median(ev.mjj)) - 3.5) < 0.05, abs(float(np.median(ev.feature("mj2"))) - 0.5) < 0.02
-        (True, True)
+        >>> abs(float(np.median(ev.mjj)) - 3.5) < 0.05
+        True
     """
     cfg = config or ToyConfig()
     _check_count(n, "n_signal")
@@ -282,7 +302,11 @@ def generate_toy_signal(n: int, *, seed: int, config: ToyConfig | None = None) -
         masses = true * (1.0 + cfg.jet_mass_resolution * rng.standard_normal((m, 2)))
         masses = np.clip(masses, 0.005, None)
         tau21 = cfg.tau21_sig_mean + cfg.tau21_mjj_slope * (mjj - cfg.mjj_ref)
-        return mjj, masses, np.repeat(tau21[:, None], 2, axis=1)
+        tau21 = np.repeat(tau21[:, None], 2, axis=1)
+        tail = rng.random((m, 2)) < cfg.signal_tail_fraction
+        masses = np.where(tail, _qcd_masses(mjj, cfg, rng), masses)
+        tau21 = np.where(tail, _qcd_tau21_means(mjj, cfg), tau21)
+        return mjj, masses, tau21
 
     jets = _generate(n, cfg, np.random.default_rng(seed), draw)
     return EventTable(jets, np.ones(n, dtype=np.int8))
