@@ -1,0 +1,37 @@
+"""anomsearch.background: dijet fit functions and the sideband fit of the mjj spectrum."""
+
+from __future__ import annotations
+
+from anomsearch.background.dijet import (
+    DEFAULT_SQRT_S,
+    DIJET_N_PARAMS,
+    dijet_basis,
+    dijet_bin_integrals,
+    dijet_bin_jacobian,
+    dijet_function,
+    dijet_log_function,
+)
+from anomsearch.background.sideband_fit import (
+    BackgroundPrediction,
+    SidebandFit,
+    fit_binned_sideband,
+    fit_sideband_background,
+    predict_background,
+    validate_fit_binning,
+)
+
+__all__ = [
+    "DEFAULT_SQRT_S",
+    "DIJET_N_PARAMS",
+    "BackgroundPrediction",
+    "SidebandFit",
+    "dijet_basis",
+    "dijet_bin_integrals",
+    "dijet_bin_jacobian",
+    "dijet_function",
+    "dijet_log_function",
+    "fit_binned_sideband",
+    "fit_sideband_background",
+    "predict_background",
+    "validate_fit_binning",
+]
