@@ -1,0 +1,65 @@
+"""Anomaly-score methods behind one interface, and the registry the config resolves names with.
+
+Every method is a dataclass of options with a ``name`` and a ``fit(events, *, regions, seed)`` that
+returns a :class:`Scorer`; :func:`cross_score` applies a method with k-fold cross-scoring.
+
+Examples:
+    >>> sorted(METHODS)
+    ['cwola']
+    >>> get_method("cwola", max_epochs=3).max_epochs
+    3
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from anomsearch.exceptions import ConfigError
+from anomsearch.methods.base import AnomalyMethod, CrossScores, Scorer, cross_score, derive_seed
+from anomsearch.methods.cwola import ClassifierScorer, CWoLaHunting
+
+__all__ = [
+    "METHODS",
+    "AnomalyMethod",
+    "CWoLaHunting",
+    "ClassifierScorer",
+    "CrossScores",
+    "Scorer",
+    "cross_score",
+    "derive_seed",
+    "get_method",
+]
+
+#: Method name (as written in a config's ``method.name``) -> method class.
+METHODS: dict[str, type[Any]] = {"cwola": CWoLaHunting}
+
+
+def get_method(name: str, /, **options: Any) -> AnomalyMethod:
+    """Build a method from its registry name and options.
+
+    Args:
+        name: a key of :data:`METHODS`.
+        **options: the method's options (dataclass fields).
+
+    Returns:
+        The configured method.
+
+    Raises:
+        ConfigError: unknown ``name`` (message names ``method.name`` and lists the available
+            methods), unknown option (names ``method.<option>`` and lists the valid ones), or an
+            invalid option value.
+    """
+    if name not in METHODS:
+        raise ConfigError(
+            f"method.name: unknown method {name!r}; available: {', '.join(sorted(METHODS))}"
+        )
+    cls = METHODS[name]
+    valid = sorted(f.name for f in dataclasses.fields(cls) if f.init)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ConfigError(
+            f"method.{unknown[0]}: unknown option for method {name!r}; valid options: "
+            + ", ".join(valid)
+        )
+    return cls(**options)

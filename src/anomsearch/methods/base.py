@@ -1,0 +1,152 @@
+"""The interface every anomaly-score method implements, and k-fold cross-scoring.
+
+A method is *fitted* on events and returns a :class:`Scorer`; a scorer maps any events to one
+float per event, higher meaning more signal-like. :func:`cross_score` turns a method into scores
+for a whole dataset such that no event is ever scored by a model that was trained on it (the k-fold
+procedure of CWoLa hunting).
+
+References:
+    J. H. Collins, K. Howe, B. Nachman, "Anomaly Detection for Resonant New Physics with Machine
+    Learning", arXiv:1805.02664.
+    J. H. Collins, K. Howe, B. Nachman, "Extending the search for new resonances with machine
+    learning", arXiv:1902.02634.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
+from tqdm import tqdm
+
+from anomsearch.data.events import EventTable
+from anomsearch.data.regions import Regions
+from anomsearch.exceptions import ConfigError, DataFormatError
+
+__all__ = ["AnomalyMethod", "CrossScores", "Scorer", "cross_score", "derive_seed"]
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """A fitted anomaly score."""
+
+    def score(self, events: EventTable) -> np.ndarray:
+        """Return one float64 score per event, shape ``(len(events),)``; higher = signal-like."""
+        ...
+
+
+@runtime_checkable
+class AnomalyMethod(Protocol):
+    """An anomaly-score method: configuration plus a ``fit`` that returns a :class:`Scorer`."""
+
+    name: str
+
+    def fit(self, events: EventTable, *, regions: Regions, seed: int) -> Scorer:
+        """Train on ``events`` (with the SR/SB definition ``regions``) and return a scorer."""
+        ...
+
+
+class CrossScores(NamedTuple):
+    """Result of :func:`cross_score`.
+
+    Attributes:
+        scores: float64 array ``(n_events,)``; event ``i`` is scored by ``scorers[j]``, where
+            ``j`` is the position of ``folds[i]`` in ``np.unique(folds)``: a model that never saw
+            event ``i``.
+        folds: the fold assignment used, int array ``(n_events,)``.
+        scorers: one scorer per fold, in the order of ``np.unique(folds)``.
+    """
+
+    scores: np.ndarray
+    folds: np.ndarray
+    scorers: list[Scorer]
+
+
+def derive_seed(seed: int, *keys: int) -> int:
+    """Derive an independent, stable seed from a run seed and integer keys (fold, ensemble member).
+
+    Examples:
+        >>> derive_seed(1, 0) == derive_seed(1, 0), derive_seed(1, 0) == derive_seed(1, 1)
+        (True, False)
+    """
+    entropy = [int(seed), *(int(k) for k in keys)]
+    if min(entropy) < 0:
+        raise ConfigError(f"seeds must be non-negative integers, got {entropy}")
+    return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint32)[0])
+
+
+def cross_score(
+    method: AnomalyMethod,
+    events: EventTable,
+    *,
+    regions: Regions,
+    folds: np.ndarray,
+    seed: int,
+    progress: bool = False,
+) -> CrossScores:
+    """Score every event with a model trained on the other folds (k-fold cross-scoring).
+
+    For each fold ``k`` the method is fitted on the events with ``folds != k`` (seed
+    :func:`derive_seed` ``(seed, k)``) and the resulting scorer scores the events with
+    ``folds == k``.
+
+    Args:
+        method: the anomaly method to fit.
+        events: all events to score (any mjj; which of them a method trains on is its business).
+        regions: SR/SB definition passed to ``method.fit``.
+        folds: int array ``(n_events,)`` of fold ids (e.g. from
+            :func:`anomsearch.data.regions.kfold_assignments`); at least two distinct values.
+        seed: run seed; each fold gets its own derived seed.
+        progress: show a progress bar over folds.
+
+    Returns:
+        :class:`CrossScores` with a score for every event.
+
+    Raises:
+        DataFormatError: ``folds`` has the wrong shape or type, fewer than two folds, or a scorer
+            returned the wrong number of scores.
+
+    References:
+        arXiv:1805.02664, arXiv:1902.02634 (k-fold training and scoring in CWoLa hunting).
+    """
+    folds = np.asarray(folds)
+    n = len(events)
+    if folds.shape != (n,):
+        raise DataFormatError(f"folds must have shape ({n},), got {folds.shape}")
+    if n and not np.issubdtype(folds.dtype, np.integer):
+        raise DataFormatError(f"folds must be integers, got dtype {folds.dtype}")
+    fold_ids = np.unique(folds)
+    if fold_ids.size < 2:
+        raise DataFormatError(f"cross-scoring needs at least 2 folds, got {fold_ids.size}")
+
+    scores = np.full(n, np.nan, dtype=np.float64)
+    scorers: list[Scorer] = []
+    name = getattr(method, "name", type(method).__name__)
+    bar = tqdm(fold_ids, desc=f"{name} folds", unit="fold", disable=not progress)
+    for i, k in enumerate(bar):
+        test = folds == k
+        start = time.perf_counter()
+        log.info(
+            "%s: fold %d/%d: training on %d events, scoring %d",
+            name,
+            i + 1,
+            fold_ids.size,
+            int(n - test.sum()),
+            int(test.sum()),
+        )
+        scorer = method.fit(events.subset(~test), regions=regions, seed=derive_seed(seed, int(k)))
+        fold_scores = np.asarray(scorer.score(events.subset(test)), dtype=np.float64)
+        if fold_scores.shape != (int(test.sum()),):
+            raise DataFormatError(
+                f"{name}: scorer returned shape {fold_scores.shape}, expected ({int(test.sum())},)"
+            )
+        scores[test] = fold_scores
+        scorers.append(scorer)
+        log.info(
+            "%s: fold %d/%d done in %.1f s", name, i + 1, fold_ids.size, time.perf_counter() - start
+        )
+    return CrossScores(scores=scores, folds=folds, scorers=scorers)

@@ -1,0 +1,526 @@
+"""Binary classifier training with Lightning: one LightningModule for any logit network.
+
+:func:`train_classifier` is the one entry point the methods use: it balances the classes, splits
+off a seeded validation set, standardises the inputs with statistics of the training split only,
+trains with early stopping on the validation loss and returns the best-validation-loss weights.
+
+References:
+    J. H. Collins, K. Howe, B. Nachman, arXiv:1805.02664 and arXiv:1902.02634 (classifier training
+    with class balancing, a validation split and early stopping, as used for CWoLa hunting).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import math
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import lightning
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping
+from lightning.pytorch.utilities.warnings import PossibleUserWarning
+from torch import nn
+from torch.nn.functional import binary_cross_entropy_with_logits
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    RandomSampler,
+    SequentialSampler,
+    TensorDataset,
+)
+
+from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.methods.nn.mlp import MLP
+
+__all__ = [
+    "BinaryClassifierModule",
+    "Standardizer",
+    "TrainedClassifier",
+    "balanced_weights",
+    "train_classifier",
+]
+
+log = logging.getLogger(__name__)
+
+#: Loggers through which Lightning prints device info and tips at ``INFO`` level during ``fit``.
+_LIGHTNING_INFO_LOGGERS: tuple[str, ...] = (
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+    "lightning.pytorch.accelerators.cuda",
+)
+
+#: Rows per forward pass in :meth:`TrainedClassifier.predict_proba`.
+_PREDICT_BATCH = 65536
+
+
+# --------------------------------------------------------------------------------------------------
+# input handling
+# --------------------------------------------------------------------------------------------------
+def _as_matrix(x: np.ndarray, *, name: str = "x") -> np.ndarray:
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] < 1:
+        raise DataFormatError(f"{name} must have shape (n_events, n_features), got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise DataFormatError(f"{name} has a non-finite value at row {bad[0]}, column {bad[1]}")
+    return arr
+
+
+@dataclass(frozen=True)
+class Standardizer:
+    """Per-feature affine map ``(x - mean) / std`` with statistics from the training data only.
+
+    A feature with (numerically) zero spread gets ``std = 1`` so that it maps to a constant instead
+    of dividing by zero.
+
+    Attributes:
+        mean: per-feature mean, shape ``(n_features,)``.
+        std: per-feature standard deviation (guarded), shape ``(n_features,)``.
+
+    Examples:
+        >>> s = Standardizer.fit(np.array([[0.0, 5.0], [2.0, 5.0]]))
+        >>> s.mean.tolist(), s.std.tolist()
+        ([1.0, 5.0], [1.0, 1.0])
+        >>> s.transform(np.array([[3.0, 5.0]])).tolist()
+        [[2.0, 0.0]]
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> Standardizer:
+        """Compute the statistics of ``x`` (shape ``(n_events, n_features)``, ``n_events >= 1``)."""
+        x = _as_matrix(x)
+        if x.shape[0] == 0:
+            raise DataFormatError("cannot fit a Standardizer on zero events")
+        mean = x.mean(axis=0)
+        std = x.std(axis=0)
+        tiny = std <= 1e-12 * np.maximum(1.0, np.abs(mean))
+        std = np.where(tiny, 1.0, std)
+        return cls(mean=mean, std=std)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """Return the standardised float64 copy of ``x``."""
+        x = _as_matrix(x)
+        if x.shape[1] != self.mean.shape[0]:
+            raise DataFormatError(
+                f"expected {self.mean.shape[0]} features, got {x.shape[1]} (columns of x)"
+            )
+        return (x - self.mean) / self.std
+
+
+def balanced_weights(y: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
+    """Per-event weights such that both classes have the same total, and the mean weight is 1.
+
+    Args:
+        y: 0/1 labels, shape ``(n,)``, both classes present.
+        sample_weight: optional non-negative per-event weights multiplied in before balancing.
+
+    Returns:
+        float64 weights, shape ``(n,)``: each class sums to ``n / 2``.
+
+    Examples:
+        >>> balanced_weights(np.array([1, 0, 0, 0])).tolist()
+        [2.0, 0.6666666666666666, 0.6666666666666666, 0.6666666666666666]
+    """
+    y = np.asarray(y)
+    w = np.ones(y.shape[0]) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    out = np.empty(y.shape[0], dtype=np.float64)
+    for cls in (0, 1):
+        sel = y == cls
+        total = float(w[sel].sum())
+        if total <= 0:
+            raise DataFormatError(f"class {cls} has zero total weight; cannot balance the classes")
+        out[sel] = w[sel] * (0.5 * y.shape[0] / total)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Lightning module
+# --------------------------------------------------------------------------------------------------
+class BinaryClassifierModule(lightning.LightningModule):
+    """Lightning wrapper training any ``nn.Module`` that maps ``(batch, n_features)`` to logits.
+
+    Batches are ``(x, y, w)``: inputs, 0/1 targets (float) and per-event weights. The loss is the
+    weighted binary cross entropy with logits, ``mean(w * bce)``, so with weights of mean 1 the
+    epoch average equals the weighted loss of the whole split.
+
+    Args:
+        net: the network, returning a logit per event (shape ``(batch,)``).
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay (L2).
+    """
+
+    def __init__(self, net: nn.Module, *, lr: float = 1e-3, weight_decay: float = 0.0) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net"])
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the logits of ``x``."""
+        return self.net(x)
+
+    def _common_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], stage: str
+    ) -> torch.Tensor:
+        x, y, w = batch
+        logits = self(x)
+        loss = binary_cross_entropy_with_logits(logits, y, weight=w)
+        self.log(
+            f"{stage}_loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=stage == "val",
+            batch_size=int(x.shape[0]),
+        )
+        return loss
+
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
+        """Weighted BCE loss of one training batch."""
+        return self._common_step(batch, "train")
+
+    def validation_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
+        """Weighted BCE loss of one validation batch (logged as ``val_loss``)."""
+        return self._common_step(batch, "val")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam with the configured learning rate and weight decay."""
+        return torch.optim.Adam(
+            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )
+
+
+class _BestWeights(Callback):
+    """Keep an in-memory copy of the network weights with the lowest ``val_loss`` (no files)."""
+
+    def __init__(self) -> None:
+        self.best_loss = math.inf
+        self.best_epoch = -1
+        self.state: dict[str, torch.Tensor] | None = None
+        self.train_loss: list[float] = []
+        self.val_loss: list[float] = []
+
+    def on_train_epoch_end(
+        self, trainer: lightning.Trainer, pl_module: lightning.LightningModule
+    ) -> None:
+        value = trainer.callback_metrics.get("train_loss")
+        if value is not None:
+            self.train_loss.append(float(value))
+
+    def on_validation_end(
+        self, trainer: lightning.Trainer, pl_module: lightning.LightningModule
+    ) -> None:
+        if trainer.sanity_checking:
+            return
+        value = trainer.callback_metrics.get("val_loss")
+        if value is None:
+            return
+        loss = float(value)
+        self.val_loss.append(loss)
+        if loss < self.best_loss:
+            self.best_loss = loss
+            self.best_epoch = int(trainer.current_epoch)
+            self.state = {
+                k: v.detach().to("cpu", copy=True) for k, v in pl_module.state_dict().items()
+            }
+
+
+@contextlib.contextmanager
+def _quiet_lightning(*, accelerator: str) -> Iterator[None]:
+    """Silence Lightning's INFO chatter and the warnings that do not apply to in-memory training."""
+    loggers = [logging.getLogger(name) for name in _LIGHTNING_INFO_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            # Data are in-memory tensors indexed by whole batches: worker processes only add cost.
+            warnings.filterwarnings(
+                "ignore",
+                message=r"The '\w+' does not have many workers",
+                category=PossibleUserWarning,
+            )
+            # Lightning's batch-collection helper instantiates torch's LeafSpec, which newer torch
+            # releases deprecate; harmless, and not ours to fix.
+            warnings.filterwarnings(
+                "ignore",
+                message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                category=FutureWarning,
+            )
+            if accelerator == "cpu":  # an explicit request for the CPU is not a mistake
+                warnings.filterwarnings(
+                    "ignore", message="GPU available but not used", category=PossibleUserWarning
+                )
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+# --------------------------------------------------------------------------------------------------
+# training entry point
+# --------------------------------------------------------------------------------------------------
+@dataclass(eq=False)
+class TrainedClassifier:
+    """A trained binary classifier with its input standardisation.
+
+    Attributes:
+        net: the network (CPU, eval mode after the first prediction), best-validation-loss weights.
+        standardizer: input statistics of the training split.
+        best_val_loss: weighted validation loss of the kept weights.
+        best_epoch: epoch (0-based) of the kept weights.
+        epochs_trained: number of epochs run before early stopping or ``max_epochs``.
+        val_mask: boolean mask over the training inputs: ``True`` for the validation split.
+        history: per-epoch ``train_loss`` and ``val_loss``.
+        train_seconds: wall time of the Lightning fit.
+    """
+
+    net: nn.Module
+    standardizer: Standardizer
+    best_val_loss: float
+    best_epoch: int
+    epochs_trained: int
+    val_mask: np.ndarray
+    history: dict[str, list[float]] = field(default_factory=dict)
+    train_seconds: float = 0.0
+
+    @property
+    def n_features(self) -> int:
+        """Number of input features."""
+        return int(self.standardizer.mean.shape[0])
+
+    def predict_logit(self, x: np.ndarray) -> np.ndarray:
+        """Return the network logits of ``x`` (raw features), float64, shape ``(n,)``."""
+        xs = self.standardizer.transform(x).astype(np.float32)
+        self.net.eval()
+        device = next(iter(self.net.parameters())).device
+        out = np.empty(xs.shape[0], dtype=np.float64)
+        with torch.inference_mode():
+            for start in range(0, xs.shape[0], _PREDICT_BATCH):
+                stop = start + _PREDICT_BATCH
+                logits = self.net(torch.from_numpy(xs[start:stop]).to(device))
+                out[start:stop] = logits.double().cpu().numpy().reshape(-1)
+        return out
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Return the classifier output ``sigmoid(logit)`` in ``[0, 1]``, float64, shape ``(n,)``.
+
+        The sigmoid is taken in float64 so that confident events keep distinct values.
+        """
+        z = self.predict_logit(x)
+        return np.exp(-np.logaddexp(0.0, -z))
+
+
+def _check_options(
+    *,
+    lr: float,
+    batch_size: int,
+    max_epochs: int,
+    patience: int,
+    val_fraction: float,
+) -> None:
+    if not (math.isfinite(lr) and lr > 0):
+        raise ConfigError(f"lr must be > 0, got {lr}")
+    if int(batch_size) < 2:
+        raise ConfigError(f"batch_size must be >= 2, got {batch_size}")
+    if int(max_epochs) < 1:
+        raise ConfigError(f"max_epochs must be >= 1, got {max_epochs}")
+    if int(patience) < 1:
+        raise ConfigError(f"patience must be >= 1, got {patience}")
+    if not 0.0 < float(val_fraction) < 1.0:
+        raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
+
+
+def _stratified_val_mask(
+    y: np.ndarray, val_fraction: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Seeded split keeping the class fractions; at least one event of each class on each side."""
+    val = np.zeros(y.shape[0], dtype=bool)
+    for cls in (0, 1):
+        idx = np.flatnonzero(y == cls)
+        if idx.size < 2:
+            raise DataFormatError(
+                f"class {cls} has {idx.size} event(s); at least 2 are needed to train and validate"
+            )
+        n_val = min(idx.size - 1, max(1, round(val_fraction * idx.size)))
+        val[rng.permutation(idx)[:n_val]] = True
+    return val
+
+
+def _loader(
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    *,
+    batch_size: int,
+    generator: torch.Generator | None,
+) -> DataLoader:
+    """A DataLoader yielding whole batches by tensor indexing (no per-event collation)."""
+    dataset = TensorDataset(
+        torch.from_numpy(x.astype(np.float32)),
+        torch.from_numpy(y.astype(np.float32)),
+        torch.from_numpy(w.astype(np.float32)),
+    )
+    n = len(dataset)
+    if generator is None:
+        sampler = BatchSampler(SequentialSampler(dataset), batch_size, drop_last=False)
+    else:
+        # drop the ragged last batch when there is more than one (a size-1 batch breaks BatchNorm)
+        sampler = BatchSampler(
+            RandomSampler(dataset, generator=generator), batch_size, drop_last=n > batch_size
+        )
+    return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=0)
+
+
+def train_classifier(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    sample_weight: np.ndarray | None = None,
+    hidden: Sequence[int] = (64, 64, 64),
+    dropout: float = 0.0,
+    batch_norm: bool = False,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    batch_size: int = 1024,
+    max_epochs: int = 15,
+    patience: int = 4,
+    val_fraction: float = 0.2,
+    seed: int,
+    accelerator: str = "auto",
+    progress: bool = False,
+) -> TrainedClassifier:
+    """Train an :class:`~anomsearch.methods.nn.mlp.MLP` to separate ``y == 1`` from ``y == 0``.
+
+    Steps: classes are balanced (each class gets the same total weight, in the training and the
+    validation split separately); a stratified, seeded ``val_fraction`` of the events is held out;
+    inputs are standardised with the training split's statistics; the network is trained with Adam
+    and the weighted BCE loss by a :class:`lightning.Trainer` with early stopping on ``val_loss``
+    (``patience`` epochs), and the weights of the epoch with the lowest ``val_loss`` are kept (in
+    memory; no files are written). The run is seeded: identical inputs and ``seed`` give identical
+    weights on the same hardware and thread count. The global RNG states are left untouched.
+
+    Args:
+        x: features, shape ``(n_events, n_features)``.
+        y: 0/1 labels, shape ``(n_events,)``.
+        sample_weight: optional non-negative per-event weights (multiplied with the class
+            balancing).
+        hidden: hidden-layer widths of the MLP.
+        dropout: dropout probability of the MLP.
+        batch_norm: use batch normalisation in the MLP.
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay.
+        batch_size: training batch size.
+        max_epochs: maximum number of epochs.
+        patience: early-stopping patience in epochs.
+        val_fraction: fraction of events held out for validation.
+        seed: seed of the split, the initialisation, the shuffling and dropout.
+        accelerator: Lightning accelerator (``"auto"`` uses a GPU when there is one).
+        progress: show Lightning's progress bar.
+
+    Returns:
+        The :class:`TrainedClassifier` with the best-validation-loss weights.
+
+    Raises:
+        DataFormatError: malformed ``x``/``y``/``sample_weight`` or fewer than 2 events of a class.
+        ConfigError: invalid training options.
+
+    References:
+        arXiv:1805.02664, arXiv:1902.02634.
+    """
+    x = _as_matrix(x)
+    y = np.asarray(y)
+    n = x.shape[0]
+    if y.shape != (n,):
+        raise DataFormatError(f"y must have shape ({n},), got {y.shape}")
+    if not np.all(np.isin(y, (0, 1))):
+        raise DataFormatError("y must contain only 0 and 1")
+    y = y.astype(np.int8)
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if sample_weight.shape != (n,):
+            raise DataFormatError(
+                f"sample_weight must have shape ({n},), got {sample_weight.shape}"
+            )
+        if not np.all(np.isfinite(sample_weight)) or np.any(sample_weight < 0):
+            raise DataFormatError("sample_weight must be finite and non-negative")
+    _check_options(
+        lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience,
+        val_fraction=val_fraction,
+    )  # fmt: skip
+
+    rng = np.random.default_rng(seed)
+    val = _stratified_val_mask(y, float(val_fraction), rng)
+    train = ~val
+    standardizer = Standardizer.fit(x[train])
+    xs = standardizer.transform(x)
+    sw_train = None if sample_weight is None else sample_weight[train]
+    sw_val = None if sample_weight is None else sample_weight[val]
+    w_train = balanced_weights(y[train], sw_train)
+    w_val = balanced_weights(y[val], sw_val)
+
+    cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
+        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        net = MLP(x.shape[1], hidden=hidden, dropout=dropout, batch_norm=batch_norm)
+        module = BinaryClassifierModule(net, lr=float(lr), weight_decay=float(weight_decay))
+        train_dl = _loader(
+            xs[train], y[train], w_train, batch_size=int(batch_size), generator=generator
+        )
+        val_dl = _loader(
+            xs[val], y[val], w_val, batch_size=max(int(batch_size), 8192), generator=None
+        )
+        best = _BestWeights()
+        stopper = EarlyStopping(monitor="val_loss", mode="min", patience=int(patience))
+        start = time.perf_counter()
+        with _quiet_lightning(accelerator=accelerator):
+            trainer = lightning.Trainer(
+                accelerator=accelerator,
+                devices=1,
+                max_epochs=int(max_epochs),
+                callbacks=[stopper, best],
+                logger=False,
+                enable_checkpointing=False,
+                enable_progress_bar=progress,
+                enable_model_summary=False,
+                num_sanity_val_steps=0,
+                log_every_n_steps=max(1, len(train_dl)),
+            )
+            trainer.fit(module, train_dataloaders=train_dl, val_dataloaders=val_dl)
+        seconds = time.perf_counter() - start
+    if best.state is None:  # pragma: no cover - validation runs after every epoch
+        raise RuntimeError("training finished without a validation loss")
+    module.load_state_dict(best.state)
+    net = copy.deepcopy(module.net).cpu().eval()
+    log.info(
+        "classifier: %d train / %d val events, %d epochs in %.1f s, best val_loss %.5f (epoch %d)",
+        int(train.sum()),
+        int(val.sum()),
+        int(trainer.current_epoch),
+        seconds,
+        best.best_loss,
+        best.best_epoch,
+    )
+    return TrainedClassifier(
+        net=net,
+        standardizer=standardizer,
+        best_val_loss=best.best_loss,
+        best_epoch=best.best_epoch,
+        epochs_trained=int(trainer.current_epoch),
+        val_mask=val,
+        history={"train_loss": best.train_loss, "val_loss": best.val_loss},
+        train_seconds=seconds,
+    )

@@ -1,0 +1,203 @@
+"""Tests of CWoLa hunting, k-fold cross-scoring and the method registry."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+
+from anomsearch.data.events import EventTable
+from anomsearch.data.regions import Regions, kfold_assignments
+from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.methods import (
+    METHODS,
+    AnomalyMethod,
+    CWoLaHunting,
+    Scorer,
+    cross_score,
+    get_method,
+)
+from anomsearch.metrics import auc, max_sic
+
+if TYPE_CHECKING:  # the fixture's type; conftest modules are not importable at run time
+    from conftest import ToyDijets
+
+#: Small, fast CWoLa settings for the tests (the defaults are sized for LHCO-scale data).
+FAST = {"hidden": (32, 32), "batch_size": 512, "max_epochs": 6, "patience": 3}
+
+
+# ------------------------------------------------------------------------ cross-scoring spy
+def _event_ids(events: EventTable) -> np.ndarray:
+    """Events carry their index in the first jet's px (see ``_tagged_events``)."""
+    return np.rint(events.jets[:, 0, 0] * 1e3).astype(int)
+
+
+def _tagged_events(n: int, toy: ToyDijets) -> EventTable:
+    ev = toy.background(n)
+    jets = ev.jets.copy()
+    jets[:, 0, 0] = np.arange(n) / 1e3  # a tag, not physics: only the spy reads it
+    return EventTable(jets)
+
+
+@dataclass
+class _SpyScorer:
+    trained_on: np.ndarray
+    scored: list[np.ndarray] = field(default_factory=list)
+
+    def score(self, events: EventTable) -> np.ndarray:
+        ids = _event_ids(events)
+        self.scored.append(ids)
+        return ids.astype(np.float64) + 0.5
+
+
+@dataclass
+class _SpyMethod:
+    """Fake method recording which events each fit saw (the production code under test is
+    :func:`cross_score`)."""
+
+    name: str = "spy"
+    fits: list[tuple[int, _SpyScorer]] = field(default_factory=list)
+
+    def fit(self, events: EventTable, *, regions: Regions, seed: int) -> Scorer:
+        scorer = _SpyScorer(trained_on=_event_ids(events))
+        self.fits.append((seed, scorer))
+        return scorer
+
+
+def test_cross_score_never_scores_with_a_model_that_saw_the_event(
+    toy: ToyDijets, caplog: pytest.LogCaptureFixture
+) -> None:
+    n = 503
+    events = _tagged_events(n, toy)
+    folds = kfold_assignments(n, 5, seed=1)
+    spy = _SpyMethod()
+    assert isinstance(spy, AnomalyMethod)
+    with caplog.at_level(logging.INFO, logger="anomsearch.methods.base"):
+        result = cross_score(spy, events, regions=toy.regions, folds=folds, seed=11, progress=True)
+    assert len(spy.fits) == 5 and len(result.scorers) == 5
+    assert sum("fold" in r.getMessage() for r in caplog.records) >= 5
+    scored_all = []
+    for k, (_, scorer) in enumerate(spy.fits):
+        assert len(scorer.scored) == 1
+        scored = scorer.scored[0]
+        np.testing.assert_array_equal(np.sort(scored), np.flatnonzero(folds == k))
+        np.testing.assert_array_equal(np.sort(scorer.trained_on), np.flatnonzero(folds != k))
+        assert np.intersect1d(scored, scorer.trained_on).size == 0
+        scored_all.append(scored)
+    # every event scored exactly once, and its score is put back at its own index
+    np.testing.assert_array_equal(np.sort(np.concatenate(scored_all)), np.arange(n))
+    np.testing.assert_array_equal(result.scores, np.arange(n) + 0.5)
+    # one distinct, reproducible seed per fold
+    seeds = [s for s, _ in spy.fits]
+    assert len(set(seeds)) == 5
+    again = _SpyMethod()
+    cross_score(again, events, regions=toy.regions, folds=folds, seed=11)
+    assert [s for s, _ in again.fits] == seeds
+
+
+def test_cross_score_rejects_bad_folds(toy: ToyDijets) -> None:
+    events = _tagged_events(20, toy)
+    with pytest.raises(DataFormatError, match="shape"):
+        cross_score(_SpyMethod(), events, regions=toy.regions, folds=np.zeros(19, int), seed=0)
+    with pytest.raises(DataFormatError, match="at least 2 folds"):
+        cross_score(_SpyMethod(), events, regions=toy.regions, folds=np.zeros(20, int), seed=0)
+
+
+def test_cross_score_with_cwola_scores_every_event(toy: ToyDijets) -> None:
+    events = toy.background(6000)
+    folds = kfold_assignments(len(events), 3, seed=2)
+    method = CWoLaHunting(**{**FAST, "max_epochs": 1})
+    result = cross_score(method, events, regions=toy.regions, folds=folds, seed=3)
+    assert result.scores.shape == (6000,)
+    assert np.all(np.isfinite(result.scores))
+    assert np.all((result.scores >= 0) & (result.scores <= 1))
+    # fold k's scores are exactly what fold k's scorer gives (no leakage from the other models)
+    k0 = folds == 0
+    np.testing.assert_array_equal(result.scores[k0], result.scorers[0].score(events.subset(k0)))
+
+
+# ---------------------------------------------------------------------------------- CWoLa
+def test_cwola_finds_a_localised_signal(toy: ToyDijets) -> None:
+    # ~7k background and 300 signal events in the SR (S/B ~ 4%), 13k background in the SB
+    train = EventTable.concatenate([toy.background(20_000), toy.signal(300)])
+    scorer = CWoLaHunting(**FAST).fit(train, regions=toy.regions, seed=1)
+    # independent evaluation sample in the SR: signal vs background
+    test_bkg = toy.background(30_000)
+    test_bkg = test_bkg.subset(toy.regions.in_sr(test_bkg.mjj))
+    test = EventTable.concatenate([test_bkg, toy.signal(2_000)])
+    scores = scorer.score(test)
+    assert scores.shape == (len(test),)
+    assert auc(scores, test.label) > 0.9
+    assert max_sic(scores, test.label).sic > 3.0
+
+
+def test_cwola_without_signal_learns_nothing(toy: ToyDijets) -> None:
+    scorer = CWoLaHunting(**FAST).fit(toy.background(20_000), regions=toy.regions, seed=4)
+    test = toy.background(30_000)
+    scores = scorer.score(test)  # events of every mjj are scored
+    in_sr = toy.regions.in_sr(test.mjj)
+    in_sb = toy.regions.in_sb(test.mjj)
+    sr_vs_sb = auc(scores[in_sr | in_sb], in_sr[in_sr | in_sb].astype(int))
+    assert abs(sr_vs_sb - 0.5) < 0.03
+
+
+def test_cwola_ensemble_averages_members(toy: ToyDijets) -> None:
+    events = toy.background(4000)
+    scorer = CWoLaHunting(**{**FAST, "max_epochs": 1, "n_ensemble": 2}).fit(
+        events, regions=toy.regions, seed=0
+    )
+    assert len(scorer.classifiers) == 2
+    x = events.features(scorer.features)
+    members = [c.predict_proba(x) for c in scorer.classifiers]
+    assert not np.array_equal(members[0], members[1])  # different seeds
+    np.testing.assert_allclose(scorer.score(events), 0.5 * (members[0] + members[1]))
+
+
+def test_cwola_ignores_events_outside_the_fit_range(toy: ToyDijets) -> None:
+    wide = toy.background(5000, mjj_range=(2.5, 4.5))
+    narrow = wide.subset(toy.regions.in_fit_range(wide.mjj))
+    method = CWoLaHunting(**{**FAST, "max_epochs": 1})
+    a = method.fit(wide, regions=toy.regions, seed=7)
+    b = method.fit(narrow, regions=toy.regions, seed=7)
+    np.testing.assert_array_equal(a.score(wide), b.score(wide))
+
+
+def test_cwola_too_few_events_names_the_region(toy: ToyDijets) -> None:
+    events = toy.background(3000)
+    sr_only = events.subset(toy.regions.in_sr(events.mjj))
+    sb_only = events.subset(toy.regions.in_sb(events.mjj))
+    with pytest.raises(DataFormatError, match="sidebands"):
+        CWoLaHunting().fit(sr_only, regions=toy.regions, seed=0)
+    with pytest.raises(DataFormatError, match="signal region"):
+        CWoLaHunting().fit(sb_only, regions=toy.regions, seed=0)
+
+
+# ------------------------------------------------------------------------------- registry
+def test_registry_builds_cwola() -> None:
+    assert set(METHODS) == {"cwola"}
+    assert METHODS["cwola"] is CWoLaHunting
+    method = get_method("cwola", features=["mj1", "tau21_j1"], hidden=[8], max_epochs=2)
+    assert isinstance(method, CWoLaHunting) and isinstance(method, AnomalyMethod)
+    assert method.name == "cwola"
+    assert method.features == ("mj1", "tau21_j1") and method.hidden == (8,)
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "match"),
+    [
+        ("salad", {}, r"method\.name.*salad.*cwola"),
+        ("cwola", {"epochs": 3}, r"method\.epochs.*max_epochs"),
+        ("cwola", {"name": "x"}, r"method\.name"),
+        ("cwola", {"lr": 0}, r"method\.lr"),
+        ("cwola", {"features": ["mjj", "mj1"]}, r"method\.features.*mjj"),
+        ("cwola", {"features": ["mass"]}, r"method\.features.*'mass'"),
+        ("cwola", {"n_ensemble": 1.5}, r"method\.n_ensemble"),
+        ("cwola", {"dropout": 1.0}, r"method\.dropout"),
+    ],
+)
+def test_registry_errors_name_the_field(name: str, options: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        get_method(name, **options)
