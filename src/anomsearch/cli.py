@@ -1,0 +1,162 @@
+"""Command-line interface: thin commands that validate their input and call one library function."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from anomsearch import __version__
+from anomsearch.exceptions import AnomsearchError
+
+__all__ = ["app"]
+
+log = logging.getLogger(__name__)
+
+app = typer.Typer(
+    help="anomsearch: model-independent searches for new physics at the LHC.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+generate_app = typer.Typer(
+    help="Generate datasets in the LHC Olympics formats.", no_args_is_help=True
+)
+app.add_typer(generate_app, name="generate")
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 0 else logging.INFO)
+    logger = logging.getLogger("anomsearch")
+    if not any(getattr(h, "_anomsearch_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S")
+        )
+        handler._anomsearch_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(level)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=2)
+
+
+Verbose = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"anomsearch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """anomsearch: model-independent searches for new physics at the LHC."""
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="YAML search configuration.")],
+    output_dir: Annotated[
+        Path | None, typer.Option("--output-dir", "-o", help="Overrides output.dir.")
+    ] = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Run the search of CONFIG and write report.json, the pyhf workspace and plots."""
+    _setup_logging(verbose, quiet)
+    from anomsearch import config as config_module
+    from anomsearch import pipeline
+
+    try:
+        resolved = config_module.load(config)
+        result = pipeline.run(resolved, output_dir=output_dir, progress=not quiet)
+    except AnomsearchError as exc:
+        raise _fail(exc) from None
+    report = result.report
+    no_cut = report["reference"]["no_cut"]
+    typer.echo(
+        f"{report['name']}: local significance Z = {report['significance']:.2f} "
+        f"(p0 = {report['p0']:.3g}, fitted signal = {report['mu_hat']:.0f} "
+        f"+- {report['mu_hat_error']:.0f} events) at efficiency "
+        f"{report['selection']['efficiency']:g}; "
+        f"without the score cut Z = {no_cut['significance']:.2f}"
+    )
+    if report.get("metrics"):
+        typer.echo(
+            f"  max SIC = {report['metrics']['max_sic']:.2f}, AUC = {report['metrics']['auc']:.3f}"
+        )
+    typer.echo(f"  results: {result.output_dir / 'report.json'}")
+
+
+@app.command()
+def validate(config: Annotated[Path, typer.Argument(help="YAML search configuration.")]) -> None:
+    """Validate CONFIG against the schema and the semantic checks, without running it."""
+    from anomsearch import config as config_module
+
+    try:
+        config_module.load(config)
+    except AnomsearchError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"{config}: valid")
+
+
+def _parse_params(params: list[str]) -> dict[str, float]:
+    parsed: dict[str, float] = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise AnomsearchError(f"--param expects KEY=VALUE, got {item!r}")
+        try:
+            parsed[key.strip()] = float(value)
+        except ValueError:
+            raise AnomsearchError(f"--param {key}: {value!r} is not a number") from None
+    return parsed
+
+
+@generate_app.command("toy")
+def generate_toy_command(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Features file to write (.h5).")],
+    n_background: Annotated[
+        int, typer.Option(min=0, help="Number of QCD-like events.")
+    ] = 1_000_000,
+    n_signal: Annotated[int, typer.Option(min=0, help="Number of W'-like signal events.")] = 1000,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
+    master_key: Annotated[
+        Path | None,
+        typer.Option(help="Black-box mode: no label column; labels go to this master-key file."),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="Generator parameter KEY=VALUE (see ToyConfig)."),
+    ] = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Generate toy LHCO-like events and write them in the LHC Olympics features format."""
+    _setup_logging(verbose, quiet)
+    from anomsearch.data import ToyConfig, generate_toy, write_features_h5, write_master_key
+
+    try:
+        toy = ToyConfig.from_dict(_parse_params(param or []), field_prefix="--param")
+        events = generate_toy(n_background, n_signal, seed=seed, config=toy)
+        write_features_h5(events, output, include_label=master_key is None)
+        if master_key is not None:
+            write_master_key(events.label, master_key)
+    except AnomsearchError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"wrote {len(events)} events ({n_signal} signal) to {output}")

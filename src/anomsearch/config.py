@@ -1,0 +1,179 @@
+"""Load and validate search configurations.
+
+``load(path)`` = ``yaml.safe_load`` + JSON-schema validation (``schemas/config.v1.json``) + semantic
+checks, returning the *resolved* configuration: a plain dict with every default filled in and every
+relative path in the file resolved against the config file's directory. Each error names the
+offending field, e.g. ``regions.signal_region``.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import logging
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from anomsearch.exceptions import ConfigError
+
+__all__ = ["DEFAULTS", "SCHEMA_VERSION", "config_schema", "load", "resolve", "validate"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "1"
+
+#: Defaults filled into every resolved configuration (section -> key -> value).
+DEFAULTS: dict[str, Any] = {
+    "seed": 0,
+    "injection": None,
+    "method": {"n_folds": 5},
+    "background": {"efficiency": 0.01, "bin_width": 0.1, "n_params": 4},
+    "stats": {"signal_width": 0.05, "calculator": "asymptotics"},
+    "output": {"plots": True},
+}
+
+
+@functools.cache
+def config_schema() -> dict[str, Any]:
+    """The JSON schema of configurations (version :data:`SCHEMA_VERSION`)."""
+    text = (
+        resources.files("anomsearch.schemas").joinpath(f"config.v{SCHEMA_VERSION}.json").read_text()
+    )
+    return json.loads(text)
+
+
+def _field(path: Any) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def validate(config: dict[str, Any]) -> None:
+    """Validate a config mapping against the schema and the semantic rules.
+
+    Raises:
+        ConfigError: naming the first offending field.
+    """
+    if not isinstance(config, dict):
+        raise ConfigError(
+            f"a config must be a mapping at the top level, got {type(config).__name__}"
+        )
+    validator = jsonschema.Draft202012Validator(config_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(e.path)))
+    if errors:
+        err = errors[0]
+        raise ConfigError(f"config field {_field(err.absolute_path)}: {err.message}")
+    _semantic_checks(config)
+
+
+def _interval(config: dict[str, Any], section: str, key: str) -> tuple[float, float] | None:
+    value = config.get(section, {}).get(key)
+    if value is None:
+        return None
+    low, high = (float(v) for v in value)
+    if not low < high:
+        raise ConfigError(f"config field {section}.{key}: need low < high, got [{low}, {high}]")
+    return low, high
+
+
+def _semantic_checks(config: dict[str, Any]) -> None:
+    sr = _interval(config, "regions", "signal_region")
+    sb = _interval(config, "regions", "sidebands")
+    assert sr is not None and sb is not None  # required by the schema
+    if not (sb[0] < sr[0] and sr[1] < sb[1]):
+        raise ConfigError(
+            f"config field regions.sidebands: [{sb[0]}, {sb[1]}] must enclose "
+            f"regions.signal_region [{sr[0]}, {sr[1]}] with room on both sides"
+        )
+    fit = _interval(config, "background", "fit_range")
+    if fit is not None and not (fit[0] < sr[0] and sr[1] < fit[1]):
+        raise ConfigError(
+            f"config field background.fit_range: [{fit[0]}, {fit[1]}] must enclose "
+            f"regions.signal_region [{sr[0]}, {sr[1]}]"
+        )
+    width = config.get("background", {}).get("bin_width", DEFAULTS["background"]["bin_width"])
+    n_sr_bins = (sr[1] - sr[0]) / width
+    if abs(n_sr_bins - round(n_sr_bins)) > 1e-6 or round(n_sr_bins) < 1:
+        raise ConfigError(
+            f"config field background.bin_width: {width} TeV must divide the signal region width "
+            f"{sr[1] - sr[0]:g} TeV into a whole number of bins"
+        )
+    data = config["data"]
+    if data["source"] == "toy":
+        if "n_background" not in data:
+            raise ConfigError("config field data.n_background: required when data.source is 'toy'")
+        for key in ("path", "signal_path", "master_key"):
+            if key in data:
+                raise ConfigError(f"config field data.{key}: not used when data.source is 'toy'")
+        from anomsearch.data.toy import ToyConfig
+
+        ToyConfig.from_dict(data.get("toy", {}), field_prefix="config field data.toy")
+    else:
+        if "path" not in data:
+            raise ConfigError("config field data.path: required when data.source is 'lhco'")
+        for key in ("n_background", "toy"):
+            if key in data:
+                raise ConfigError(f"config field data.{key}: only used when data.source is 'toy'")
+    from anomsearch.methods import get_method
+
+    method = dict(config["method"])
+    method.pop("n_folds", None)
+    get_method(method.pop("name"), **method)
+
+
+def resolve(config: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """Fill in :data:`DEFAULTS` and make relative paths absolute against ``base_dir``.
+
+    ``config`` must already be valid (see :func:`validate`); it is not modified.
+    """
+    resolved = copy.deepcopy(config)
+    for key, default in DEFAULTS.items():
+        if isinstance(default, dict):
+            section = resolved.setdefault(key, {})
+            for sub_key, sub_default in default.items():
+                section.setdefault(sub_key, sub_default)
+        else:
+            resolved.setdefault(key, default)
+    data = resolved["data"]
+    for key in ("path", "signal_path", "master_key"):
+        if key in data:
+            data[key] = str((base_dir / os.path.expanduser(data[key])).resolve())
+    output = resolved["output"]
+    if "dir" in output:
+        output["dir"] = str((base_dir / os.path.expanduser(output["dir"])).resolve())
+    return resolved
+
+
+def load(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read, validate and resolve a YAML configuration file.
+
+    Args:
+        path: the YAML file.
+
+    Returns:
+        The resolved configuration (defaults filled in, paths absolute). ``output.dir`` is absent
+        unless set in the file: the pipeline then writes to ``results/<name>`` under the working
+        directory.
+
+    Raises:
+        ConfigError: missing/unreadable file, invalid YAML, or an invalid field (named in the
+            message).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
+    try:
+        validate(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    resolved = resolve(config, path.resolve().parent)
+    log.debug("loaded config %s", path)
+    return resolved

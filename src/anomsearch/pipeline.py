@@ -1,0 +1,316 @@
+"""The search pipeline: ``run(config) -> SearchResult``.
+
+dataset -> regions -> anomaly score (k-fold cross-scored) -> selection -> sideband background fit ->
+pyhf model -> discovery test -> ``report.json`` (+ pyhf workspace, plots), written atomically.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jsonschema
+import numpy as np
+import yaml
+
+from anomsearch import config as config_module
+from anomsearch._io import write_json_atomic
+from anomsearch.background import predict_background
+from anomsearch.bumphunt import BumpHuntResult, bump_hunt
+from anomsearch.data import (
+    EventTable,
+    Regions,
+    ToyConfig,
+    generate_toy_background,
+    generate_toy_signal,
+    inject_signal,
+    kfold_assignments,
+    read_features_h5,
+    split_by_label,
+)
+from anomsearch.exceptions import AnomsearchError
+from anomsearch.methods import cross_score, get_method
+from anomsearch.metrics import auc, max_sic
+from anomsearch.provenance import array_checksum, provenance
+
+__all__ = ["SearchResult", "load_dataset", "report_schema", "run"]
+
+log = logging.getLogger(__name__)
+
+
+class SearchResult(NamedTuple):
+    """Outcome of :func:`run`.
+
+    Attributes:
+        report: the content of ``report.json``.
+        output_dir: where the outputs were written.
+        bump_hunt: the bump hunt with the score cut.
+        no_cut: the same bump hunt without the score cut (the reference).
+        scores: cross-scored anomaly score of every event in the fit range.
+        events: the events of the fit range.
+    """
+
+    report: dict[str, Any]
+    output_dir: Path
+    bump_hunt: BumpHuntResult
+    no_cut: BumpHuntResult
+    scores: np.ndarray
+    events: EventTable
+
+
+@functools.cache
+def report_schema() -> dict[str, Any]:
+    """The JSON schema of ``report.json``."""
+    text = resources.files("anomsearch.schemas").joinpath("report.v1.json").read_text()
+    return json.loads(text)
+
+
+def _seeds(seed: int) -> dict[str, int]:
+    names = ("background", "signal", "injection", "folds", "training")
+    children = np.random.SeedSequence(seed).spawn(len(names))
+    return {n: int(c.generate_state(1)[0]) for n, c in zip(names, children, strict=True)}
+
+
+def load_dataset(config: dict[str, Any]) -> EventTable:
+    """Build the dataset of a resolved config: generate or read it, then inject signal.
+
+    Toy data: ``data.n_background`` background events plus ``injection.n_signal`` signal events.
+    LHCO files: ``data.path`` (with labels, or ``data.master_key``); with ``injection`` set, all
+    background events and ``n_signal`` randomly chosen signal events (from ``data.signal_path`` if
+    given, else from the labelled signal of ``data.path``) are kept.
+    """
+    data, injection, seeds = config["data"], config.get("injection"), _seeds(config["seed"])
+    n_signal = None if injection is None else int(injection["n_signal"])
+    if data["source"] == "toy":
+        toy = ToyConfig.from_dict(data.get("toy", {}), field_prefix="config field data.toy")
+        background = generate_toy_background(
+            data["n_background"], seed=seeds["background"], config=toy
+        )
+        signal = generate_toy_signal(n_signal or 0, seed=seeds["signal"], config=toy)
+        return inject_signal(background, signal, n_signal or 0, seed=seeds["injection"])
+    events = read_features_h5(data["path"], master_key=data.get("master_key"))
+    if n_signal is None:
+        return events
+    background, signal = split_by_label(events, source=data["path"])
+    if "signal_path" in data:
+        signal = read_features_h5(data["signal_path"]).with_label(1)
+    return inject_signal(background, signal, n_signal, seed=seeds["injection"])
+
+
+def _bump_hunt_options(config: dict[str, Any], regions: Regions) -> dict[str, Any]:
+    bkg = config["background"]
+    fit_range = tuple(bkg.get("fit_range", (regions.sb_low, regions.sb_high)))
+    return {
+        "regions": regions,
+        "fit_range": fit_range,
+        "bin_width": float(bkg["bin_width"]),
+        "n_params": int(bkg["n_params"]),
+        "signal_width": float(config["stats"]["signal_width"]),
+    }
+
+
+def _summarise(hunt: BumpHuntResult) -> dict[str, Any]:
+    fit, pred, disc = hunt.fit, hunt.prediction, hunt.discovery
+    return {
+        "significance": float(disc.significance),
+        "p0": float(disc.p0),
+        "mu_hat": float(disc.mu_hat),
+        "mu_hat_error": float(disc.mu_hat_error),
+        "observed_sr_total": int(np.sum(hunt.observed_sr)),
+        "expected_sr_total": float(np.sum(pred.expected)),
+        "expected_sr_total_uncertainty": float(np.sqrt(np.sum(pred.covariance))),
+        "efficiency": hunt.selection.efficiency,
+        "fit_chi2": float(fit.chi2),
+        "fit_ndf": int(fit.ndf),
+    }
+
+
+def _background_section(hunt: BumpHuntResult) -> dict[str, Any]:
+    fit, pred = hunt.fit, hunt.prediction
+    everywhere = predict_background(fit, np.asarray(fit.bin_edges))
+    return {
+        "name": "bumphunt",
+        "n_params": int(fit.n_params),
+        "params": np.asarray(fit.params).tolist(),
+        "covariance": np.asarray(fit.covariance).tolist(),
+        "bin_edges": np.asarray(fit.bin_edges).tolist(),
+        "observed": np.asarray(fit.counts).astype(int).tolist(),
+        "expected": np.asarray(everywhere.expected).tolist(),
+        "expected_uncertainty": np.asarray(everywhere.uncertainty).tolist(),
+        "chi2": float(fit.chi2),
+        "ndf": int(fit.ndf),
+        "sr_bin_edges": np.asarray(pred.bin_edges).tolist(),
+        "observed_sr": np.asarray(hunt.observed_sr).astype(int).tolist(),
+        "expected_sr": np.asarray(pred.expected).tolist(),
+        "expected_sr_uncertainty": np.asarray(pred.uncertainty).tolist(),
+    }
+
+
+def _metrics(scores: np.ndarray, events: EventTable, in_sr: np.ndarray) -> dict[str, Any] | None:
+    if events.label is None:
+        return None
+    labels = events.label[in_sr]
+    if labels.min() == labels.max():
+        return None
+    best = max_sic(scores[in_sr], labels)
+    return {
+        "region": "signal_region",
+        "auc": float(auc(scores[in_sr], labels)),
+        "max_sic": float(best.sic),
+        "max_sic_signal_efficiency": float(best.tpr),
+        "max_sic_background_efficiency": float(best.fpr),
+    }
+
+
+def _truth(events: EventTable, hunt: BumpHuntResult, in_sr: np.ndarray) -> dict[str, Any] | None:
+    if events.label is None:
+        return None
+    is_signal = events.label == 1
+    return {
+        "n_signal": int(is_signal.sum()),
+        "n_signal_sr": int((is_signal & in_sr).sum()),
+        "n_signal_sr_selected": int((is_signal & in_sr & hunt.selection.mask).sum()),
+        "n_background_sr": int((~is_signal & in_sr).sum()),
+    }
+
+
+def _output_dir(config: dict[str, Any], output_dir: str | os.PathLike[str] | None) -> Path:
+    if output_dir is not None:
+        return Path(output_dir).resolve()
+    if "dir" in config["output"]:
+        return Path(config["output"]["dir"])
+    return (Path.cwd() / "results" / config["name"]).resolve()
+
+
+def _publish(staging: Path, final: Path) -> None:
+    """Replace ``final`` by the fully written ``staging`` directory."""
+    backup = None
+    if final.exists():
+        backup = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, backup)
+    os.replace(staging, final)
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def run(
+    config: dict[str, Any],
+    *,
+    output_dir: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+) -> SearchResult:
+    """Run the search described by ``config`` and write its outputs.
+
+    Args:
+        config: a configuration mapping (validated and resolved here if it is not yet; relative
+            paths then resolve against the working directory).
+        output_dir: overrides ``output.dir`` (default ``results/<name>`` in the working directory).
+        progress: show progress bars.
+
+    Returns:
+        The :class:`SearchResult`. ``report.json``, ``workspace.json``, ``config.yaml`` (resolved)
+        and the plots appear in the output directory only once all of them are complete.
+    """
+    start = time.perf_counter()
+    config_module.validate(config)
+    config = config_module.resolve(config, Path.cwd())
+    seeds = _seeds(config["seed"])
+    regions = Regions(*config["regions"]["signal_region"], *config["regions"]["sidebands"])
+    options = _bump_hunt_options(config, regions)
+
+    events = load_dataset(config)
+    mjj = events.mjj
+    lo = min(options["fit_range"][0], regions.sb_low)
+    hi = max(options["fit_range"][1], regions.sb_high)
+    regions.check_covered_by(mjj, source=config["data"].get("path", "toy data"))
+    events = events.subset((mjj >= lo) & (mjj < hi))
+    mjj = events.mjj
+    log.info("%d events in the analysis range [%.2f, %.2f] TeV", len(events), lo, hi)
+
+    method_options = dict(config["method"])
+    n_folds = int(method_options.pop("n_folds"))
+    method = get_method(method_options.pop("name"), **method_options)
+    folds = kfold_assignments(len(events), n_folds, seed=seeds["folds"])
+    t_train = time.perf_counter()
+    crossed = cross_score(
+        method, events, regions=regions, folds=folds, seed=seeds["training"], progress=progress
+    )
+    train_seconds = time.perf_counter() - t_train
+    scores = np.asarray(crossed.scores)
+
+    hunt = bump_hunt(
+        mjj, scores, efficiency=float(config["background"]["efficiency"]), folds=folds, **options
+    )
+    no_cut = bump_hunt(mjj, scores, efficiency=1.0, folds=folds, **options)
+    in_sr = regions.in_sr(mjj)
+
+    disc = hunt.discovery
+    report: dict[str, Any] = {
+        "schema_version": "1",
+        "name": config["name"],
+        "significance": float(disc.significance),
+        "p0": float(disc.p0),
+        "mu_hat": float(disc.mu_hat),
+        "mu_hat_error": float(disc.mu_hat_error),
+        "selection": {
+            "efficiency": hunt.selection.efficiency,
+            "achieved_efficiency": hunt.selection.achieved_efficiency,
+            "thresholds": hunt.selection.thresholds.tolist(),
+            "n_selected_fit_range": int(np.sum(hunt.fit.counts)),
+        },
+        "background": _background_section(hunt),
+        "reference": {"no_cut": _summarise(no_cut)},
+        "metrics": _metrics(scores, events, in_sr),
+        "truth": _truth(events, hunt, in_sr),
+        "data": {
+            "source": config["data"]["source"],
+            "n_events": len(events),
+            "n_signal_region": int(in_sr.sum()),
+            "checksum": array_checksum(events.jets, events.label),
+        },
+        "timing": {"training_seconds": train_seconds},
+        "config": config,
+        "provenance": {**provenance(), "seed": config["seed"], "derived_seeds": seeds},
+    }
+    final_dir = _output_dir(config, output_dir)
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", dir=final_dir.parent))
+    try:
+        write_json_atomic(staging / "workspace.json", hunt.spec)
+        write_json_atomic(staging / "workspace_no_cut.json", no_cut.spec)
+        (staging / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        if config["output"]["plots"]:
+            from anomsearch.report import plot_mjj_fit, plot_score_distribution
+
+            plot_mjj_fit(hunt, staging / "mjj_fit.png", title=config["name"])
+            plot_mjj_fit(no_cut, staging / "mjj_fit_no_cut.png", title=f"{config['name']} (no cut)")
+            plot_score_distribution(scores, in_sr, staging / "scores.png", labels=events.label)
+        report["timing"]["total_seconds"] = time.perf_counter() - start
+        try:
+            jsonschema.validate(report, report_schema())
+        except jsonschema.ValidationError as exc:  # a bug, not bad input: fail loudly
+            raise AnomsearchError(
+                f"internal error: report does not match its schema: {exc.message}"
+            ) from exc
+        write_json_atomic(staging / "report.json", report)
+        _publish(staging, final_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    log.info(
+        "%s: local Z = %.2f (p0 = %.3g) with the score cut, %.2f without; results in %s",
+        config["name"],
+        disc.significance,
+        disc.p0,
+        no_cut.discovery.significance,
+        final_dir,
+    )
+    return SearchResult(report, final_dir, hunt, no_cut, scores, events)

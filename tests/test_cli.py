@@ -1,0 +1,105 @@
+"""The command-line interface: exit codes, messages, files written."""
+
+from __future__ import annotations
+
+import copy
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from anomsearch import __version__
+from anomsearch.cli import app
+
+runner = CliRunner()
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert __version__ in result.output
+
+
+def test_generate_toy_r_and_d_layout(tmp_path):
+    out = tmp_path / "toy.features.h5"
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            "toy",
+            "-o",
+            str(out),
+            "--n-background",
+            "500",
+            "--n-signal",
+            "20",
+            "--seed",
+            "3",
+            "-q",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    frame = pd.read_hdf(out)
+    assert len(frame) == 520 and frame["label"].sum() == 20
+
+
+def test_generate_toy_black_box_layout(tmp_path):
+    out, key = tmp_path / "bb.h5", tmp_path / "bb.key"
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            "toy",
+            "-o",
+            str(out),
+            "--n-background",
+            "300",
+            "--n-signal",
+            "10",
+            "--master-key",
+            str(key),
+            "--param",
+            "resonance_mass=4.2",
+            "-q",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "label" not in pd.read_hdf(out).columns
+    assert sum(int(x) for x in key.read_text().split()) == 10
+
+
+def test_generate_toy_bad_param(tmp_path):
+    result = runner.invoke(
+        app, ["generate", "toy", "-o", str(tmp_path / "x.h5"), "--param", "nonsense=1", "-q"]
+    )
+    assert result.exit_code == 2
+    assert "unknown option(s) nonsense" in result.output
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_validate_reports_field(tmp_path):
+    good = {
+        "name": "t",
+        "data": {"source": "toy", "n_background": 1000},
+        "regions": {"signal_region": [3.3, 3.7], "sidebands": [2.9, 4.1]},
+        "method": {"name": "cwola"},
+        "background": {"name": "bumphunt"},
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(good))
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0 and "valid" in result.output
+    bad = copy.deepcopy(good)
+    bad["regions"]["signal_region"] = [3.3, 5.0]
+    path.write_text(yaml.safe_dump(bad))
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert "regions.sidebands" in result.output
+
+
+@pytest.mark.parametrize("command", [["run"], ["validate"]])
+def test_missing_config_file(tmp_path, command):
+    result = runner.invoke(app, [*command, str(tmp_path / "absent.yaml")])
+    assert result.exit_code == 2
+    assert "config file not found" in result.output
