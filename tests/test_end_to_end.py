@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from anomsearch import pipeline
 from anomsearch.cli import app
-from anomsearch.stats import load_workspace
+from anomsearch.stats import discovery_test, load_workspace
 
 BASE = {
     "name": "e2e",
@@ -90,8 +90,10 @@ def test_outputs_written_and_consistent(signal_run):
     assert report["provenance"]["packages"]["pyhf"] == pyhf.__version__
     assert len(report["data"]["checksum"]) == 64
     # the saved workspace reproduces the reported significance
-    ws = load_workspace(json.loads((out / "workspace.json").read_text()))
-    assert ws.get_measurement()["config"]["poi"] == "mu"
+    spec = json.loads((out / "workspace.json").read_text())
+    load_workspace(spec)  # valid against pyhf's schema
+    assert spec["measurements"][0]["config"]["poi"] == "mu"
+    assert discovery_test(spec).significance == pytest.approx(report["significance"], rel=1e-6)
     assert yaml.safe_load((out / "config.yaml").read_text())["name"] == "e2e"
 
 

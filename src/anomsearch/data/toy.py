@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
+from scipy import special
 
 from anomsearch.data.events import JET_FIELDS, EventTable
 from anomsearch.exceptions import ConfigError
@@ -64,6 +65,8 @@ class ToyConfig:
         boost_sigma: standard deviation of the dijet system's rapidity.
         mass_median: median QCD jet mass at mjj = ``mjj_ref``.
         mass_log_sigma: width of the log-normal QCD jet mass.
+        mass_min: lower truncation of the QCD jet mass (before the mjj scaling and shift).
+        mass_max: upper truncation of the QCD jet mass (before the mjj scaling and shift).
         mass_mjj_power: QCD jet masses scale as ``(mjj/mjj_ref)**mass_mjj_power``.
         mass_mjj_shift: every jet mass is shifted by ``mass_mjj_shift * mjj`` (signal too).
         mjj_ref: reference mjj of the mjj dependences.
@@ -93,6 +96,8 @@ class ToyConfig:
     boost_sigma: float = 0.5
     mass_median: float = 0.08
     mass_log_sigma: float = 0.9
+    mass_min: float = 0.005
+    mass_max: float = 0.6
     mass_mjj_power: float = 0.0
     mass_mjj_shift: float = 0.0
     mjj_ref: float = 3.5
@@ -114,6 +119,11 @@ class ToyConfig:
             raise ConfigError(
                 "toy: need 0 < mjj_min < mjj_max < sqrt_s, got "
                 f"mjj_min={self.mjj_min}, mjj_max={self.mjj_max}, sqrt_s={self.sqrt_s}"
+            )
+        if not 0 < self.mass_min < self.mass_median < self.mass_max:
+            raise ConfigError(
+                f"toy: need 0 < mass_min < mass_median < mass_max, got {self.mass_min}, "
+                f"{self.mass_median}, {self.mass_max}"
             )
         if self.mjj_min <= 2 * self.pt_min:
             raise ConfigError(
@@ -231,10 +241,15 @@ def _assemble(p: np.ndarray, masses: np.ndarray, taus: np.ndarray, rng: np.rando
 
 
 def _qcd_masses(mjj: np.ndarray, cfg: ToyConfig, rng: np.random.Generator) -> np.ndarray:
-    """Log-normal QCD-like jet masses of two jets per event, shape (n, 2)."""
+    """QCD-like jet masses of two jets per event, shape (n, 2): a log-normal truncated to
+    ``[mass_min, mass_max]`` by inverse-CDF sampling (no clipping: a pile-up of clipped values at an
+    mjj-dependent edge would be a feature a classifier could use to find the signal region)."""
+    z_lo, z_hi = (
+        np.log(m / cfg.mass_median) / cfg.mass_log_sigma for m in (cfg.mass_min, cfg.mass_max)
+    )
+    z = special.ndtri(rng.uniform(special.ndtr(z_lo), special.ndtr(z_hi), size=(mjj.size, 2)))
     scale = (mjj / cfg.mjj_ref) ** cfg.mass_mjj_power
-    masses = cfg.mass_median * np.exp(cfg.mass_log_sigma * rng.standard_normal((mjj.size, 2)))
-    return np.clip(masses * scale[:, None], 0.005, 0.25 * mjj[:, None])
+    return cfg.mass_median * np.exp(cfg.mass_log_sigma * z) * scale[:, None]
 
 
 def _qcd_tau21_means(mjj: np.ndarray, cfg: ToyConfig) -> np.ndarray:
@@ -251,7 +266,7 @@ def _generate(
 ) -> np.ndarray:
     """Draw events with ``draw(m, rng) -> (mjj, masses, tau21_means)`` until ``n`` pass the
     trigger."""
-    chunks: list[np.ndarray] = []
+    chunks: list[np.ndarray] = [np.empty((0, 2, len(JET_FIELDS)))]
     remaining = n
     while remaining > 0:
         m = max(int(remaining * 1.05) + 16, 64)
