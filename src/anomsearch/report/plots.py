@@ -93,10 +93,17 @@ def plot_score_distribution(
     *,
     labels: np.ndarray | None = None,
 ) -> Path:
-    """Histogram of the anomaly score in SR and sidebands (and for true signal, if labelled)."""
+    """Distribution of the anomaly score in the SR, outside it, and for true signal (if labelled).
+
+    The score is shown as ``-log10(fraction of all events scoring at least as high)``, so keeping
+    the top 1% of all events is a cut at 2, and the tail that matters for the selection is spread
+    out whatever the classifier's output scale.
+    """
     scores = np.asarray(scores)
-    bins = np.quantile(scores, np.linspace(0.0, 1.0, 51))
-    bins = np.unique(bins)
+    rank = np.empty(scores.size)
+    rank[np.argsort(-scores, kind="stable")] = np.arange(1, scores.size + 1)
+    x = -np.log10(rank / scores.size)
+    bins = np.linspace(0.0, float(x.max()) + 1e-9, 41)
     with matplotlib.style.context(mplhep.style.CMS):
         fig = Figure(figsize=(9, 7))
         ax = fig.subplots()
@@ -104,11 +111,11 @@ def plot_score_distribution(
         if labels is not None and np.any(labels == 1):
             groups.append(("true signal", labels == 1))
         for name, mask in groups:
-            hist, _ = np.histogram(scores[mask], bins=bins, density=True)
-            mplhep.histplot(hist, bins, ax=ax, label=name)
+            hist, _ = np.histogram(x[mask], bins=bins)
+            mplhep.histplot(hist / max(1, int(mask.sum())), bins, ax=ax, label=name)
         ax.set_yscale("log")
-        ax.set_xlabel("anomaly score")
-        ax.set_ylabel("density")
+        ax.set_xlabel(r"$-\log_{10}$(fraction of events with a higher score)")
+        ax.set_ylabel("fraction of events")
         ax.legend(fontsize=13)
         fig.tight_layout()
         return _save(fig, path)
