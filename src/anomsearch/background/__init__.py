@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from anomsearch.background.abcd import (
+    ABCDClosure,
+    ABCDCounts,
+    ABCDEstimate,
+    abcd_closure,
+    abcd_counts,
+    abcd_estimate,
+)
 from anomsearch.background.dijet import (
     DEFAULT_SQRT_S,
     DIJET_N_PARAMS,
@@ -10,6 +18,14 @@ from anomsearch.background.dijet import (
     dijet_bin_jacobian,
     dijet_function,
     dijet_log_function,
+)
+from anomsearch.background.function_choice import (
+    FunctionChoice,
+    NestedFitTest,
+    SpuriousSignal,
+    alternative_function_variation,
+    choose_dijet_function,
+    spurious_signal,
 )
 from anomsearch.background.sideband_fit import (
     BackgroundPrediction,
@@ -23,8 +39,19 @@ from anomsearch.background.sideband_fit import (
 __all__ = [
     "DEFAULT_SQRT_S",
     "DIJET_N_PARAMS",
+    "ABCDClosure",
+    "ABCDCounts",
+    "ABCDEstimate",
     "BackgroundPrediction",
+    "FunctionChoice",
+    "NestedFitTest",
     "SidebandFit",
+    "SpuriousSignal",
+    "abcd_closure",
+    "abcd_counts",
+    "abcd_estimate",
+    "alternative_function_variation",
+    "choose_dijet_function",
     "dijet_basis",
     "dijet_bin_integrals",
     "dijet_bin_jacobian",
@@ -33,5 +60,6 @@ __all__ = [
     "fit_binned_sideband",
     "fit_sideband_background",
     "predict_background",
+    "spurious_signal",
     "validate_fit_binning",
 ]
