@@ -18,8 +18,11 @@ import numpy as np
 
 from anomsearch.background import (
     BackgroundPrediction,
+    FunctionChoice,
     SidebandFit,
-    fit_sideband_background,
+    alternative_function_variation,
+    choose_dijet_function,
+    fit_binned_sideband,
     predict_background,
 )
 from anomsearch.data.regions import Regions
@@ -48,6 +51,7 @@ class BumpHuntResult(NamedTuple):
         signal_template: signal shape over the SR bins (sums to 1).
         spec: the pyhf workspace specification.
         discovery: the discovery test.
+        function_choice: the F-test choice of the dijet function (``n_params="auto"``), else None.
     """
 
     selection: Selection
@@ -57,6 +61,7 @@ class BumpHuntResult(NamedTuple):
     signal_template: np.ndarray
     spec: dict[str, Any]
     discovery: DiscoveryResult
+    function_choice: FunctionChoice | None = None
 
 
 def aligned_bin_edges(
@@ -96,7 +101,7 @@ def bump_hunt(
     efficiency: float,
     fit_range: tuple[float, float],
     bin_width: float,
-    n_params: int = 4,
+    n_params: int | str = 4,
     signal_width: float = 0.05,
     folds: np.ndarray | None = None,
 ) -> BumpHuntResult:
@@ -110,7 +115,9 @@ def bump_hunt(
         efficiency: fraction of SR events kept by the cut (per fold); 1 = no cut.
         fit_range: mjj range of the sideband fit (TeV).
         bin_width: mjj bin width (TeV); must divide the SR.
-        n_params: number of parameters of the dijet function (3, 4 or 5).
+        n_params: number of parameters of the dijet function (3, 4 or 5), or ``"auto"``: chosen by
+            the nested F-test (:func:`anomsearch.background.choose_dijet_function`), with the
+            difference to the alternative order as a ``histosys`` (``bkg_function_choice``).
         signal_width: relative mjj resolution of the signal template (width = signal_width * mass).
         folds: fold of each event, for per-fold thresholds (default: one threshold).
 
@@ -133,9 +140,22 @@ def bump_hunt(
         edges[0],
         edges[-1],
     )
-    fit = fit_sideband_background(
-        selected, bin_edges=edges, signal_region=signal_region, n_params=n_params
-    )
+    counts, _ = np.histogram(selected, bins=edges)
+    choice, shape_systematics = None, {}
+    if n_params == "auto":
+        choice = choose_dijet_function(counts, bin_edges=edges, signal_region=signal_region)
+        fit = choice.fit
+        if choice.alternative is not None:
+            shape_systematics["bkg_function_choice"] = alternative_function_variation(
+                fit, choice.fits[choice.alternative]
+            )
+        log.info("F-test chose the %d-parameter dijet function", fit.n_params)
+    elif n_params in (3, 4, 5):
+        fit = fit_binned_sideband(
+            counts, bin_edges=edges, signal_region=signal_region, n_params=int(n_params)
+        )
+    else:
+        raise ConfigError(f"background.n_params must be 3, 4, 5 or 'auto', got {n_params!r}")
     prediction = predict_background(fit)
     sr_bins = (edges[:-1] >= regions.sr_low - 1e-9) & (edges[1:] <= regions.sr_high + 1e-9)
     observed_sr = np.asarray(fit.counts)[sr_bins]
@@ -143,7 +163,10 @@ def bump_hunt(
         prediction.bin_edges, mass=regions.sr_center, width=signal_width * regions.sr_center
     )
     spec = build_bumphunt_spec(
-        observed=observed_sr, background=prediction, signal_template=template
+        observed=observed_sr,
+        background=prediction,
+        signal_template=template,
+        shape_systematics=shape_systematics,
     )
     discovery = discovery_test(spec)
     log.info(
@@ -156,4 +179,6 @@ def bump_hunt(
         discovery.p0,
         discovery.mu_hat,
     )
-    return BumpHuntResult(selection, fit, prediction, observed_sr, template, spec, discovery)
+    return BumpHuntResult(
+        selection, fit, prediction, observed_sr, template, spec, discovery, choice
+    )

@@ -28,6 +28,15 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "1"
 
+#: The file paths of the ``data`` section (resolved against the config file's directory).
+_PATH_KEYS = (
+    "path",
+    "signal_path",
+    "master_key",
+    "reference_background_path",
+    "reference_signal_path",
+)
+
 #: Defaults filled into every resolved configuration (section -> key -> value).
 DEFAULTS: dict[str, Any] = {
     "seed": 0,
@@ -106,7 +115,7 @@ def _semantic_checks(config: dict[str, Any]) -> None:
     if data["source"] == "toy":
         if "n_background" not in data:
             raise ConfigError("config field data.n_background: required when data.source is 'toy'")
-        for key in ("path", "signal_path", "master_key"):
+        for key in _PATH_KEYS:
             if key in data:
                 raise ConfigError(f"config field data.{key}: not used when data.source is 'toy'")
         from anomsearch.data.toy import ToyConfig
@@ -115,7 +124,7 @@ def _semantic_checks(config: dict[str, Any]) -> None:
     else:
         if "path" not in data:
             raise ConfigError("config field data.path: required when data.source is 'lhco'")
-        for key in ("n_background", "toy"):
+        for key in ("n_background", "toy", "n_reference_background", "n_reference_signal"):
             if key in data:
                 raise ConfigError(f"config field data.{key}: only used when data.source is 'toy'")
     from anomsearch.methods import get_method
@@ -139,7 +148,7 @@ def resolve(config: dict[str, Any], base_dir: Path) -> dict[str, Any]:
         else:
             resolved.setdefault(key, default)
     data = resolved["data"]
-    for key in ("path", "signal_path", "master_key"):
+    for key in _PATH_KEYS:
         if key in data:
             data[key] = str((base_dir / os.path.expanduser(data[key])).resolve())
     output = resolved["output"]

@@ -6,6 +6,7 @@ pyhf model -> discovery test -> ``report.json`` (+ pyhf workspace, plots), writt
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -36,7 +37,7 @@ from anomsearch.data import (
     read_features_h5,
     split_by_label,
 )
-from anomsearch.exceptions import AnomsearchError
+from anomsearch.exceptions import AnomsearchError, ConfigError
 from anomsearch.methods import cross_score, get_method
 from anomsearch.metrics import auc, max_sic
 from anomsearch.provenance import array_checksum, provenance
@@ -74,7 +75,15 @@ def report_schema() -> dict[str, Any]:
 
 
 def _seeds(seed: int) -> dict[str, int]:
-    names = ("background", "signal", "injection", "folds", "training")
+    names = (
+        "background",
+        "signal",
+        "injection",
+        "folds",
+        "training",
+        "reference_background",
+        "reference_signal",
+    )
     children = np.random.SeedSequence(seed).spawn(len(names))
     return {n: int(c.generate_state(1)[0]) for n, c in zip(names, children, strict=True)}
 
@@ -105,6 +114,42 @@ def load_dataset(config: dict[str, Any]) -> EventTable:
     return inject_signal(background, signal, n_signal, seed=seeds["injection"])
 
 
+def _with_reference_samples(method: Any, config: dict[str, Any]) -> Any:
+    """Give a method that trains against extra samples (``reference_background`` /
+    ``reference_signal`` fields, e.g. the idealized and supervised references) those samples.
+
+    Toy data: generated with independent seeds (``data.n_reference_background``, default
+    ``data.n_background``; ``data.n_reference_signal``, default 0). LHCO data: read from
+    ``data.reference_background_path`` / ``data.reference_signal_path``.
+    """
+    if not dataclasses.is_dataclass(method):
+        return method
+    fields = {f.name for f in dataclasses.fields(method)}
+    data, seeds, updates = config["data"], _seeds(config["seed"]), {}
+    for kind, label in (("background", 0), ("signal", 1)):
+        name = f"reference_{kind}"
+        if name not in fields:
+            continue
+        sample = None
+        if data["source"] == "toy":
+            default = data["n_background"] if kind == "background" else 0
+            n = int(data.get(f"n_{name}", default))
+            if n > 0:
+                toy = ToyConfig.from_dict(data.get("toy", {}), field_prefix="config field data.toy")
+                generate = generate_toy_background if kind == "background" else generate_toy_signal
+                sample = generate(n, seed=seeds[name], config=toy)
+        elif f"{name}_path" in data:
+            sample = read_features_h5(data[f"{name}_path"]).with_label(label)
+        if sample is None and getattr(method, f"needs_{name}", False):
+            raise ConfigError(
+                f"config field data.{name}_path: method {method.name!r} needs a {kind} sample"
+            )
+        if sample is not None:
+            log.info("%s sample for method %s: %d events", name, method.name, len(sample))
+            updates[name] = sample
+    return dataclasses.replace(method, **updates) if updates else method
+
+
 def _bump_hunt_options(config: dict[str, Any], regions: Regions) -> dict[str, Any]:
     bkg = config["background"]
     fit_range = tuple(bkg.get("fit_range", (regions.sb_low, regions.sb_high)))
@@ -112,7 +157,7 @@ def _bump_hunt_options(config: dict[str, Any], regions: Regions) -> dict[str, An
         "regions": regions,
         "fit_range": fit_range,
         "bin_width": float(bkg["bin_width"]),
-        "n_params": int(bkg["n_params"]),
+        "n_params": bkg["n_params"],
         "signal_width": float(config["stats"]["signal_width"]),
     }
 
@@ -151,6 +196,29 @@ def _background_section(hunt: BumpHuntResult) -> dict[str, Any]:
         "observed_sr": np.asarray(hunt.observed_sr).astype(int).tolist(),
         "expected_sr": np.asarray(pred.expected).tolist(),
         "expected_sr_uncertainty": np.asarray(pred.uncertainty).tolist(),
+        "function_choice": _function_choice_section(hunt),
+    }
+
+
+def _function_choice_section(hunt: BumpHuntResult) -> dict[str, Any] | None:
+    choice = hunt.function_choice
+    if choice is None:
+        return None
+    return {
+        "chosen_n_params": int(choice.n_params),
+        "alternative_n_params": choice.alternative,
+        "test": choice.test,
+        "alpha": choice.alpha,
+        "nested_tests": [
+            {
+                "n_low": t.n_low,
+                "n_high": t.n_high,
+                "delta_chi2": float(t.delta_chi2),
+                "p_value_f": float(t.p_value_f),
+                "p_value_lr": float(t.p_value_lr),
+            }
+            for t in choice.tests
+        ],
     }
 
 
@@ -238,6 +306,7 @@ def run(
     method_options = dict(config["method"])
     n_folds = int(method_options.pop("n_folds"))
     method = get_method(method_options.pop("name"), **method_options)
+    method = _with_reference_samples(method, config)
     folds = kfold_assignments(len(events), n_folds, seed=seeds["folds"])
     t_train = time.perf_counter()
     crossed = cross_score(

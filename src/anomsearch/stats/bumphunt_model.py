@@ -15,6 +15,7 @@ References:
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,7 @@ def build_bumphunt_spec(
     measurement: str = "bumphunt",
     mu_upper: float | None = None,
     min_variation: float = 1e-6,
+    shape_systematics: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Build the pyhf workspace spec of the bump hunt in the SR bins.
 
@@ -86,6 +88,9 @@ def build_bumphunt_spec(
         mu_upper: upper bound of ``mu``; default ``max(10, 5 * sum(observed))``.
         min_variation: eigen-variations whose largest relative shift of any bin is below this are
             skipped as negligible.
+        shape_systematics: further background ``histosys`` modifiers by name, each an array of
+            shape ``(2, n_bins)`` with the down and up predictions (e.g. the alternative dijet
+            function of :func:`anomsearch.background.alternative_function_variation`).
 
     Returns:
         A pyhf workspace spec (dict): samples ``signal`` (normfactor ``mu``) and ``background``
@@ -148,6 +153,22 @@ def build_bumphunt_spec(
         modifiers.append(
             {
                 "name": f"bkg_fit_eig{i}",
+                "type": "histosys",
+                "data": {"hi_data": up.tolist(), "lo_data": down.tolist()},
+            }
+        )
+    for name, variation in (shape_systematics or {}).items():
+        down, up = np.asarray(variation, dtype=float)
+        if down.shape != (n_bins,) or up.shape != (n_bins,):
+            raise DataFormatError(
+                f"shape systematic {name!r} must have shape (2, {n_bins}), "
+                f"got {np.shape(variation)}"
+            )
+        if not (np.all(np.isfinite(variation)) and np.all(np.asarray(variation) >= 0)):
+            raise DataFormatError(f"shape systematic {name!r} must be finite and non-negative")
+        modifiers.append(
+            {
+                "name": name,
                 "type": "histosys",
                 "data": {"hi_data": up.tolist(), "lo_data": down.tolist()},
             }
