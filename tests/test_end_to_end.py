@@ -78,6 +78,7 @@ def test_outputs_written_and_consistent(signal_run):
             "config.yaml",
             "mjj_fit.png",
             "mjj_fit_no_cut.png",
+            "report.html",
             "report.json",
             "scores.png",
             "workspace.json",

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "write_json_atomic", "write_text_atomic"]
+__all__ = ["atomic_path", "make_shareable_dir", "write_json_atomic", "write_text_atomic"]
 
 
 @contextlib.contextmanager
@@ -30,10 +30,22 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; results are meant to be shared
         os.replace(tmp, final)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def make_shareable_dir(path: str | os.PathLike[str]) -> None:
+    """Give a directory made by :func:`tempfile.mkdtemp` (mode 0700) the usual permissions."""
+    os.chmod(path, 0o777 & ~_umask())
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:

@@ -115,6 +115,20 @@ def validate(config: Annotated[Path, typer.Argument(help="YAML search configurat
     typer.echo(f"{config}: valid")
 
 
+@app.command()
+def report(
+    results_dir: Annotated[Path, typer.Argument(help="A results directory with report.json.")],
+) -> None:
+    """Re-render RESULTS_DIR/report.html from report.json and the plots, without rerunning."""
+    from anomsearch.report.html import write_html_report
+
+    try:
+        out = write_html_report(results_dir)
+    except AnomsearchError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"wrote {out}")
+
+
 def _parse_params(params: list[str]) -> dict[str, float]:
     parsed: dict[str, float] = {}
     for item in params:

@@ -23,7 +23,7 @@ import numpy as np
 import yaml
 
 from anomsearch import config as config_module
-from anomsearch._io import write_json_atomic
+from anomsearch._io import make_shareable_dir, write_json_atomic
 from anomsearch.background import predict_background
 from anomsearch.bumphunt import BumpHuntResult, bump_hunt
 from anomsearch.data import (
@@ -41,6 +41,7 @@ from anomsearch.exceptions import AnomsearchError, ConfigError
 from anomsearch.methods import cross_score, get_method
 from anomsearch.metrics import auc, max_sic
 from anomsearch.provenance import array_checksum, provenance
+from anomsearch.report.html import write_html_report
 
 __all__ = ["SearchResult", "load_dataset", "report_schema", "run"]
 
@@ -352,6 +353,7 @@ def run(
     final_dir = _output_dir(config, output_dir)
     final_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", dir=final_dir.parent))
+    make_shareable_dir(staging)
     try:
         write_json_atomic(staging / "workspace.json", hunt.spec)
         write_json_atomic(staging / "workspace_no_cut.json", no_cut.spec)
@@ -370,6 +372,7 @@ def run(
                 f"internal error: report does not match its schema: {exc.message}"
             ) from exc
         write_json_atomic(staging / "report.json", report)
+        write_html_report(staging)
         _publish(staging, final_dir)
     finally:
         if staging.exists():
