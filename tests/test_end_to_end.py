@@ -80,6 +80,7 @@ def test_outputs_written_and_consistent(signal_run):
             "mjj_fit_no_cut.png",
             "report.html",
             "report.json",
+            "roc_sic.png",
             "scores.png",
             "workspace.json",
             "workspace_no_cut.json",
@@ -135,6 +136,18 @@ def test_cli_run_from_another_directory(tmp_path):
     assert result.exit_code == 0, result.output
     assert "local significance Z =" in result.output
     assert (work / "results" / "elsewhere" / "report.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["idealized", "supervised"])
+def test_reference_methods_through_the_pipeline(tmp_path, name):
+    cfg = _config(data={"source": "toy", "n_background": 100_000, "n_reference_signal": 3000})
+    cfg["injection"] = {"n_signal": 300}
+    cfg["method"] = {"name": name, "n_folds": 2, "max_epochs": 3}
+    result = pipeline.run(cfg, output_dir=tmp_path / "res")
+    assert result.report["config"]["method"]["name"] == name
+    assert result.report["metrics"]["auc"] > 0.6
+    assert np.all(np.isfinite(result.scores))
 
 
 def test_failed_run_leaves_no_partial_output(tmp_path, monkeypatch):

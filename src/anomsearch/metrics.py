@@ -1,4 +1,4 @@
-"""Classifier figures of merit: ROC curve, AUC and the significance improvement characteristic.
+"""Classifier figures of merit: ROC curve, AUC, rejection, significance improvement, bootstrap.
 
 The SIC of a cut is ``eps_S / sqrt(eps_B)`` (``tpr / sqrt(fpr)``): the factor by which the cut
 multiplies the naive significance ``S / sqrt(B)``. Its maximum over cuts is the headline number of
@@ -9,11 +9,17 @@ statistic).
 References:
     J. H. Collins, K. Howe, B. Nachman, arXiv:1805.02664 and arXiv:1902.02634 (significance
     improvement of a cut on the CWoLa classifier).
+    A. Hallin et al., arXiv:2109.00546 (rejection ``1/eps_B`` and SIC versus ``eps_S`` as the
+    figures of merit of the LHCO R&D benchmark).
+    B. Efron, "Bootstrap Methods: Another Look at the Jackknife", Ann. Statist. 7 (1979) 1
+    (bootstrap resampling).
 """
 
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -22,11 +28,14 @@ from anomsearch.exceptions import ConfigError, DataFormatError
 
 __all__ = [
     "DEFAULT_MIN_BACKGROUND",
+    "BootstrapResult",
     "MaxSic",
     "RocCurve",
     "SicCurve",
     "auc",
+    "bootstrap",
     "max_sic",
+    "rejection_at_efficiency",
     "roc_curve",
     "sic_curve",
 ]
@@ -81,6 +90,21 @@ class MaxSic(NamedTuple):
     tpr: float
     fpr: float
     threshold: float
+
+
+class BootstrapResult(NamedTuple):
+    """A metric with its bootstrap uncertainty (see :func:`bootstrap`).
+
+    Attributes:
+        value: the metric on the full sample.
+        error: standard deviation (``ddof=1``) of the bootstrap samples; ``nan`` if a sample is
+            not finite.
+        samples: the metric on each resampled sample, float64 ``(n_bootstrap,)``.
+    """
+
+    value: float
+    error: float
+    samples: np.ndarray
 
 
 def _prepare(
@@ -238,3 +262,130 @@ def max_sic(
         fpr=float(curve.fpr[i]),
         threshold=float(curve.thresholds[i]),
     )
+
+
+def rejection_at_efficiency(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    *,
+    signal_efficiency: float,
+    weights: np.ndarray | None = None,
+) -> float:
+    """Background rejection ``1 / fpr`` at a given signal efficiency (``tpr``).
+
+    The ROC curve is read as the path through its points (:func:`roc_curve`) with straight
+    segments between them: a segment between two thresholds is the cut that keeps the looser
+    threshold's extra events with a probability (a randomised cut), and a tie is crossed
+    diagonally. ``fpr`` at ``tpr = signal_efficiency`` is the smallest background efficiency on
+    that path, linearly interpolated on the segment that first reaches the target efficiency.
+    Where no background passes at that efficiency the rejection is ``inf``.
+
+    Args:
+        scores: one score per event (higher = signal-like).
+        labels: 1 signal, 0 background.
+        signal_efficiency: target signal efficiency in ``(0, 1]``.
+        weights: optional non-negative event weights.
+
+    Returns:
+        ``1 / fpr`` (``>= 1``, or ``inf``).
+
+    Raises:
+        ConfigError: ``signal_efficiency`` outside ``(0, 1]``.
+        DataFormatError: invalid inputs (see :func:`roc_curve`).
+
+    Examples:
+        >>> s, y = np.array([0.9, 0.7, 0.6, 0.3, 0.2]), np.array([1, 0, 1, 0, 0])
+        >>> rejection_at_efficiency(s, y, signal_efficiency=1.0)
+        3.0
+        >>> rejection_at_efficiency(s, y, signal_efficiency=0.5)
+        inf
+        >>> s, y = np.array([2.0, 1.0, 1.0, 1.0, 0.0]), np.array([1, 1, 0, 0, 0])
+        >>> rejection_at_efficiency(s, y, signal_efficiency=0.75)  # halfway across the tie
+        3.0
+    """
+    eff = float(signal_efficiency)
+    if not 0.0 < eff <= 1.0:
+        raise ConfigError(f"signal_efficiency must be in (0, 1], got {signal_efficiency!r}")
+    fpr, tpr, _ = roc_curve(scores, labels, weights=weights)
+    # first point reaching the target (a tolerance so that tpr = 1 is found despite rounding)
+    i = min(int(np.searchsorted(tpr, eff * (1.0 - 1e-12), side="left")), tpr.size - 1)
+    if i == 0 or tpr[i] <= eff:
+        f = float(fpr[i])
+    else:
+        t0, t1, f0, f1 = tpr[i - 1], tpr[i], fpr[i - 1], fpr[i]
+        f = float(f0 + (f1 - f0) * (eff - t0) / (t1 - t0))
+    return math.inf if f <= 0.0 else 1.0 / f
+
+
+def bootstrap(
+    metric: Callable[[np.ndarray, np.ndarray], float],
+    scores: np.ndarray,
+    labels: np.ndarray,
+    *,
+    n_bootstrap: int = 100,
+    seed: int,
+) -> BootstrapResult:
+    """Bootstrap uncertainty of a metric of ``(scores, labels)``.
+
+    The events are resampled with replacement ``n_bootstrap`` times, separately within the
+    signal and within the background (so each resample keeps the numbers of signal and
+    background events, and every resample has both classes), and ``metric`` is evaluated on each
+    resample. The error is the standard deviation of these values; it estimates the statistical
+    uncertainty of the metric due to the finite evaluation sample and shrinks as
+    ``1 / sqrt(n_events)``.
+
+    Args:
+        metric: ``metric(scores, labels) -> float``, e.g. :func:`auc`, or
+            ``lambda s, y: max_sic(s, y).sic``.
+        scores: one score per event.
+        labels: 1 signal, 0 background.
+        n_bootstrap: number of resamples, at least 2.
+        seed: seed of the resampling.
+
+    Returns:
+        :class:`BootstrapResult` ``(value, error, samples)``.
+
+    Raises:
+        ConfigError: ``n_bootstrap < 2``, or ``metric`` does not return a number.
+        DataFormatError: invalid inputs (see :func:`roc_curve`).
+
+    Examples:
+        >>> s, y = np.array([0.9, 0.7, 0.6, 0.3, 0.2, 0.1]), np.array([1, 0, 1, 0, 1, 0])
+        >>> res = bootstrap(auc, s, y, n_bootstrap=50, seed=1)
+        >>> round(res.value, 4), res.samples.shape, bool(res.error > 0)
+        (0.6667, (50,), True)
+    """
+    if isinstance(n_bootstrap, bool) or int(n_bootstrap) != n_bootstrap or n_bootstrap < 2:
+        raise ConfigError(f"n_bootstrap must be an integer >= 2, got {n_bootstrap!r}")
+    s, lab, _ = _prepare(scores, labels, None)
+    y = lab.astype(np.int8)
+
+    def evaluate(sc: np.ndarray, yy: np.ndarray) -> float:
+        value = metric(sc, yy)
+        try:
+            return float(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"bootstrap: metric must return a number, got {type(value).__name__} (wrap it, "
+                "e.g. lambda s, y: max_sic(s, y).sic)"
+            ) from exc
+
+    value = evaluate(s, y)
+    rng = np.random.default_rng(seed)
+    sig, bkg = np.flatnonzero(lab), np.flatnonzero(~lab)
+    samples = np.empty(int(n_bootstrap), dtype=np.float64)
+    for b in range(samples.size):
+        idx = np.concatenate(
+            [sig[rng.integers(0, sig.size, sig.size)], bkg[rng.integers(0, bkg.size, bkg.size)]]
+        )
+        samples[b] = evaluate(s[idx], y[idx])
+    if np.all(np.isfinite(samples)):
+        error = float(np.std(samples, ddof=1))
+    else:
+        log.warning(
+            "bootstrap: %d of %d resamples gave a non-finite metric; error set to nan",
+            int(np.count_nonzero(~np.isfinite(samples))),
+            samples.size,
+        )
+        error = math.nan
+    return BootstrapResult(value=value, error=error, samples=samples)

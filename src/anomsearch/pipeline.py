@@ -39,7 +39,7 @@ from anomsearch.data import (
 )
 from anomsearch.exceptions import AnomsearchError, ConfigError
 from anomsearch.methods import cross_score, get_method
-from anomsearch.metrics import auc, max_sic
+from anomsearch.metrics import auc, max_sic, roc_curve
 from anomsearch.provenance import array_checksum, provenance
 from anomsearch.report.html import write_html_report
 
@@ -359,11 +359,18 @@ def run(
         write_json_atomic(staging / "workspace_no_cut.json", no_cut.spec)
         (staging / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         if config["output"]["plots"]:
-            from anomsearch.report import plot_mjj_fit, plot_score_distribution
+            from anomsearch.report import plot_mjj_fit, plot_roc_sic, plot_score_distribution
 
             plot_mjj_fit(hunt, staging / "mjj_fit.png", title=config["name"])
             plot_mjj_fit(no_cut, staging / "mjj_fit_no_cut.png", title=f"{config['name']} (no cut)")
             plot_score_distribution(scores, in_sr, staging / "scores.png", labels=events.label)
+            if report["metrics"] is not None:
+                roc = roc_curve(scores[in_sr], events.label[in_sr])
+                plot_roc_sic(
+                    {method.name: (roc.fpr, roc.tpr)},
+                    staging / "roc_sic.png",
+                    title=f"{config['name']}: signal vs background in the SR",
+                )
         report["timing"]["total_seconds"] = time.perf_counter() - start
         try:
             jsonschema.validate(report, report_schema())

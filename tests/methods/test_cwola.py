@@ -177,7 +177,7 @@ def test_cwola_too_few_events_names_the_region(toy: ToyDijets) -> None:
 
 # ------------------------------------------------------------------------------- registry
 def test_registry_builds_cwola() -> None:
-    assert set(METHODS) == {"cwola"}
+    assert "cwola" in METHODS  # the other methods: tests/methods/test_reference_methods.py
     assert METHODS["cwola"] is CWoLaHunting
     method = get_method("cwola", features=["mj1", "tau21_j1"], hidden=[8], max_epochs=2)
     assert isinstance(method, CWoLaHunting) and isinstance(method, AnomalyMethod)

@@ -5,7 +5,7 @@ returns a :class:`Scorer`; :func:`cross_score` applies a method with k-fold cros
 
 Examples:
     >>> sorted(METHODS)
-    ['cwola']
+    ['cwola', 'idealized', 'supervised']
     >>> get_method("cwola", max_epochs=3).max_epochs
     3
 """
@@ -17,22 +17,32 @@ from typing import Any
 
 from anomsearch.exceptions import ConfigError
 from anomsearch.methods.base import AnomalyMethod, CrossScores, Scorer, cross_score, derive_seed
-from anomsearch.methods.cwola import ClassifierScorer, CWoLaHunting
+from anomsearch.methods.classifier_options import ClassifierOptions
+from anomsearch.methods.classifier_scorer import ClassifierScorer
+from anomsearch.methods.cwola import CWoLaHunting
+from anomsearch.methods.reference import IdealizedAnomalyDetector, SupervisedClassifier
 
 __all__ = [
     "METHODS",
     "AnomalyMethod",
     "CWoLaHunting",
+    "ClassifierOptions",
     "ClassifierScorer",
     "CrossScores",
+    "IdealizedAnomalyDetector",
     "Scorer",
+    "SupervisedClassifier",
     "cross_score",
     "derive_seed",
     "get_method",
 ]
 
 #: Method name (as written in a config's ``method.name``) -> method class.
-METHODS: dict[str, type[Any]] = {"cwola": CWoLaHunting}
+METHODS: dict[str, type[Any]] = {
+    "cwola": CWoLaHunting,
+    "idealized": IdealizedAnomalyDetector,
+    "supervised": SupervisedClassifier,
+}
 
 
 def get_method(name: str, /, **options: Any) -> AnomalyMethod:

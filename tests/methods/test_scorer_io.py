@@ -1,0 +1,189 @@
+"""Tests of ClassifierScorer.save / ClassifierScorer.load."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import anomsearch
+from anomsearch.exceptions import DataFormatError
+from anomsearch.methods import ClassifierScorer
+from anomsearch.methods.classifier_scorer import SCORER_FORMAT_VERSION
+from anomsearch.methods.nn import train_classifier
+
+if TYPE_CHECKING:  # the fixture's type; conftest modules are not importable at run time
+    from conftest import ToyDijets
+
+FEATURES = ("mj1", "delta_mj", "tau21_j1", "tau21_j2")
+
+
+@pytest.fixture(scope="module")
+def scorer() -> ClassifierScorer:
+    """Two tiny members with dropout and batch norm (every layer type the MLP can have)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, len(FEATURES))) * [0.05, 0.1, 0.2, 0.2] + [0.1, 0.2, 0.6, 0.6]
+    y = (rng.random(600) < 0.4).astype(np.int8)
+    x[y == 1, 2] -= 0.2
+    members = tuple(
+        train_classifier(
+            x,
+            y,
+            hidden=(8, 4),
+            dropout=0.1,
+            batch_norm=True,
+            batch_size=64,
+            max_epochs=2,
+            patience=1,
+            seed=s,
+        )
+        for s in (1, 2)
+    )
+    return ClassifierScorer(classifiers=members, features=FEATURES, method="cwola")
+
+
+def test_round_trip_is_bit_identical(
+    scorer: ClassifierScorer, toy: ToyDijets, tmp_path: Path
+) -> None:
+    events = toy.background(3000, mjj_range=(2.5, 5.0))
+    target = tmp_path / "models" / "fold0"
+    assert scorer.save(target) == target
+    assert sorted(p.name for p in target.iterdir()) == ["scorer.json", "weights.pt"]  # no temps
+    loaded = ClassifierScorer.load(target)
+    np.testing.assert_array_equal(loaded.score(events), scorer.score(events))
+    assert loaded.features == FEATURES and loaded.method == "cwola"
+    for a, b in zip(scorer.classifiers, loaded.classifiers, strict=True):
+        assert str(a.net) == str(b.net)  # same architecture, rebuilt from the metadata
+        assert not b.net.training
+        np.testing.assert_array_equal(a.standardizer.mean, b.standardizer.mean)
+        np.testing.assert_array_equal(a.standardizer.std, b.standardizer.std)
+        assert b.standardizer.mean.dtype == np.float64
+        np.testing.assert_array_equal(a.val_mask, b.val_mask)
+        assert (a.best_val_loss, a.best_epoch, a.epochs_trained) == (
+            b.best_val_loss,
+            b.best_epoch,
+            b.epochs_trained,
+        )
+        assert a.history == b.history
+
+
+def test_metadata(scorer: ClassifierScorer, tmp_path: Path) -> None:
+    before = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    scorer.save(tmp_path)
+    meta = json.loads((tmp_path / "scorer.json").read_text())
+    assert meta["format_version"] == SCORER_FORMAT_VERSION
+    assert meta["anomsearch_version"] == anomsearch.__version__
+    assert meta["method"] == "cwola"
+    assert meta["features"] == list(FEATURES)
+    assert datetime.datetime.fromisoformat(meta["created"]) >= before
+    arch = meta["members"][0]["architecture"]
+    assert arch == {
+        "type": "MLP",
+        "n_inputs": 4,
+        "hidden": [8, 4],
+        "dropout": 0.1,
+        "batch_norm": True,
+    }
+    assert len(meta["members"]) == 2
+
+
+def test_save_replaces_a_previous_save(
+    scorer: ClassifierScorer, toy: ToyDijets, tmp_path: Path
+) -> None:
+    other = ClassifierScorer(classifiers=scorer.classifiers[:1], features=FEATURES)
+    other.save(tmp_path)
+    scorer.save(tmp_path)
+    events = toy.background(500)
+    np.testing.assert_array_equal(
+        ClassifierScorer.load(tmp_path).score(events), scorer.score(events)
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scorer.json", "weights.pt"]
+
+
+def test_save_errors(scorer: ClassifierScorer, tmp_path: Path) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(DataFormatError, match=r"file.*not a directory"):
+        scorer.save(a_file)
+    member = scorer.classifiers[0]
+    odd = type(member)(
+        net=nn.Linear(4, 1),
+        standardizer=member.standardizer,
+        best_val_loss=0.0,
+        best_epoch=0,
+        epochs_trained=1,
+        val_mask=np.zeros(0, bool),
+    )
+    with pytest.raises(TypeError, match="MLP"):
+        ClassifierScorer(classifiers=(odd,), features=FEATURES).save(tmp_path / "odd")
+
+
+def _corrupt_json(d: Path) -> None:
+    (d / "scorer.json").write_text("{not json")
+
+
+def _drop_weights(d: Path) -> None:
+    (d / "weights.pt").unlink()
+
+
+def _drop_meta(d: Path) -> None:
+    (d / "scorer.json").unlink()
+
+
+def _truncate_weights(d: Path) -> None:
+    data = (d / "weights.pt").read_bytes()
+    (d / "weights.pt").write_bytes(data[: len(data) // 2])
+
+
+def _edit_meta(**changes: object):
+    def edit(d: Path) -> None:
+        meta = json.loads((d / "scorer.json").read_text())
+        meta.update(changes)
+        (d / "scorer.json").write_text(json.dumps(meta))
+
+    return edit
+
+
+def _garbage_weights_with_matching_checksum(d: Path) -> None:
+    import hashlib
+
+    torch.save({"members": [{"state_dict": {}}]}, d / "weights.pt")
+    meta = json.loads((d / "scorer.json").read_text())
+    meta["weights_sha256"] = hashlib.sha256((d / "weights.pt").read_bytes()).hexdigest()
+    (d / "scorer.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    ("damage", "culprit", "match"),
+    [
+        (_drop_meta, "scorer.json", "missing"),
+        (_corrupt_json, "scorer.json", "unreadable"),
+        (_drop_weights, "weights.pt", "missing"),
+        (_truncate_weights, "weights.pt", "checksum"),
+        (_edit_meta(format_version=99), "scorer.json", "version 99"),
+        (_edit_meta(features=None), "scorer.json", "malformed"),
+        (_edit_meta(members=[]), "scorer.json", "malformed"),
+        (_garbage_weights_with_matching_checksum, "weights.pt", "cannot restore"),
+    ],
+)
+def test_load_errors_name_the_file(
+    scorer: ClassifierScorer, tmp_path: Path, damage, culprit: str, match: str
+) -> None:
+    target = tmp_path / "saved"
+    scorer.save(target)
+    damage(target)
+    with pytest.raises(DataFormatError, match=match) as info:
+        ClassifierScorer.load(target)
+    assert str(target / culprit) in str(info.value)
+
+
+def test_load_from_nowhere(tmp_path: Path) -> None:
+    with pytest.raises(DataFormatError, match="not a directory") as info:
+        ClassifierScorer.load(tmp_path / "absent")
+    assert str(tmp_path / "absent") in str(info.value)
