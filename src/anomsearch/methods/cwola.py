@@ -44,16 +44,9 @@ class CWoLaHunting(ClassifierOptions):
     :class:`~anomsearch.methods.classifier_options.ClassifierOptions`.
 
     Args:
-        features: input features (names of :data:`~anomsearch.data.events.DERIVED_FEATURES`; ``mjj``
-            is not allowed since it defines the labels).
-        hidden: hidden-layer widths of the MLP.
-        dropout: dropout probability.
-        batch_norm: batch normalisation in the MLP.
-        lr: Adam learning rate.
-        weight_decay: Adam weight decay.
-        batch_size: training batch size.
-        max_epochs: maximum epochs per classifier.
-        patience: early-stopping patience (epochs without a lower validation loss).
+        features, hidden, dropout, batch_norm, lr, weight_decay, batch_size, max_epochs, patience:
+            the training options of :class:`ClassifierOptions` (``mjj`` is not a feature: it
+            defines the SR/SB labels).
         val_fraction: fraction of the SR+SB events held out for early stopping.
         n_ensemble: number of classifiers (different seeds) whose outputs are averaged.
         min_region_events: minimum number of events required in the SR and in the SB to train.

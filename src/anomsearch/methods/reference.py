@@ -72,19 +72,10 @@ class IdealizedAnomalyDetector(ClassifierOptions):
     the training events and the reference events inside the signal region are used.
 
     Args:
-        features: input features (see :class:`ClassifierOptions`).
-        hidden: hidden-layer widths of the MLP.
-        dropout: dropout probability.
-        batch_norm: batch normalisation in the MLP.
-        lr: Adam learning rate.
-        weight_decay: Adam weight decay.
-        batch_size: training batch size.
-        max_epochs: maximum epochs per classifier.
-        patience: early-stopping patience.
-        val_fraction: fraction of the training events held out for early stopping.
-        n_ensemble: number of averaged classifiers.
+        features, hidden, dropout, batch_norm, lr, weight_decay, batch_size, max_epochs, patience,
+            val_fraction, n_ensemble, accelerator: the training options of
+            :class:`ClassifierOptions`.
         min_region_events: minimum number of SR data events and of SR reference events.
-        accelerator: Lightning accelerator.
         reference_background: background-only events (any mjj; labels, if any, must all be 0),
             e.g. the SR-only QCD sample of the LHCO R&D set or the generator's equivalent. Not part
             of the method's repr or equality. Required by :meth:`fit`.
@@ -166,19 +157,10 @@ class SupervisedClassifier(ClassifierOptions):
     classes are balanced in training, so the signal fraction does not matter.
 
     Args:
-        features: input features (see :class:`ClassifierOptions`).
-        hidden: hidden-layer widths of the MLP.
-        dropout: dropout probability.
-        batch_norm: batch normalisation in the MLP.
-        lr: Adam learning rate.
-        weight_decay: Adam weight decay.
-        batch_size: training batch size.
-        max_epochs: maximum epochs per classifier.
-        patience: early-stopping patience.
-        val_fraction: fraction of the training events held out for early stopping.
-        n_ensemble: number of averaged classifiers.
+        features, hidden, dropout, batch_norm, lr, weight_decay, batch_size, max_epochs, patience,
+            val_fraction, n_ensemble, accelerator: the training options of
+            :class:`ClassifierOptions`.
         min_region_events: minimum number of signal and of background events in the SR.
-        accelerator: Lightning accelerator.
         reference_signal: optional extra signal events (any mjj). Not in repr or equality.
         reference_background: optional extra background events (any mjj). Not in repr or
             equality.
