@@ -10,6 +10,12 @@ from anomsearch.background.abcd import (
     abcd_counts,
     abcd_estimate,
 )
+from anomsearch.background.bumphunter import (
+    BumpHunterResult,
+    BumpHunterScan,
+    bumphunter_global_pvalue,
+    bumphunter_statistic,
+)
 from anomsearch.background.dijet import (
     DEFAULT_SQRT_S,
     DIJET_N_PARAMS,
@@ -43,6 +49,8 @@ __all__ = [
     "ABCDCounts",
     "ABCDEstimate",
     "BackgroundPrediction",
+    "BumpHunterResult",
+    "BumpHunterScan",
     "FunctionChoice",
     "NestedFitTest",
     "SidebandFit",
@@ -51,6 +59,8 @@ __all__ = [
     "abcd_counts",
     "abcd_estimate",
     "alternative_function_variation",
+    "bumphunter_global_pvalue",
+    "bumphunter_statistic",
     "choose_dijet_function",
     "dijet_basis",
     "dijet_bin_integrals",
