@@ -103,3 +103,16 @@ def test_missing_config_file(tmp_path, command):
     result = runner.invoke(app, [*command, str(tmp_path / "absent.yaml")])
     assert result.exit_code == 2
     assert "config file not found" in result.output
+
+
+@pytest.mark.slow
+def test_generate_pythia_writes_lhco_features(tmp_path):
+    out = tmp_path / "wprime.h5"
+    result = runner.invoke(
+        app, ["generate", "pythia", "-o", str(out), "--process", "wprime", "--n", "5", "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    frame = pd.read_hdf(out)
+    assert len(frame) == 5 and (frame["label"] == 1).all()
+    bad = runner.invoke(app, ["generate", "pythia", "-o", str(out), "--process", "ttbar", "-q"])
+    assert bad.exit_code == 2 and "PythiaConfig.process" in bad.output

@@ -37,6 +37,14 @@ PUBLIC = {
     "anomsearch.exceptions": ["AnomsearchError", "ConfigError", "DataFormatError", "FitError"],
     "anomsearch.selection": ["Selection", "select_at_efficiency"],
     "anomsearch.bumphunt": ["BumpHuntResult", "aligned_bin_edges", "bump_hunt"],
+    "anomsearch.data.pythia": [
+        "NSUB_AXES",
+        "PROCESSES",
+        "PythiaConfig",
+        "VARIANTS",
+        "generate_pythia",
+        "nsubjettiness",
+    ],
     "anomsearch.pipeline": ["SearchResult", "load_dataset", "report_schema", "run"],
     "anomsearch.methods": [
         "AnomalyMethod",

@@ -103,6 +103,39 @@ def run(
     typer.echo(f"  results: {result.output_dir / 'report.json'}")
 
 
+@generate_app.command("pythia")
+def generate_pythia_command(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Features file to write (.h5).")],
+    process: Annotated[str, typer.Option(help="qcd or wprime.")] = "qcd",
+    n: Annotated[int, typer.Option("--n", min=1, help="Events passing the trigger.")] = 1000,
+    seed: Annotated[int, typer.Option(min=0, help="Pythia random seed.")] = 0,
+    variant: Annotated[str, typer.Option(help="data or simulation (other tune).")] = "data",
+    master_key: Annotated[
+        Path | None,
+        typer.Option(help="Black-box mode: no label column; labels go to this master-key file."),
+    ] = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Generate events with Pythia 8 + fastjet, written in the LHC Olympics features format."""
+    _setup_logging(verbose, quiet)
+    from anomsearch.data import write_features_h5, write_master_key
+    from anomsearch.data.pythia import PythiaConfig, generate_pythia
+
+    try:
+        config = PythiaConfig(process=process, variant=variant)
+        events, stats = generate_pythia(n, config=config, seed=seed, progress=not quiet)
+        write_features_h5(events, output, include_label=master_key is None)
+        if master_key is not None:
+            write_master_key(events.label, master_key)
+    except AnomsearchError as exc:
+        raise _fail(exc) from None
+    typer.echo(
+        f"wrote {len(events)} {process} events to {output} "
+        f"({stats['events_per_s']:.1f} events/s, sigma = {stats['sigma_gen_pb']:.3g} pb)"
+    )
+
+
 @app.command()
 def validate(config: Annotated[Path, typer.Argument(help="YAML search configuration.")]) -> None:
     """Validate CONFIG against the schema and the semantic checks, without running it."""
