@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from anomsearch import __version__
 from anomsearch.exceptions import AnomsearchError
+
+if TYPE_CHECKING:
+    from anomsearch.data import EventTable
 
 __all__ = ["app"]
 
@@ -48,6 +51,16 @@ def _fail(exc: Exception) -> typer.Exit:
 
 Verbose = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
+
+
+def _write_events(events: EventTable, output: Path, *, master_key: Path | None) -> None:
+    """Write generated events in the LHCO features layout: with a ``label`` column (R&D layout), or,
+    in black-box mode, without it and with the labels in a master-key file."""
+    from anomsearch.data import write_features_h5, write_master_key
+
+    write_features_h5(events, output, include_label=master_key is None)
+    if master_key is not None:
+        write_master_key(events.label, master_key)
 
 
 def _version_callback(value: bool) -> None:
@@ -119,15 +132,12 @@ def generate_pythia_command(
 ) -> None:
     """Generate events with Pythia 8 + fastjet, written in the LHC Olympics features format."""
     _setup_logging(verbose, quiet)
-    from anomsearch.data import write_features_h5, write_master_key
     from anomsearch.data.pythia import PythiaConfig, generate_pythia
 
     try:
         config = PythiaConfig(process=process, variant=variant)
         events, stats = generate_pythia(n, config=config, seed=seed, progress=not quiet)
-        write_features_h5(events, output, include_label=master_key is None)
-        if master_key is not None:
-            write_master_key(events.label, master_key)
+        _write_events(events, output, master_key=master_key)
     except AnomsearchError as exc:
         raise _fail(exc) from None
     typer.echo(
@@ -196,14 +206,12 @@ def generate_toy_command(
 ) -> None:
     """Generate toy LHCO-like events and write them in the LHC Olympics features format."""
     _setup_logging(verbose, quiet)
-    from anomsearch.data import ToyConfig, generate_toy, write_features_h5, write_master_key
+    from anomsearch.data import ToyConfig, generate_toy
 
     try:
         toy = ToyConfig.from_dict(_parse_params(param or []), field_prefix="--param")
         events = generate_toy(n_background, n_signal, seed=seed, config=toy)
-        write_features_h5(events, output, include_label=master_key is None)
-        if master_key is not None:
-            write_master_key(events.label, master_key)
+        _write_events(events, output, master_key=master_key)
     except AnomsearchError as exc:
         raise _fail(exc) from None
     typer.echo(f"wrote {len(events)} events ({n_signal} signal) to {output}")
