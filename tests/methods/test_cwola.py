@@ -156,6 +156,52 @@ def test_cwola_ensemble_averages_members(toy: ToyDijets) -> None:
     np.testing.assert_allclose(scorer.score(events), 0.5 * (members[0] + members[1]))
 
 
+def test_cwola_nested_kfold_keeps_the_best_candidate_per_inner_fold(
+    toy: ToyDijets, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = EventTable.concatenate([toy.background(6000), toy.signal(200)])
+    method = CWoLaHunting(**{**FAST, "max_epochs": 2, "n_ensemble": 2, "inner_folds": 3})
+    trained = []
+    original = CWoLaHunting._train_one
+
+    def spy(self: CWoLaHunting, *args: object, **kwargs: object) -> object:
+        clf = original(self, *args, **kwargs)
+        trained.append(clf)
+        return clf
+
+    monkeypatch.setattr(CWoLaHunting, "_train_one", spy)
+    scorer = method.fit(events, regions=toy.regions, seed=5)
+    assert len(trained) == 6 and len(scorer.classifiers) == 3
+    # inner fold j validates on one third of the SR+SB events; the folds partition them
+    masks = [c.val_mask for c in scorer.classifiers]
+    assert np.array_equal(np.sum(masks, axis=0), np.ones_like(masks[0], dtype=int))
+    for j, member in enumerate(scorer.classifiers):
+        candidates = trained[2 * j : 2 * j + 2]
+        assert all(np.array_equal(c.val_mask, masks[j]) for c in candidates)
+        assert member is min(candidates, key=lambda c: c.best_val_loss)
+    x = events.features(scorer.features)
+    np.testing.assert_allclose(
+        scorer.score(events), np.mean([c.predict_proba(x) for c in scorer.classifiers], axis=0)
+    )
+
+
+def test_cross_score_writes_fold_checkpoints(toy: ToyDijets, tmp_path: object) -> None:
+    from pathlib import Path
+
+    from anomsearch.methods import ClassifierScorer
+
+    events = toy.background(3000)
+    folds = kfold_assignments(len(events), 2, seed=2)
+    method = CWoLaHunting(**{**FAST, "max_epochs": 1})
+    result = cross_score(
+        method, events, regions=toy.regions, folds=folds, seed=3, checkpoint_dir=tmp_path
+    )
+    for k in (0, 1):
+        loaded = ClassifierScorer.load(Path(str(tmp_path)) / f"fold_{k}")
+        test = events.subset(folds == k)
+        np.testing.assert_array_equal(loaded.score(test), result.scores[folds == k])
+
+
 def test_cwola_ignores_events_outside_the_fit_range(toy: ToyDijets) -> None:
     wide = toy.background(5000, mjj_range=(2.5, 4.5))
     narrow = wide.subset(toy.regions.in_fit_range(wide.mjj))
@@ -195,6 +241,8 @@ def test_registry_builds_cwola() -> None:
         ("cwola", {"features": ["mjj", "mj1"]}, r"method\.features.*mjj"),
         ("cwola", {"features": ["mass"]}, r"method\.features.*'mass'"),
         ("cwola", {"n_ensemble": 1.5}, r"method\.n_ensemble"),
+        ("cwola", {"inner_folds": 1}, r"method\.inner_folds must be >= 2"),
+        ("cwola", {"inner_folds": 2.5}, r"method\.inner_folds"),
         ("cwola", {"dropout": 1.0}, r"method\.dropout"),
     ],
 )

@@ -209,3 +209,26 @@ def test_train_classifier_bad_input(kwargs: dict, error: type, match: str) -> No
     args = {"x": np.zeros((4, 2)), "y": np.array([0, 1, 0, 1]), "seed": 0, **kwargs}
     with pytest.raises(error, match=match):
         train_classifier(**args)
+
+
+def test_explicit_val_mask_is_used(toy: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = toy
+    mask = np.zeros(len(y), dtype=bool)
+    mask[::4] = True
+    clf = train_classifier(x, y, seed=1, val_mask=mask, **{**FAST, "max_epochs": 1})
+    np.testing.assert_array_equal(clf.val_mask, mask)
+    np.testing.assert_allclose(clf.standardizer.mean, x[~mask].mean(axis=0), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("mask", "match"),
+    [
+        (np.ones(4, dtype=int), "boolean"),
+        (np.array([True, True, False]), "shape"),
+        (np.array([True, False, True, True]), "class 0"),
+    ],
+)
+def test_explicit_val_mask_is_validated(mask: np.ndarray, match: str) -> None:
+    x, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
+    with pytest.raises(DataFormatError, match=match):
+        train_classifier(x, y, seed=0, val_mask=mask)

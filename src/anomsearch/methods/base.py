@@ -15,7 +15,9 @@ References:
 from __future__ import annotations
 
 import logging
+import os
 import time
+from pathlib import Path
 from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
@@ -79,6 +81,16 @@ def derive_seed(seed: int, *keys: int) -> int:
     return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint32)[0])
 
 
+def _save_fold(scorer: Scorer, path: Path, *, name: str) -> None:
+    save = getattr(scorer, "save", None)
+    if save is None:
+        log.info("%s: scorer %s has no save(); fold checkpoint skipped", name, type(scorer))
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save(path)
+    log.info("%s: fold checkpoint written to %s", name, path)
+
+
 def cross_score(
     method: AnomalyMethod,
     events: EventTable,
@@ -87,6 +99,7 @@ def cross_score(
     folds: np.ndarray,
     seed: int,
     progress: bool = False,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
 ) -> CrossScores:
     """Score every event with a model trained on the other folds (k-fold cross-scoring).
 
@@ -102,6 +115,9 @@ def cross_score(
             :func:`anomsearch.data.regions.kfold_assignments`); at least two distinct values.
         seed: run seed; each fold gets its own derived seed.
         progress: show a progress bar over folds.
+        checkpoint_dir: if given, each fold's scorer is saved (its ``save(path)``) to
+            ``checkpoint_dir/fold_<k>`` as soon as it is trained; scorers without ``save`` are
+            skipped with a log message.
 
     Returns:
         :class:`CrossScores` with a score for every event.
@@ -146,6 +162,8 @@ def cross_score(
             )
         scores[test] = fold_scores
         scorers.append(scorer)
+        if checkpoint_dir is not None:
+            _save_fold(scorer, Path(checkpoint_dir) / f"fold_{int(k)}", name=name)
         log.info(
             "%s: fold %d/%d done in %.1f s", name, i + 1, fold_ids.size, time.perf_counter() - start
         )

@@ -22,17 +22,48 @@ from typing import ClassVar
 import numpy as np
 
 from anomsearch.data.events import DERIVED_FEATURES
-from anomsearch.exceptions import ConfigError
+from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.base import derive_seed
 from anomsearch.methods.classifier_scorer import ClassifierScorer
 from anomsearch.methods.nn.classifier import TrainedClassifier, train_classifier
 
-__all__ = ["DEFAULT_FEATURES", "ClassifierOptions"]
+__all__ = ["DEFAULT_FEATURES", "ClassifierOptions", "stratified_folds"]
 
 log = logging.getLogger(__name__)
 
 #: The standard LHCO R&D input features (CATHODE-family conventions, masses in TeV).
 DEFAULT_FEATURES: tuple[str, ...] = ("mj1", "delta_mj", "tau21_j1", "tau21_j2")
+
+
+def stratified_folds(y: np.ndarray, k: int, *, seed: int) -> np.ndarray:
+    """Seeded fold ids ``0..k-1`` with each class spread evenly over the folds.
+
+    Args:
+        y: class labels, shape ``(n,)``.
+        k: number of folds.
+        seed: seed of the shuffle.
+
+    Returns:
+        int64 array ``(n,)``.
+
+    Raises:
+        DataFormatError: a class has fewer than ``k`` events.
+
+    Examples:
+        >>> folds = stratified_folds(np.array([0] * 6 + [1] * 3), 3, seed=1)
+        >>> [np.bincount(folds[:6]).tolist(), np.bincount(folds[6:]).tolist()]
+        [[2, 2, 2], [1, 1, 1]]
+    """
+    folds = np.empty(y.shape[0], dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    for cls in np.unique(y):
+        idx = np.flatnonzero(y == cls)
+        if idx.size < k:
+            raise DataFormatError(
+                f"class {cls} has {idx.size} event(s); nested k-fold needs at least {k}"
+            )
+        folds[rng.permutation(idx)] = np.arange(idx.size) % k
+    return folds
 
 
 def _positive(name: str, value: float, *, integer: bool = False) -> None:
@@ -62,8 +93,16 @@ class ClassifierOptions:
         batch_size: training batch size.
         max_epochs: maximum epochs per classifier.
         patience: early-stopping patience (epochs without a lower validation loss).
-        val_fraction: fraction of the training events held out for early stopping.
-        n_ensemble: number of classifiers (different seeds) whose outputs are averaged.
+        val_fraction: fraction of the training events held out for early stopping (without
+            ``inner_folds``).
+        n_ensemble: without ``inner_folds``: number of classifiers (different seeds, each with
+            its own random validation split) whose outputs are averaged. With ``inner_folds``:
+            number of candidate classifiers (different seeds) trained per inner fold, of which
+            the one with the lowest validation loss is kept.
+        inner_folds: ``None`` (default) or ``k >= 2`` for the nested k-fold of CWoLa hunting:
+            the training events are split into ``k`` stratified folds; for each inner fold the
+            candidates train on the other ``k - 1`` folds and are validated (early stopping and
+            selection) on it; the ``k`` selected classifiers are averaged.
         min_region_events: minimum number of events of each training class.
         accelerator: Lightning accelerator.
 
@@ -98,6 +137,7 @@ class ClassifierOptions:
     patience: int = 4
     val_fraction: float = 0.2
     n_ensemble: int = 1
+    inner_folds: int | None = None
     min_region_events: int = 100
     accelerator: str = "auto"
 
@@ -127,8 +167,41 @@ class ClassifierOptions:
         _positive("lr", self.lr)
         for name in ("batch_size", "max_epochs", "patience", "n_ensemble", "min_region_events"):
             _positive(name, getattr(self, name), integer=True)
+        if self.inner_folds is not None:
+            _positive("inner_folds", self.inner_folds, integer=True)
+            if int(self.inner_folds) < 2:
+                raise ConfigError(
+                    f"method.inner_folds must be >= 2 (or null), got {self.inner_folds!r}"
+                )
         if int(self.batch_size) < 2:
             raise ConfigError(f"method.batch_size must be >= 2, got {self.batch_size!r}")
+
+    def _train_one(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        sample_weight: np.ndarray | None,
+        val_mask: np.ndarray | None,
+        seed: int,
+    ) -> TrainedClassifier:
+        return train_classifier(
+            x,
+            y,
+            sample_weight=sample_weight,
+            hidden=self.hidden,
+            dropout=float(self.dropout),
+            batch_norm=bool(self.batch_norm),
+            lr=float(self.lr),
+            weight_decay=float(self.weight_decay),
+            batch_size=int(self.batch_size),
+            max_epochs=int(self.max_epochs),
+            patience=int(self.patience),
+            val_fraction=float(self.val_fraction),
+            val_mask=val_mask,
+            seed=seed,
+            accelerator=self.accelerator,
+        )
 
     def train_members(
         self,
@@ -138,8 +211,13 @@ class ClassifierOptions:
         sample_weight: np.ndarray | None,
         seed: int,
     ) -> tuple[TrainedClassifier, ...]:
-        """Train ``n_ensemble`` classifiers on ``(x, y)``; member ``i`` uses seed
-        ``derive_seed(seed, i)``.
+        """Train the ensemble whose outputs the scorer averages.
+
+        Without ``inner_folds``: ``n_ensemble`` classifiers, member ``i`` with seed
+        ``derive_seed(seed, i)``. With ``inner_folds = k``: the nested k-fold of
+        arXiv:1902.02634: for inner fold ``j`` (validation set), ``n_ensemble`` candidates with
+        seeds ``derive_seed(seed, j, i)`` are trained on the other folds and the one with the
+        lowest validation loss is kept; ``k`` members in total.
 
         Args:
             x: inputs, shape ``(n, len(features))``.
@@ -149,26 +227,42 @@ class ClassifierOptions:
 
         Returns:
             The trained ensemble members.
+
+        References:
+            J. H. Collins, K. Howe, B. Nachman, arXiv:1902.02634 (nested cross-validation with
+            the best of several initialisations per validation fold).
         """
-        return tuple(
-            train_classifier(
-                x,
-                y,
-                sample_weight=sample_weight,
-                hidden=self.hidden,
-                dropout=float(self.dropout),
-                batch_norm=bool(self.batch_norm),
-                lr=float(self.lr),
-                weight_decay=float(self.weight_decay),
-                batch_size=int(self.batch_size),
-                max_epochs=int(self.max_epochs),
-                patience=int(self.patience),
-                val_fraction=float(self.val_fraction),
-                seed=derive_seed(seed, i),
-                accelerator=self.accelerator,
+        if self.inner_folds is None:
+            return tuple(
+                self._train_one(
+                    x, y, sample_weight=sample_weight, val_mask=None, seed=derive_seed(seed, i)
+                )
+                for i in range(int(self.n_ensemble))
             )
-            for i in range(int(self.n_ensemble))
-        )
+        inner = stratified_folds(np.asarray(y), int(self.inner_folds), seed=derive_seed(seed))
+        members = []
+        for j in range(int(self.inner_folds)):
+            candidates = [
+                self._train_one(
+                    x,
+                    y,
+                    sample_weight=sample_weight,
+                    val_mask=inner == j,
+                    seed=derive_seed(seed, j, i),
+                )
+                for i in range(int(self.n_ensemble))
+            ]
+            best = min(candidates, key=lambda c: c.best_val_loss)
+            log.info(
+                "%s: inner fold %d/%d: kept candidate with val_loss %.5f (of %s)",
+                self.name,
+                j + 1,
+                int(self.inner_folds),
+                best.best_val_loss,
+                ", ".join(f"{c.best_val_loss:.5f}" for c in candidates),
+            )
+            members.append(best)
+        return tuple(members)
 
     def train_scorer(
         self,

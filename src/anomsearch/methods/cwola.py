@@ -48,7 +48,11 @@ class CWoLaHunting(ClassifierOptions):
             the training options of :class:`ClassifierOptions` (``mjj`` is not a feature: it
             defines the SR/SB labels).
         val_fraction: fraction of the SR+SB events held out for early stopping.
-        n_ensemble: number of classifiers (different seeds) whose outputs are averaged.
+        n_ensemble: number of classifiers (different seeds) whose outputs are averaged; with
+            ``inner_folds``, the number of candidates per inner fold of which the best is kept.
+        inner_folds: ``k >= 2`` for the nested k-fold of arXiv:1902.02634 (each inner fold in
+            turn validates; ``k`` selected classifiers are averaged); ``None`` for one random
+            validation split per member.
         min_region_events: minimum number of events required in the SR and in the SB to train.
         accelerator: Lightning accelerator.
 

@@ -73,7 +73,7 @@ class IdealizedAnomalyDetector(ClassifierOptions):
 
     Args:
         features, hidden, dropout, batch_norm, lr, weight_decay, batch_size, max_epochs, patience,
-            val_fraction, n_ensemble, accelerator: the training options of
+            val_fraction, n_ensemble, inner_folds, accelerator: the training options of
             :class:`ClassifierOptions`.
         min_region_events: minimum number of SR data events and of SR reference events.
         reference_background: background-only events (any mjj; labels, if any, must all be 0),
@@ -158,7 +158,7 @@ class SupervisedClassifier(ClassifierOptions):
 
     Args:
         features, hidden, dropout, batch_norm, lr, weight_decay, batch_size, max_epochs, patience,
-            val_fraction, n_ensemble, accelerator: the training options of
+            val_fraction, n_ensemble, inner_folds, accelerator: the training options of
             :class:`ClassifierOptions`.
         min_region_events: minimum number of signal and of background events in the SR.
         reference_signal: optional extra signal events (any mjj). Not in repr or equality.

@@ -359,6 +359,23 @@ def _stratified_val_mask(
     return val
 
 
+def _check_val_mask(val_mask: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Validate an explicit validation split: boolean, right shape, both classes on both sides."""
+    val = np.asarray(val_mask)
+    if val.shape != y.shape or val.dtype != np.bool_:
+        raise DataFormatError(
+            f"val_mask must be a boolean array of shape {y.shape}, got {val.dtype} {val.shape}"
+        )
+    for cls in (0, 1):
+        in_cls = y == cls
+        if not np.any(val & in_cls) or not np.any(~val & in_cls):
+            raise DataFormatError(
+                f"val_mask must leave at least one event of class {cls} in the training and in "
+                "the validation split"
+            )
+    return val
+
+
 def _loader(
     x: np.ndarray,
     y: np.ndarray,
@@ -398,6 +415,7 @@ def train_classifier(
     max_epochs: int = 15,
     patience: int = 4,
     val_fraction: float = 0.2,
+    val_mask: np.ndarray | None = None,
     seed: int,
     accelerator: str = "auto",
     progress: bool = False,
@@ -425,7 +443,9 @@ def train_classifier(
         batch_size: training batch size.
         max_epochs: maximum number of epochs.
         patience: early-stopping patience in epochs.
-        val_fraction: fraction of events held out for validation.
+        val_fraction: fraction of events held out for validation (ignored with ``val_mask``).
+        val_mask: explicit validation split, boolean ``(n_events,)`` (``True`` = validation),
+            e.g. one fold of a nested k-fold; each class needs at least one event on each side.
         seed: seed of the split, the initialisation, the shuffling and dropout.
         accelerator: Lightning accelerator (``"auto"`` uses a GPU when there is one).
         progress: show Lightning's progress bar.
@@ -462,7 +482,10 @@ def train_classifier(
     )  # fmt: skip
 
     rng = np.random.default_rng(seed)
-    val = _stratified_val_mask(y, float(val_fraction), rng)
+    if val_mask is None:
+        val = _stratified_val_mask(y, float(val_fraction), rng)
+    else:
+        val = _check_val_mask(val_mask, y)
     train = ~val
     standardizer = Standardizer.fit(x[train])
     xs = standardizer.transform(x)
