@@ -14,14 +14,14 @@ def _config(data):
 
 
 def test_toy_reference_samples_are_generated_independently():
-    method = pipeline._with_reference_samples(
+    method = pipeline.attach_reference_samples(
         get_method("supervised"),
         _config({"source": "toy", "n_background": 500, "n_reference_signal": 40}),
     )
     assert len(method.reference_background) == 500
     assert len(method.reference_signal) == 40
     assert int(method.reference_signal.label.sum()) == 40
-    again = pipeline._with_reference_samples(
+    again = pipeline.attach_reference_samples(
         get_method("supervised"),
         _config({"source": "toy", "n_background": 500, "n_reference_signal": 40}),
     )
@@ -35,13 +35,13 @@ def test_toy_reference_samples_are_generated_independently():
 def test_methods_without_reference_fields_are_untouched():
     cwola = get_method("cwola")
     assert (
-        pipeline._with_reference_samples(cwola, _config({"source": "toy", "n_background": 10}))
+        pipeline.attach_reference_samples(cwola, _config({"source": "toy", "n_background": 10}))
         is cwola
     )
 
 
 def test_lhco_idealized_without_reference_path_names_the_field():
     with pytest.raises(ConfigError, match=r"data\.reference_background_path.*'idealized'"):
-        pipeline._with_reference_samples(
+        pipeline.attach_reference_samples(
             get_method("idealized"), _config({"source": "lhco", "path": "/nonexistent.h5"})
         )

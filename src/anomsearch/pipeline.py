@@ -43,7 +43,7 @@ from anomsearch.metrics import auc, max_sic, roc_curve
 from anomsearch.provenance import array_checksum, provenance
 from anomsearch.report.html import write_html_report
 
-__all__ = ["SearchResult", "load_dataset", "report_schema", "run"]
+__all__ = ["SearchResult", "attach_reference_samples", "load_dataset", "report_schema", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def load_dataset(config: dict[str, Any]) -> EventTable:
     return inject_signal(background, signal, n_signal, seed=seeds["injection"])
 
 
-def _with_reference_samples(method: Any, config: dict[str, Any]) -> Any:
+def attach_reference_samples(method: Any, config: dict[str, Any]) -> Any:
     """Give a method that trains against extra samples (``reference_background`` /
     ``reference_signal`` fields, e.g. the idealized and supervised references) those samples.
 
@@ -307,7 +307,7 @@ def run(
     method_options = dict(config["method"])
     n_folds = int(method_options.pop("n_folds"))
     method = get_method(method_options.pop("name"), **method_options)
-    method = _with_reference_samples(method, config)
+    method = attach_reference_samples(method, config)
     folds = kfold_assignments(len(events), n_folds, seed=seeds["folds"])
     t_train = time.perf_counter()
     crossed = cross_score(

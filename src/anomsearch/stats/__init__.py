@@ -1,8 +1,15 @@
-"""anomsearch.stats: pyhf models of the search, discovery inference and CLs upper limits."""
+"""anomsearch.stats: pyhf models of the search, discovery inference, CLs upper limits and
+semi-supervised classifier tests."""
 
 from __future__ import annotations
 
 from anomsearch.stats.bumphunt_model import build_bumphunt_spec, gaussian_signal_template
+from anomsearch.stats.classifier_test import (
+    ClassifierTestResult,
+    SignalFractionBound,
+    classifier_test,
+    signal_fraction_lower_bound,
+)
 from anomsearch.stats.inference import (
     DiscoveryResult,
     MuHatInterval,
@@ -16,16 +23,20 @@ from anomsearch.stats.inference import (
 from anomsearch.stats.limits import UpperLimit, upper_limit
 
 __all__ = [
+    "ClassifierTestResult",
     "DiscoveryResult",
     "MuHatInterval",
+    "SignalFractionBound",
     "UpperLimit",
     "asimov_discovery_significance",
     "build_bumphunt_spec",
+    "classifier_test",
     "counting_experiment_spec",
     "discovery_test",
     "gaussian_signal_template",
     "load_workspace",
     "minuit_backend",
     "mu_hat_interval",
+    "signal_fraction_lower_bound",
     "upper_limit",
 ]
