@@ -29,6 +29,11 @@ generate_app = typer.Typer(
     help="Generate datasets in the LHC Olympics formats.", no_args_is_help=True
 )
 app.add_typer(generate_app, name="generate")
+data_app = typer.Typer(
+    help="Fetch and convert LHC Olympics datasets (download, list, raw -> features).",
+    no_args_is_help=True,
+)
+app.add_typer(data_app, name="data")
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -215,3 +220,48 @@ def generate_toy_command(
     except AnomsearchError as exc:
         raise _fail(exc) from None
     typer.echo(f"wrote {len(events)} events ({n_signal} signal) to {output}")
+
+
+CacheDir = Annotated[
+    Path | None,
+    typer.Option(help="Cache directory (default $ANOMSEARCH_DATA or the user cache dir)."),
+]
+
+
+@data_app.command("list")
+def data_list_command(cache_dir: CacheDir = None) -> None:
+    """List the datasets `anomsearch data download` knows and whether each is cached."""
+    from anomsearch.data.download import format_dataset_table, list_datasets
+
+    typer.echo(format_dataset_table(list_datasets(cache_dir=cache_dir)))
+
+
+@data_app.command("download")
+def data_download_command(
+    name: Annotated[str, typer.Argument(help="Dataset name (see `anomsearch data list`).")],
+    cache_dir: CacheDir = None,
+    force: Annotated[bool, typer.Option(help="Download again even if cached.")] = False,
+    timeout: Annotated[float, typer.Option(min=1, help="Network timeout in seconds.")] = 60.0,
+    mirror: Annotated[
+        str | None, typer.Option(help="Base URL replacing https://zenodo.org (a mirror).")
+    ] = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Download NAME into the cache (resuming a partial download) and verify its checksum."""
+    _setup_logging(verbose, quiet)
+    from anomsearch.data.download import download_dataset
+
+    try:
+        result = download_dataset(
+            name,
+            cache_dir=cache_dir,
+            force=force,
+            progress=not quiet,
+            timeout=timeout,
+            base_url=mirror,
+        )
+    except AnomsearchError as exc:
+        raise _fail(exc) from None
+    for path, fetched in zip(result.paths, result.downloaded, strict=True):
+        typer.echo(f"{path} ({'downloaded' if fetched else 'cached'})")

@@ -119,9 +119,17 @@ def test_bad_master_key(tmp_path, events):
     (tmp_path / "short.txt").write_text("0\n1\n")
     with pytest.raises(DataFormatError, match=r"short\.txt: 2 labels for 330 events"):
         read_features_h5(h5, master_key=tmp_path / "short.txt")
-    (tmp_path / "junk.txt").write_text("0\n2\n")
-    with pytest.raises(DataFormatError, match=r"junk\.txt:2: expected 0 or 1"):
-        read_master_key(tmp_path / "junk.txt")
+    for junk in ("-1", "0.5", "x"):
+        (tmp_path / "junk.txt").write_text(f"0\n{junk}\n")
+        with pytest.raises(DataFormatError, match=r"junk\.txt:2: expected a label 0"):
+            read_master_key(tmp_path / "junk.txt")
+
+
+def test_master_key_with_two_signal_processes(tmp_path):
+    """Black box 3 labels its second signal 2: signal for the binary labels, kept on request."""
+    (tmp_path / "bb3.txt").write_text("0\n1\n2\n0\n")
+    np.testing.assert_array_equal(read_master_key(tmp_path / "bb3.txt"), [0, 1, 1, 0])
+    np.testing.assert_array_equal(read_master_key(tmp_path / "bb3.txt", binary=False), [0, 1, 2, 0])
 
 
 def test_write_is_atomic_on_failure(tmp_path, monkeypatch, events):

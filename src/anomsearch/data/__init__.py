@@ -1,7 +1,9 @@
-"""Data layer: events, LHC Olympics I/O, the toy generator, signal injection, regions."""
+"""Data layer: events, LHC Olympics I/O and downloads, the toy generator, signal injection,
+regions."""
 
 from __future__ import annotations
 
+from anomsearch.data.download import DownloadError, download_dataset, list_datasets
 from anomsearch.data.events import DERIVED_FEATURES, JET_FIELDS, EventTable
 from anomsearch.data.injection import inject_signal, split_by_label
 from anomsearch.data.lhco import (
@@ -23,14 +25,17 @@ __all__ = [
     "DERIVED_FEATURES",
     "FEATURE_COLUMNS",
     "JET_FIELDS",
+    "DownloadError",
     "EventTable",
     "Regions",
     "ToyConfig",
+    "download_dataset",
     "generate_toy",
     "generate_toy_background",
     "generate_toy_signal",
     "inject_signal",
     "kfold_assignments",
+    "list_datasets",
     "read_features_h5",
     "read_master_key",
     "split_by_label",

@@ -158,11 +158,23 @@ def write_features_h5(
     return Path(path)
 
 
-def read_master_key(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read a black-box master key: one 0/1 label per line (blank lines ignored).
+def read_master_key(path: str | os.PathLike[str], *, binary: bool = True) -> np.ndarray:
+    """Read a black-box master key: one integer label per line (blank lines ignored).
+
+    ``0`` is background and ``k >= 1`` a signal process: black box 3 labels its second signal
+    ``2``. With ``binary=True`` (default) every signal class becomes ``1``, as
+    :class:`~anomsearch.data.events.EventTable` labels are 0/1.
+
+    Args:
+        path: the master-key file.
+        binary: map every signal class to ``1``.
+
+    Returns:
+        int8 labels, one per event.
 
     Raises:
-        DataFormatError: missing file or a line that is not 0 or 1 (the line number is named).
+        DataFormatError: missing file or a line that is not a non-negative integer (the line
+            number is named).
     """
     path = Path(path)
     _require_file(path, "master key")
@@ -174,11 +186,18 @@ def read_master_key(path: str | os.PathLike[str]) -> np.ndarray:
         try:
             value = int(float(text))
         except ValueError:
-            raise DataFormatError(f"{path}:{lineno}: expected 0 or 1, got {text!r}") from None
-        if value not in (0, 1) or float(text) != value:
-            raise DataFormatError(f"{path}:{lineno}: expected 0 or 1, got {text!r}")
+            raise DataFormatError(
+                f"{path}:{lineno}: expected a label 0 (background) or 1, 2, ... (signal), "
+                f"got {text!r}"
+            ) from None
+        if value < 0 or value > 127 or float(text) != value:
+            raise DataFormatError(
+                f"{path}:{lineno}: expected a label 0 (background) or 1, 2, ... (signal), "
+                f"got {text!r}"
+            )
         labels.append(value)
-    return np.asarray(labels, dtype=np.int8)
+    out = np.asarray(labels, dtype=np.int8)
+    return np.minimum(out, 1) if binary else out
 
 
 def write_master_key(labels: np.ndarray, path: str | os.PathLike[str]) -> Path:
