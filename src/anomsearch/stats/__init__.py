@@ -1,8 +1,9 @@
 """anomsearch.stats: pyhf models of the search, discovery inference, CLs upper limits and
-semi-supervised classifier tests."""
+semi-supervised classifier tests; bump-hunt and ABCD models with common systematics."""
 
 from __future__ import annotations
 
+from anomsearch.stats.abcd_model import build_abcd_spec
 from anomsearch.stats.bumphunt_model import build_bumphunt_spec, gaussian_signal_template
 from anomsearch.stats.classifier_test import (
     ClassifierTestResult,
@@ -21,14 +22,18 @@ from anomsearch.stats.inference import (
     mu_hat_interval,
 )
 from anomsearch.stats.limits import UpperLimit, upper_limit
+from anomsearch.stats.systematics import Systematic, add_common_systematics, systematics_from_config
 
 __all__ = [
     "ClassifierTestResult",
     "DiscoveryResult",
     "MuHatInterval",
     "SignalFractionBound",
+    "Systematic",
     "UpperLimit",
+    "add_common_systematics",
     "asimov_discovery_significance",
+    "build_abcd_spec",
     "build_bumphunt_spec",
     "classifier_test",
     "counting_experiment_spec",
@@ -38,5 +43,6 @@ __all__ = [
     "minuit_backend",
     "mu_hat_interval",
     "signal_fraction_lower_bound",
+    "systematics_from_config",
     "upper_limit",
 ]
