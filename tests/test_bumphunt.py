@@ -58,3 +58,24 @@ def test_bad_order_and_binning(toy):
         aligned_bin_edges(signal_region=(3.3, 3.7), fit_range=(2.7, 5.5), bin_width=0.15)
     with pytest.raises(ConfigError, match="leaves no whole sideband bin"):
         aligned_bin_edges(signal_region=(3.3, 3.7), fit_range=(3.25, 5.5), bin_width=0.1)
+
+
+def test_common_systematics_enter_the_model(toy):
+    """A signal-only normsys is degenerate with mu (Z unchanged, mu_hat error wider); a
+    background normsys lowers Z."""
+    from anomsearch.stats import Systematic
+
+    scores = _oracle_scores(toy)
+    args = {"efficiency": 0.05, "n_params": 4, **OPTIONS}
+    plain = bump_hunt(toy.mjj, scores, **args).discovery
+    lumi = bump_hunt(
+        toy.mjj, scores, systematics=[Systematic("lumi", "signal", 0.05)], **args
+    ).discovery
+    bkg = bump_hunt(
+        toy.mjj, scores, systematics=[Systematic("bkg_norm", "background", 0.05)], **args
+    )
+    assert lumi.significance == pytest.approx(plain.significance, rel=1e-3)
+    assert lumi.mu_hat_error > plain.mu_hat_error
+    assert bkg.discovery.significance < plain.significance - 0.1
+    modifiers = {m["name"] for s in bkg.spec["channels"][0]["samples"] for m in s["modifiers"]}
+    assert "bkg_norm" in modifiers

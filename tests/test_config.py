@@ -92,6 +92,15 @@ def _mutate(path: str, value):
         ("method.n_folds", 1, "field method.n_folds"),
         ("method.hiddden", [8], "method.hiddden"),
         ("seed", -1, "field seed"),
+        ("stats.systematics", [{"name": "lumi", "sample": "sig", "up": 0.1}], "systematics.0"),
+        (
+            "stats.systematics",
+            [
+                {"name": "a", "sample": "signal", "up": 0.1},
+                {"name": "a", "sample": "both", "up": 0.2},
+            ],
+            r"stats\.systematics\[1\]\.name",
+        ),
     ],
 )
 def test_errors_name_the_field(tmp_path, field, value, match):

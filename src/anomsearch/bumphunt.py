@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -30,6 +31,8 @@ from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.selection import Selection, select_at_efficiency
 from anomsearch.stats import (
     DiscoveryResult,
+    Systematic,
+    add_common_systematics,
     build_bumphunt_spec,
     discovery_test,
     gaussian_signal_template,
@@ -104,6 +107,7 @@ def bump_hunt(
     n_params: int | str = 4,
     signal_width: float = 0.05,
     folds: np.ndarray | None = None,
+    systematics: Sequence[Systematic] = (),
 ) -> BumpHuntResult:
     """Cut on the score, fit the sideband mjj spectrum, and test for a signal in the SR.
 
@@ -120,6 +124,8 @@ def bump_hunt(
             difference to the alternative order as a ``histosys`` (``bkg_function_choice``).
         signal_width: relative mjj resolution of the signal template (width = signal_width * mass).
         folds: fold of each event, for per-fold thresholds (default: one threshold).
+        systematics: common normalisation systematics (luminosity, signal efficiency, ...) added
+            to the pyhf model (:func:`anomsearch.stats.add_common_systematics`).
 
     Returns:
         The :class:`BumpHuntResult`.
@@ -168,6 +174,8 @@ def bump_hunt(
         signal_template=template,
         shape_systematics=shape_systematics,
     )
+    if systematics:
+        spec = add_common_systematics(spec, systematics)
     discovery = discovery_test(spec)
     log.info(
         "bump hunt: observed %d, expected %.1f +- %.1f in the SR; Z = %.2f (p0 = %.3g), "

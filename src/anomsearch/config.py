@@ -132,6 +132,9 @@ def _semantic_checks(config: dict[str, Any]) -> None:
     method = dict(config["method"])
     method.pop("n_folds", None)
     get_method(method.pop("name"), **method)
+    from anomsearch.stats.systematics import systematics_from_config
+
+    systematics_from_config(config.get("stats", {}).get("systematics", []))
 
 
 def resolve(config: dict[str, Any], base_dir: Path) -> dict[str, Any]:

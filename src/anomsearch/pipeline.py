@@ -42,6 +42,7 @@ from anomsearch.methods import cross_score, get_method
 from anomsearch.metrics import auc, max_sic, roc_curve
 from anomsearch.provenance import array_checksum, provenance
 from anomsearch.report.html import write_html_report
+from anomsearch.stats import systematics_from_config
 
 __all__ = ["SearchResult", "attach_reference_samples", "load_dataset", "report_schema", "run"]
 
@@ -160,6 +161,7 @@ def _bump_hunt_options(config: dict[str, Any], regions: Regions) -> dict[str, An
         "bin_width": float(bkg["bin_width"]),
         "n_params": bkg["n_params"],
         "signal_width": float(config["stats"]["signal_width"]),
+        "systematics": systematics_from_config(config["stats"].get("systematics", [])),
     }
 
 

@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 SampleTarget = Literal["signal", "background", "both"]
 _TARGETS = ("signal", "background", "both")
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_FIELD = "statistics.systematics[{i}].{field}"
+_FIELD = "stats.systematics[{i}].{field}"
 
 
 class Systematic(NamedTuple):
@@ -107,10 +107,10 @@ def ensemble_spread(
 
 
 def _validate(i: int, syst: Systematic) -> Systematic:
-    """Check one systematic; errors name ``statistics.systematics[i].<field>``."""
+    """Check one systematic; errors name ``stats.systematics[i].<field>``."""
     if not isinstance(syst, Systematic):
         raise ConfigError(
-            f"statistics.systematics[{i}] must be a Systematic, got {type(syst).__name__}"
+            f"stats.systematics[{i}] must be a Systematic, got {type(syst).__name__}"
         )
     if not isinstance(syst.name, str) or not _NAME_RE.match(syst.name):
         raise ConfigError(
@@ -159,7 +159,7 @@ def _as_size(i: int, field: str, value: Any) -> float:
 
 
 def systematics_from_config(entries: Sequence[Mapping[str, Any]]) -> list[Systematic]:
-    """Parse the ``statistics.systematics`` config list into validated :class:`Systematic` s.
+    """Parse the ``stats.systematics`` config list into validated :class:`Systematic` s.
 
     Each entry is a mapping with ``name``, ``sample`` and ``up``, optionally ``down``,
     ``channels`` and ``kind`` (``"normsys"``).
@@ -171,19 +171,19 @@ def systematics_from_config(entries: Sequence[Mapping[str, Any]]) -> list[System
         The validated systematics.
 
     Raises:
-        ConfigError: a malformed entry, naming ``statistics.systematics[i].<field>``.
+        ConfigError: a malformed entry, naming ``stats.systematics[i].<field>``.
 
     Examples:
         >>> systematics_from_config([{"name": "lumi", "sample": "signal", "up": 0.02}])[0].down
         0.02
     """
     if isinstance(entries, str | bytes | Mapping) or not isinstance(entries, Sequence):
-        raise ConfigError("statistics.systematics must be a list of mappings")
+        raise ConfigError("stats.systematics must be a list of mappings")
     known = set(Systematic._fields)
     out: list[Systematic] = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, Mapping):
-            raise ConfigError(f"statistics.systematics[{i}] must be a mapping, got {entry!r}")
+            raise ConfigError(f"stats.systematics[{i}] must be a mapping, got {entry!r}")
         unknown = sorted(set(entry) - known)
         if unknown:
             raise ConfigError(
@@ -219,7 +219,7 @@ def _check_unique(systs: Sequence[Systematic]) -> None:
         if s.name in seen:
             raise ConfigError(
                 f"{_FIELD.format(i=i, field='name')} {s.name!r} repeats "
-                f"statistics.systematics[{seen[s.name]}].name"
+                f"stats.systematics[{seen[s.name]}].name"
             )
         seen[s.name] = i
 
@@ -249,7 +249,7 @@ def add_common_systematics(
     Raises:
         ConfigError: an invalid systematic, a repeated name, a name already used by a modifier
             of the spec, a channel not in the spec, or a targeted sample found in no selected
-            channel; messages name ``statistics.systematics[i].<field>``.
+            channel; messages name ``stats.systematics[i].<field>``.
 
     References:
         CERN-OPEN-2012-016 (HistFactory ``normsys``).
@@ -261,7 +261,7 @@ def add_common_systematics(
         {'name': 'lumi', 'type': 'normsys', 'data': {'hi': 1.02, 'lo': 0.98}}
     """
     if isinstance(systematics, Systematic):
-        raise ConfigError("statistics.systematics must be a list of Systematic, not a single one")
+        raise ConfigError("stats.systematics must be a list of Systematic, not a single one")
     checked = [_validate(i, s) for i, s in enumerate(systematics)]
     _check_unique(checked)
     out = copy.deepcopy(dict(spec))
