@@ -265,3 +265,42 @@ def data_download_command(
         raise _fail(exc) from None
     for path, fetched in zip(result.paths, result.downloaded, strict=True):
         typer.echo(f"{path} ({'downloaded' if fetched else 'cached'})")
+
+
+@data_app.command("features")
+def data_features_command(
+    raw: Annotated[Path, typer.Argument(help="LHCO raw-particle file (700 x (pT, eta, phi)).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Features file to write (.h5).")],
+    chunk_size: Annotated[int, typer.Option(min=1, help="Raw events per chunk.")] = 10_000,
+    jet_radius: Annotated[float, typer.Option(help="Anti-kT radius R.")] = 1.0,
+    missing_jets: Annotated[
+        str, typer.Option(help="Events with < 2 jets: 'zeros' (keep, as LHCO did) or 'drop'.")
+    ] = "zeros",
+    start: Annotated[int, typer.Option(min=0, help="First raw event.")] = 0,
+    stop: Annotated[int | None, typer.Option(help="One past the last raw event.")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")] = 1,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Cluster the particles of RAW (anti-kT, fastjet) into the LHCO features file OUTPUT."""
+    _setup_logging(verbose, quiet)
+    from anomsearch.data.raw_to_features import raw_to_features
+
+    try:
+        result = raw_to_features(
+            raw,
+            output,
+            chunk_size=chunk_size,
+            jet_radius=jet_radius,
+            missing_jets=missing_jets,
+            start=start,
+            stop=stop,
+            n_jobs=jobs,
+            progress=not quiet,
+        )
+    except AnomsearchError as exc:
+        raise _fail(exc) from None
+    typer.echo(
+        f"wrote {result.n_written} events to {result.path} ({result.events_per_s:.0f} events/s; "
+        f"{result.n_missing_jets} with fewer than two jets)"
+    )

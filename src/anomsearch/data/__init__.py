@@ -13,6 +13,8 @@ from anomsearch.data.lhco import (
     write_features_h5,
     write_master_key,
 )
+from anomsearch.data.lhco_raw import iter_raw_h5, read_raw_h5, write_raw_h5
+from anomsearch.data.raw_to_features import raw_to_features
 from anomsearch.data.regions import Regions, kfold_assignments
 from anomsearch.data.toy import (
     ToyConfig,
@@ -34,11 +36,15 @@ __all__ = [
     "generate_toy_background",
     "generate_toy_signal",
     "inject_signal",
+    "iter_raw_h5",
     "kfold_assignments",
     "list_datasets",
+    "raw_to_features",
     "read_features_h5",
     "read_master_key",
+    "read_raw_h5",
     "split_by_label",
     "write_features_h5",
     "write_master_key",
+    "write_raw_h5",
 ]
