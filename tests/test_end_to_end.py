@@ -82,6 +82,7 @@ def test_outputs_written_and_consistent(signal_run):
             "report.json",
             "roc_sic.png",
             "scores.png",
+            "selected_events.npz",
             "workspace.json",
             "workspace_no_cut.json",
         ]
@@ -97,6 +98,12 @@ def test_outputs_written_and_consistent(signal_run):
     assert spec["measurements"][0]["config"]["poi"] == "mu"
     assert discovery_test(spec).significance == pytest.approx(report["significance"], rel=1e-6)
     assert yaml.safe_load((out / "config.yaml").read_text())["name"] == "e2e"
+    # the selected events, for `anomsearch submit`: exactly the events passing the cut
+    with np.load(out / "selected_events.npz") as saved:
+        mask = signal_run.hunt.selection.mask
+        np.testing.assert_array_equal(saved["mjj"], signal_run.events.mjj[mask])
+        np.testing.assert_array_equal(saved["score"], signal_run.scores[mask])
+        assert set(saved.files) >= {"mj1", "mj2", "fold", "thresholds", "label"}
 
 
 @pytest.mark.slow

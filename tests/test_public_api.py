@@ -72,6 +72,7 @@ PUBLIC = {
         "list_datasets",
     ],
     "anomsearch.config": [
+        "DATASET_KEYS",
         "DEFAULTS",
         "SCHEMA_VERSION",
         "config_schema",
@@ -93,6 +94,7 @@ PUBLIC = {
     "anomsearch.pipeline": [
         "SearchResult",
         "attach_reference_samples",
+        "fetch_datasets",
         "load_dataset",
         "report_schema",
         "run",

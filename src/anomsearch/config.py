@@ -22,7 +22,15 @@ import yaml
 
 from anomsearch.exceptions import ConfigError
 
-__all__ = ["DEFAULTS", "SCHEMA_VERSION", "config_schema", "load", "resolve", "validate"]
+__all__ = [
+    "DATASET_KEYS",
+    "DEFAULTS",
+    "SCHEMA_VERSION",
+    "config_schema",
+    "load",
+    "resolve",
+    "validate",
+]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +44,16 @@ _PATH_KEYS = (
     "reference_background_path",
     "reference_signal_path",
 )
+
+#: Dataset keys of the ``data`` section: a name from :mod:`anomsearch.data.download`, fetched
+#: (or found in the cache) by the pipeline and used as the corresponding path key.
+DATASET_KEYS: dict[str, str] = {
+    "dataset": "path",
+    "signal_dataset": "signal_path",
+    "master_key_dataset": "master_key",
+    "reference_background_dataset": "reference_background_path",
+    "reference_signal_dataset": "reference_signal_path",
+}
 
 #: Defaults filled into every resolved configuration (section -> key -> value).
 DEFAULTS: dict[str, Any] = {
@@ -115,15 +133,32 @@ def _semantic_checks(config: dict[str, Any]) -> None:
     if data["source"] == "toy":
         if "n_background" not in data:
             raise ConfigError("config field data.n_background: required when data.source is 'toy'")
-        for key in _PATH_KEYS:
+        for key in (*_PATH_KEYS, *DATASET_KEYS):
             if key in data:
                 raise ConfigError(f"config field data.{key}: not used when data.source is 'toy'")
         from anomsearch.data.toy import ToyConfig
 
         ToyConfig.from_dict(data.get("toy", {}), field_prefix="config field data.toy")
     else:
-        if "path" not in data:
-            raise ConfigError("config field data.path: required when data.source is 'lhco'")
+        for dataset_key, path_key in DATASET_KEYS.items():
+            if dataset_key in data and path_key in data:
+                raise ConfigError(
+                    f"config field data.{dataset_key}: give either data.{path_key} or "
+                    f"data.{dataset_key}, not both"
+                )
+            if dataset_key in data:
+                from anomsearch.data.download import dataset_names
+
+                if data[dataset_key] not in dataset_names():
+                    raise ConfigError(
+                        f"config field data.{dataset_key}: unknown dataset "
+                        f"{data[dataset_key]!r}; available: {', '.join(dataset_names())}"
+                    )
+        if "path" not in data and "dataset" not in data:
+            raise ConfigError(
+                "config field data.path: required when data.source is 'lhco' "
+                "(or data.dataset, a dataset name for `anomsearch data download`)"
+            )
         for key in ("n_background", "toy", "n_reference_background", "n_reference_signal"):
             if key in data:
                 raise ConfigError(f"config field data.{key}: only used when data.source is 'toy'")

@@ -6,6 +6,7 @@ pyhf model -> discovery test -> ``report.json`` (+ pyhf workspace, plots), writt
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import json
@@ -44,7 +45,14 @@ from anomsearch.provenance import array_checksum, provenance
 from anomsearch.report.html import write_html_report
 from anomsearch.stats import systematics_from_config
 
-__all__ = ["SearchResult", "attach_reference_samples", "load_dataset", "report_schema", "run"]
+__all__ = [
+    "SearchResult",
+    "attach_reference_samples",
+    "fetch_datasets",
+    "load_dataset",
+    "report_schema",
+    "run",
+]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +98,30 @@ def _seeds(seed: int) -> dict[str, int]:
     return {n: int(c.generate_state(1)[0]) for n, c in zip(names, children, strict=True)}
 
 
+def fetch_datasets(config: dict[str, Any], *, progress: bool = False) -> dict[str, Any]:
+    """Return a copy of ``config`` whose ``data.*dataset`` names are replaced by local paths.
+
+    Each dataset (see ``anomsearch data list``) is downloaded into the cache on first use and
+    verified (:func:`anomsearch.data.download_dataset`); its path goes into the corresponding
+    path key (:data:`anomsearch.config.DATASET_KEYS`), so the run's recorded config names both.
+
+    Raises:
+        anomsearch.data.DownloadError: the download failed (offline, HTTP error).
+    """
+    data = config["data"]
+    wanted = {k: p for k, p in config_module.DATASET_KEYS.items() if k in data and p not in data}
+    if not wanted:
+        return config
+    from anomsearch.data.download import download_dataset
+
+    fetched = copy.deepcopy(config)
+    for dataset_key, path_key in wanted.items():
+        result = download_dataset(data[dataset_key], progress=progress)
+        fetched["data"][path_key] = str(result.paths[0])
+        log.info("data.%s = %s -> %s", dataset_key, data[dataset_key], result.paths[0])
+    return fetched
+
+
 def load_dataset(config: dict[str, Any]) -> EventTable:
     """Build the dataset of a resolved config: generate or read it, then inject signal.
 
@@ -98,6 +130,7 @@ def load_dataset(config: dict[str, Any]) -> EventTable:
     background events and ``n_signal`` randomly chosen signal events (from ``data.signal_path`` if
     given, else from the labelled signal of ``data.path``) are kept.
     """
+    config = fetch_datasets(config)
     data, injection, seeds = config["data"], config.get("injection"), _seeds(config["seed"])
     n_signal = None if injection is None else int(injection["n_signal"])
     if data["source"] == "toy":
@@ -253,6 +286,26 @@ def _truth(events: EventTable, hunt: BumpHuntResult, in_sr: np.ndarray) -> dict[
     }
 
 
+def _write_selected_events(
+    path: Path, events: EventTable, scores: np.ndarray, folds: np.ndarray, hunt: BumpHuntResult
+) -> None:
+    """Save the events passing the score cut (all mjj): what ``anomsearch submit`` needs to
+    estimate the resonance and daughter-jet masses without retraining."""
+    mask = hunt.selection.mask
+    selected = events.subset(mask)
+    arrays = {
+        "mjj": selected.mjj,
+        "mj1": selected.feature("mj1"),
+        "mj2": selected.feature("mj2"),
+        "score": scores[mask],
+        "fold": folds[mask],
+        "thresholds": np.asarray(hunt.selection.thresholds),
+    }
+    if selected.label is not None:
+        arrays["label"] = selected.label
+    np.savez_compressed(path, **arrays)
+
+
 def _output_dir(config: dict[str, Any], output_dir: str | os.PathLike[str] | None) -> Path:
     if output_dir is not None:
         return Path(output_dir).resolve()
@@ -292,7 +345,7 @@ def run(
     """
     start = time.perf_counter()
     config_module.validate(config)
-    config = config_module.resolve(config, Path.cwd())
+    config = fetch_datasets(config_module.resolve(config, Path.cwd()), progress=progress)
     seeds = _seeds(config["seed"])
     regions = Regions(*config["regions"]["signal_region"], *config["regions"]["sidebands"])
     options = _bump_hunt_options(config, regions)
@@ -360,6 +413,7 @@ def run(
         write_json_atomic(staging / "workspace.json", hunt.spec)
         write_json_atomic(staging / "workspace_no_cut.json", no_cut.spec)
         (staging / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        _write_selected_events(staging / "selected_events.npz", events, scores, folds, hunt)
         if config["output"]["plots"]:
             from anomsearch.report import plot_mjj_fit, plot_roc_sic, plot_score_distribution
 

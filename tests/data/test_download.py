@@ -501,3 +501,30 @@ def test_cli_data_download_errors_exit_2(cache):
     )
     assert offline.exit_code == 2
     assert f"127.0.0.1:{port}" in offline.output
+
+
+def test_config_dataset_is_fetched_by_the_pipeline(cache, server, monkeypatch, events):
+    from anomsearch import config as config_module
+    from anomsearch import pipeline
+
+    monkeypatch.setenv(MIRROR_ENV, server.url)
+    raw = {
+        "name": "ds",
+        "data": {"source": "lhco", "dataset": "lhco-rnd-features"},
+        "regions": {"signal_region": [3.3, 3.7], "sidebands": [2.9, 4.1]},
+        "method": {"name": "cwola"},
+        "background": {"name": "bumphunt"},
+    }
+    config_module.validate(raw)
+    config = config_module.resolve(raw, cache)
+    fetched = pipeline.fetch_datasets(config)
+    assert fetched["data"]["path"] == str(cache / "lhco-rnd-features" / FEATURES)
+    assert "path" not in config["data"]  # the input config is not modified
+    loaded = pipeline.load_dataset(config)
+    np.testing.assert_array_equal(loaded.jets, events.jets)
+    with pytest.raises(ConfigError, match=r"data\.dataset: unknown dataset 'nope'"):
+        config_module.validate({**raw, "data": {"source": "lhco", "dataset": "nope"}})
+    with pytest.raises(ConfigError, match=r"either data\.path or data\.dataset"):
+        config_module.validate(
+            {**raw, "data": {"source": "lhco", "dataset": "lhco-rnd", "path": "x.h5"}}
+        )
