@@ -101,6 +101,8 @@ PUBLIC = {
     ],
     "anomsearch.methods": [
         "AnomalyMethod",
+        "Autoencoder",
+        "AutoencoderScorer",
         "CWoLaHunting",
         "ClassifierOptions",
         "ClassifierScorer",
@@ -112,6 +114,7 @@ PUBLIC = {
         "cross_score",
         "derive_seed",
         "get_method",
+        "load_scorer",
     ],
     "anomsearch.background": [
         "ABCDClosure",

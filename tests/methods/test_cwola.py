@@ -234,7 +234,7 @@ def test_registry_builds_cwola() -> None:
 @pytest.mark.parametrize(
     ("name", "options", "match"),
     [
-        ("salad", {}, r"method\.name.*salad.*cwola"),
+        ("magic", {}, r"method\.name.*magic.*cwola"),
         ("cwola", {"epochs": 3}, r"method\.epochs.*max_epochs"),
         ("cwola", {"name": "x"}, r"method\.name"),
         ("cwola", {"lr": 0}, r"method\.lr"),

@@ -187,3 +187,23 @@ def test_load_from_nowhere(tmp_path: Path) -> None:
     with pytest.raises(DataFormatError, match="not a directory") as info:
         ClassifierScorer.load(tmp_path / "absent")
     assert str(tmp_path / "absent") in str(info.value)
+
+
+def test_load_scorer_dispatches_on_the_saved_format(tmp_path: Path, toy: ToyDijets) -> None:
+    from anomsearch.data.events import EventTable
+    from anomsearch.methods import Autoencoder, CWoLaHunting, load_scorer
+
+    events = EventTable.concatenate([toy.background(3000), toy.signal(100)])
+    fast = {"hidden": (8,), "max_epochs": 1, "batch_size": 256}
+    for method in (CWoLaHunting(**fast), Autoencoder(**fast)):
+        scorer = method.fit(events, regions=toy.regions, seed=1)
+        scorer.save(tmp_path / method.name)
+        loaded = load_scorer(tmp_path / method.name)
+        assert type(loaded) is type(scorer)
+        np.testing.assert_array_equal(loaded.score(events), scorer.score(events))
+    with pytest.raises(DataFormatError, match=r"no scorer\.json"):
+        load_scorer(tmp_path / "nothing")
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "scorer.json").write_text('{"format": "mystery"}')
+    with pytest.raises(DataFormatError, match="unknown scorer format 'mystery'"):
+        load_scorer(tmp_path / "odd")

@@ -5,7 +5,7 @@ returns a :class:`Scorer`; :func:`cross_score` applies a method with k-fold cros
 
 Examples:
     >>> sorted(METHODS)
-    ['cwola', 'idealized', 'supervised']
+    ['autoencoder', 'cwola', 'idealized', 'supervised']
     >>> get_method("cwola", max_epochs=3).max_epochs
     3
 """
@@ -16,15 +16,19 @@ import dataclasses
 from typing import Any
 
 from anomsearch.exceptions import ConfigError
+from anomsearch.methods.autoencoder import Autoencoder, AutoencoderScorer
 from anomsearch.methods.base import AnomalyMethod, CrossScores, Scorer, cross_score, derive_seed
 from anomsearch.methods.classifier_options import ClassifierOptions
 from anomsearch.methods.classifier_scorer import ClassifierScorer
 from anomsearch.methods.cwola import CWoLaHunting
 from anomsearch.methods.reference import IdealizedAnomalyDetector, SupervisedClassifier
+from anomsearch.methods.scorer_io import load_scorer
 
 __all__ = [
     "METHODS",
     "AnomalyMethod",
+    "Autoencoder",
+    "AutoencoderScorer",
     "CWoLaHunting",
     "ClassifierOptions",
     "ClassifierScorer",
@@ -35,10 +39,12 @@ __all__ = [
     "cross_score",
     "derive_seed",
     "get_method",
+    "load_scorer",
 ]
 
 #: Method name (as written in a config's ``method.name``) -> method class.
 METHODS: dict[str, type[Any]] = {
+    "autoencoder": Autoencoder,
     "cwola": CWoLaHunting,
     "idealized": IdealizedAnomalyDetector,
     "supervised": SupervisedClassifier,
