@@ -64,7 +64,17 @@ def _method(name: str, **overrides: Any) -> AnomalyMethod:
     options = {**FAST, **overrides}
     if getattr(METHODS[name], "needs_reference_background", False):
         options.setdefault("reference_background", _data()[1])
+    if getattr(METHODS[name], "needs_reference_simulation", False):
+        options.setdefault("reference_simulation", _simulation())
     return get_method(name, **options)
+
+
+@functools.cache
+def _simulation() -> EventTable:
+    """A mismodelled background "simulation" of the training range (SALAD, SA-CWoLa)."""
+    from anomsearch.data import generate_toy_simulation
+
+    return generate_toy_simulation(4000, seed=6, config=CONFIG)
 
 
 @functools.cache

@@ -22,6 +22,7 @@ from anomsearch.data.toy import (
     generate_toy_background,
     generate_toy_signal,
 )
+from anomsearch.data.toy_simulation import SimulationMismodelling, generate_toy_simulation
 
 __all__ = [
     "DERIVED_FEATURES",
@@ -30,11 +31,13 @@ __all__ = [
     "DownloadError",
     "EventTable",
     "Regions",
+    "SimulationMismodelling",
     "ToyConfig",
     "download_dataset",
     "generate_toy",
     "generate_toy_background",
     "generate_toy_signal",
+    "generate_toy_simulation",
     "inject_signal",
     "iter_raw_h5",
     "kfold_assignments",

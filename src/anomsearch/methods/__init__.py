@@ -5,7 +5,7 @@ returns a :class:`Scorer`; :func:`cross_score` applies a method with k-fold cros
 
 Examples:
     >>> sorted(METHODS)
-    ['autoencoder', 'cwola', 'idealized', 'supervised']
+    ['autoencoder', 'cathode', 'cwola', 'disco', 'idealized', 'sa_cwola', 'salad', 'supervised']
     >>> get_method("cwola", max_epochs=3).max_epochs
     3
 """
@@ -18,22 +18,31 @@ from typing import Any
 from anomsearch.exceptions import ConfigError
 from anomsearch.methods.autoencoder import Autoencoder, AutoencoderScorer
 from anomsearch.methods.base import AnomalyMethod, CrossScores, Scorer, cross_score, derive_seed
+from anomsearch.methods.cathode import Cathode
 from anomsearch.methods.classifier_options import ClassifierOptions
 from anomsearch.methods.classifier_scorer import ClassifierScorer
 from anomsearch.methods.cwola import CWoLaHunting
+from anomsearch.methods.disco import DEFAULT_DISCO_LAMBDA, DiscoClassifier
 from anomsearch.methods.reference import IdealizedAnomalyDetector, SupervisedClassifier
+from anomsearch.methods.sa_cwola import SACWoLa
+from anomsearch.methods.salad import Salad
 from anomsearch.methods.scorer_io import load_scorer
 
 __all__ = [
+    "DEFAULT_DISCO_LAMBDA",
     "METHODS",
     "AnomalyMethod",
     "Autoencoder",
     "AutoencoderScorer",
     "CWoLaHunting",
+    "Cathode",
     "ClassifierOptions",
     "ClassifierScorer",
     "CrossScores",
+    "DiscoClassifier",
     "IdealizedAnomalyDetector",
+    "SACWoLa",
+    "Salad",
     "Scorer",
     "SupervisedClassifier",
     "cross_score",
@@ -45,8 +54,12 @@ __all__ = [
 #: Method name (as written in a config's ``method.name``) -> method class.
 METHODS: dict[str, type[Any]] = {
     "autoencoder": Autoencoder,
+    "cathode": Cathode,
     "cwola": CWoLaHunting,
+    "disco": DiscoClassifier,
     "idealized": IdealizedAnomalyDetector,
+    "sa_cwola": SACWoLa,
+    "salad": Salad,
     "supervised": SupervisedClassifier,
 }
 

@@ -1,0 +1,394 @@
+"""DisCo: a differentiable distance-correlation penalty and the classifier trained with it.
+
+:func:`distance_correlation_loss` is the weighted batch estimator of the squared distance
+correlation ``dCor^2`` (same definition and normalisation as the numpy reference
+:func:`anomsearch.decorrelation.distance_correlation`), written with tensor operations so that it
+can be back-propagated. :func:`train_disco_classifier` trains an
+:class:`~anomsearch.methods.nn.mlp.MLP` with the loss
+
+    ``L = BCE + disco_lambda * dCor^2(sigmoid(logit), mjj)``,
+
+where the penalty is evaluated on the background-class (``y == 0``) events of each batch, with
+their event weights; it returns the same
+:class:`~anomsearch.methods.nn.classifier.TrainedClassifier` as
+:func:`~anomsearch.methods.nn.classifier.train_classifier`, so the scorer machinery (ensembles,
+save / load) is shared.
+
+References:
+    G. Kasieczka, D. Shih, "DisCo Fever: Robust Networks Through Distance Correlation",
+    Phys. Rev. Lett. 125 (2020) 122001, arXiv:2001.05310.
+    G. J. Székely, M. L. Rizzo, N. K. Bakirov, Ann. Statist. 35 (2007) 2769, arXiv:0803.4101.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import numbers
+import time
+from collections.abc import Sequence
+
+import lightning
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import EarlyStopping
+from torch import nn
+from torch.nn.functional import binary_cross_entropy_with_logits
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    RandomSampler,
+    SequentialSampler,
+    TensorDataset,
+)
+
+from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.methods.nn.classifier import (
+    Standardizer,
+    TrainedClassifier,
+    _as_matrix,
+    _BestWeights,
+    _check_options,
+    _quiet_lightning,
+    _stratified_val_mask,
+    balanced_weights,
+)
+from anomsearch.methods.nn.mlp import MLP
+
+__all__ = ["DiscoClassifierModule", "distance_correlation_loss", "train_disco_classifier"]
+
+log = logging.getLogger(__name__)
+
+#: Minimum validation batch size (dCor^2 is a batch estimator; larger batches are less noisy).
+_MIN_VAL_BATCH = 2048
+
+#: One batch tensor tuple: inputs, 0/1 targets, event weights, mjj.
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def _double_centred(v: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """``A_ij = a_ij - a_i. - a_.j + a_..`` of ``a_ij = |v_i - v_j|`` with weights ``p``."""
+    a = torch.abs(v[:, None] - v[None, :])
+    row = a @ p
+    return a - row[:, None] - row[None, :] + p @ row
+
+
+def distance_correlation_loss(
+    x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Differentiable weighted squared distance correlation ``dCor^2(x, y)`` of a batch.
+
+    With the normalised weights ``p = w / sum(w)``, the distance matrices ``|x_i - x_j|`` and
+    ``|y_i - y_j|`` are double-centred with weighted means (``A``, ``B``), and
+    ``dCor^2 = sum p_i p_j A_ij B_ij / sqrt(sum p_i p_j A_ij^2 * sum p_i p_j B_ij^2)``, the
+    estimator of the DisCo paper; it equals
+    :func:`anomsearch.decorrelation.distance_correlation`. Memory and time are ``O(N^2)`` in the
+    batch size. A (numerically) constant ``x`` or ``y`` gives 0 (no gradient through the guard).
+
+    Args:
+        x: first variable, shape ``(n,)`` (e.g. the classifier output), ``n >= 2``.
+        y: second variable, shape ``(n,)`` (e.g. mjj).
+        weights: optional non-negative event weights, shape ``(n,)``.
+
+    Returns:
+        A scalar tensor in ``[0, 1]`` with the dtype of ``x``.
+
+    Raises:
+        DataFormatError: inputs of the wrong shape or fewer than 2 events.
+
+    References:
+        Kasieczka, Shih, arXiv:2001.05310; Székely, Rizzo, Bakirov, Ann. Statist. 35 (2007) 2769.
+
+    Examples:
+        >>> x = torch.tensor([0.0, 1.0, 2.0, 5.0], dtype=torch.float64)
+        >>> round(float(distance_correlation_loss(x, -2.0 * x + 3.0)), 12)
+        1.0
+    """
+    if x.ndim != 1 or y.shape != x.shape or x.shape[0] < 2:
+        raise DataFormatError(
+            f"distance_correlation_loss needs two 1-D tensors of one length >= 2, "
+            f"got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+    y = y.to(x.dtype)
+    if weights is None:
+        p = torch.full_like(x, 1.0 / x.shape[0])
+    else:
+        if weights.shape != x.shape:
+            raise DataFormatError(
+                f"weights must have shape {tuple(x.shape)}, got {tuple(weights.shape)}"
+            )
+        w = weights.to(x.dtype)
+        p = w / w.sum()
+    a = _double_centred(x, p)
+    b = _double_centred(y, p)
+    dcov_xy = p @ (a * b) @ p
+    dcov_xx = p @ (a * a) @ p
+    dcov_yy = p @ (b * b) @ p
+    denom_sq = dcov_xx * dcov_yy
+    tiny = torch.finfo(x.dtype).tiny
+    if float(denom_sq.detach()) <= tiny:
+        return (x * 0.0).sum()  # constant input: zero, and keeps the graph connected
+    return dcov_xy / torch.sqrt(denom_sq)
+
+
+class DiscoClassifierModule(lightning.LightningModule):
+    """Lightning module for a binary classifier with a DisCo penalty against mjj.
+
+    Batches are ``(x, y, w, mjj)``. The loss is ``mean(w * bce) + disco_lambda * dCor^2``, with
+    ``dCor^2`` (see :func:`distance_correlation_loss`) between the classifier output
+    ``sigmoid(logit)`` and ``mjj`` of the batch's background-class (``y == 0``) events, weighted by
+    their ``w``. Batches with fewer than 2 background events get no penalty. The logged
+    ``{stage}_loss`` is the total, ``{stage}_bce`` and ``{stage}_dcor`` its parts.
+
+    Args:
+        net: network mapping ``(batch, n_features)`` to logits ``(batch,)``.
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay.
+        disco_lambda: weight of the dCor^2 penalty (0: a plain classifier).
+
+    References:
+        Kasieczka, Shih, arXiv:2001.05310.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        *,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        disco_lambda: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net"])
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the logits of ``x``."""
+        return self.net(x)
+
+    def _common_step(self, batch: Batch, stage: str) -> torch.Tensor:
+        x, y, w, mjj = batch
+        logits = self(x)
+        bce = binary_cross_entropy_with_logits(logits, y, weight=w)
+        bkg = y < 0.5
+        if int(bkg.sum()) >= 2:
+            dcor = distance_correlation_loss(torch.sigmoid(logits[bkg]), mjj[bkg], w[bkg])
+        else:
+            dcor = torch.zeros((), dtype=bce.dtype, device=bce.device)
+        loss = bce + self.hparams.disco_lambda * dcor
+        n = int(x.shape[0])
+        for key, value in (("loss", loss), ("bce", bce), ("dcor", dcor)):
+            self.log(
+                f"{stage}_{key}",
+                value,
+                on_step=False,
+                on_epoch=True,
+                prog_bar=stage == "val" and key == "loss",
+                batch_size=n,
+            )
+        return loss
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        """Total loss of one training batch."""
+        return self._common_step(batch, "train")
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        """Total loss of one validation batch (logged as ``val_loss``)."""
+        return self._common_step(batch, "val")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam with the module's learning rate and weight decay."""
+        return torch.optim.Adam(
+            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )
+
+
+def _loader(
+    arrays: Sequence[np.ndarray], *, batch_size: int, generator: torch.Generator | None
+) -> DataLoader:
+    """Whole-batch DataLoader over float32 tensors (shuffled when a generator is given)."""
+    dataset = TensorDataset(*(torch.from_numpy(a.astype(np.float32)) for a in arrays))
+    n = len(dataset)
+    if generator is None:
+        sampler = BatchSampler(SequentialSampler(dataset), batch_size, drop_last=False)
+    else:
+        sampler = BatchSampler(
+            RandomSampler(dataset, generator=generator), batch_size, drop_last=n > batch_size
+        )
+    return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=0)
+
+
+def train_disco_classifier(
+    x: np.ndarray,
+    y: np.ndarray,
+    mjj: np.ndarray,
+    *,
+    disco_lambda: float,
+    sample_weight: np.ndarray | None = None,
+    hidden: Sequence[int] = (64, 64, 64),
+    dropout: float = 0.0,
+    batch_norm: bool = False,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    batch_size: int = 1024,
+    max_epochs: int = 15,
+    patience: int = 4,
+    val_fraction: float = 0.2,
+    seed: int,
+    accelerator: str = "auto",
+    progress: bool = False,
+) -> TrainedClassifier:
+    """Train an MLP separating ``y == 1`` from ``y == 0`` with a DisCo penalty against ``mjj``.
+
+    Same procedure as :func:`~anomsearch.methods.nn.classifier.train_classifier` (balanced
+    classes, seeded stratified validation split, standardised inputs, Adam, early stopping on the
+    validation loss, best weights kept in memory, global RNG states untouched), with the loss of
+    :class:`DiscoClassifierModule`. The validation batches hold at least 2048 events (more than a
+    typical training batch), so that the batch estimate of ``dCor^2`` that enters the early
+    stopping is less noisy.
+
+    Args:
+        x: features, shape ``(n_events, n_features)``; mjj should not be among them.
+        y: 0/1 labels, shape ``(n_events,)``.
+        mjj: the variable to decorrelate from, shape ``(n_events,)`` (any unit: dCor^2 is
+            invariant under affine maps).
+        disco_lambda: weight of the penalty, ``>= 0``.
+        sample_weight: optional non-negative per-event weights.
+        hidden, dropout, batch_norm, lr, weight_decay, batch_size, max_epochs, patience,
+            val_fraction, seed, accelerator, progress: as in
+            :func:`~anomsearch.methods.nn.classifier.train_classifier`.
+
+    Returns:
+        The :class:`~anomsearch.methods.nn.classifier.TrainedClassifier` with the weights of the
+        lowest validation loss (BCE + penalty); ``history`` also holds ``val_bce`` and
+        ``val_dcor`` of the epochs.
+
+    Raises:
+        DataFormatError: malformed inputs or fewer than 2 events of a class.
+        ConfigError: invalid training options (e.g. a negative ``disco_lambda``).
+
+    References:
+        Kasieczka, Shih, arXiv:2001.05310.
+    """
+    x = _as_matrix(x)
+    n = x.shape[0]
+    y = np.asarray(y)
+    if y.shape != (n,) or not np.all(np.isin(y, (0, 1))):
+        raise DataFormatError(f"y must be 0/1 labels of shape ({n},), got shape {y.shape}")
+    y = y.astype(np.int8)
+    mjj = np.asarray(mjj, dtype=np.float64)
+    if mjj.shape != (n,) or not np.all(np.isfinite(mjj)):
+        raise DataFormatError(f"mjj must be finite with shape ({n},), got shape {mjj.shape}")
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if sample_weight.shape != (n,):
+            raise DataFormatError(
+                f"sample_weight must have shape ({n},), got {sample_weight.shape}"
+            )
+        if not np.all(np.isfinite(sample_weight)) or np.any(sample_weight < 0):
+            raise DataFormatError("sample_weight must be finite and non-negative")
+    if (
+        isinstance(disco_lambda, bool)
+        or not isinstance(disco_lambda, numbers.Real)
+        or not math.isfinite(disco_lambda)
+        or disco_lambda < 0
+    ):
+        raise ConfigError(f"method.disco_lambda must be a number >= 0, got {disco_lambda!r}")
+    _check_options(
+        lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience,
+        val_fraction=val_fraction,
+    )  # fmt: skip
+
+    rng = np.random.default_rng(seed)
+    val = _stratified_val_mask(y, float(val_fraction), rng)
+    train = ~val
+    standardizer = Standardizer.fit(x[train])
+    xs = standardizer.transform(x)
+    sw_train = None if sample_weight is None else sample_weight[train]
+    sw_val = None if sample_weight is None else sample_weight[val]
+    w_train = balanced_weights(y[train], sw_train)
+    w_val = balanced_weights(y[val], sw_val)
+    # mjj enters only through dCor^2 (affine invariant): centre it for float32 precision
+    mjj_c = (mjj - mjj[train].mean()) / max(float(mjj[train].std()), 1e-12)
+
+    cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
+        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        net = MLP(x.shape[1], hidden=hidden, dropout=dropout, batch_norm=batch_norm)
+        module = DiscoClassifierModule(
+            net, lr=float(lr), weight_decay=float(weight_decay), disco_lambda=float(disco_lambda)
+        )
+        train_dl = _loader(
+            [xs[train], y[train], w_train, mjj_c[train]],
+            batch_size=int(batch_size),
+            generator=generator,
+        )
+        val_dl = _loader(
+            [xs[val], y[val], w_val, mjj_c[val]],
+            batch_size=max(int(batch_size), _MIN_VAL_BATCH),
+            generator=None,
+        )
+        best = _BestWeights()
+        stopper = EarlyStopping(monitor="val_loss", mode="min", patience=int(patience))
+        val_parts: dict[str, list[float]] = {"val_bce": [], "val_dcor": []}
+        recorder = _PartsRecorder(val_parts)
+        start = time.perf_counter()
+        with _quiet_lightning(accelerator=accelerator):
+            trainer = lightning.Trainer(
+                accelerator=accelerator,
+                devices=1,
+                max_epochs=int(max_epochs),
+                callbacks=[stopper, best, recorder],
+                logger=False,
+                enable_checkpointing=False,
+                enable_progress_bar=progress,
+                enable_model_summary=False,
+                num_sanity_val_steps=0,
+                log_every_n_steps=max(1, len(train_dl)),
+            )
+            trainer.fit(module, train_dataloaders=train_dl, val_dataloaders=val_dl)
+        seconds = time.perf_counter() - start
+    if best.state is None:  # pragma: no cover - validation runs after every epoch
+        raise RuntimeError("training finished without a validation loss")
+    module.load_state_dict(best.state)
+    net = copy.deepcopy(module.net).cpu().eval()
+    log.info(
+        "disco classifier (lambda=%g): %d train / %d val events, %d epochs in %.1f s, "
+        "best val_loss %.5f (epoch %d)",
+        float(disco_lambda),
+        int(train.sum()),
+        int(val.sum()),
+        int(trainer.current_epoch),
+        seconds,
+        best.best_loss,
+        best.best_epoch,
+    )
+    return TrainedClassifier(
+        net=net,
+        standardizer=standardizer,
+        best_val_loss=best.best_loss,
+        best_epoch=best.best_epoch,
+        epochs_trained=int(trainer.current_epoch),
+        val_mask=val,
+        history={"train_loss": best.train_loss, "val_loss": best.val_loss, **val_parts},
+        train_seconds=seconds,
+    )
+
+
+class _PartsRecorder(lightning.Callback):
+    """Record the per-epoch validation BCE and dCor^2 parts of the loss."""
+
+    def __init__(self, store: dict[str, list[float]]) -> None:
+        self.store = store
+
+    def on_validation_end(
+        self, trainer: lightning.Trainer, pl_module: lightning.LightningModule
+    ) -> None:
+        if trainer.sanity_checking:
+            return
+        for key, values in self.store.items():
+            value = trainer.callback_metrics.get(key)
+            if value is not None:
+                values.append(float(value))

@@ -1,0 +1,317 @@
+"""Training of the simulation-assisted CWoLa (SA-CWoLa) classifier.
+
+The classifier ``f`` is trained to separate the signal region (label 1) from the sidebands
+(label 0) in data while *failing* to do so in a background simulation: the loss is
+
+``L[f] = BCE_data(f) - sim_lambda * BCE_sim(f)``,
+
+each term a class-balanced weighted binary cross entropy averaged over its own events. For the
+loss minimiser, ``f(x) / (1 - f(x)) = (p_data(x|SR) - lambda p_sim(x|SR)) /
+(p_data(x|SB) - lambda p_sim(x|SB))``. Where the simulation equals the data background ``b``
+and the data hold a signal ``s``, this is ``b(x|SR) / b(x|SB) + s(x) / ((1 - lambda) b(x|SB))``:
+the signal term is enhanced by ``1 / (1 - lambda)`` relative to the background's mjj dependence,
+and the loss gradient of the background part is scaled by ``1 - lambda``, so a finitely trained
+classifier learns much less of the background's SR-vs-SB difference (for ``lambda < 1``; at
+``lambda >= 1`` the loss is unbounded below where the simulation describes the data well). On
+pure background the *exact* minimiser is unchanged, so the decorrelation is a matter of degree.
+Every batch carries data and simulation events, flagged per event; the per-event
+coefficients are scaled so that the expectation of a batch's loss is ``L[f]``.
+
+References:
+    K. Benkendorfer, L. Le Pottier, B. Nachman, "Simulation-Assisted Decorrelation for Resonant
+    Anomaly Detection", Phys. Rev. D 104 (2021) 035003, arXiv:2009.02205.
+    J. H. Collins, K. Howe, B. Nachman, arXiv:1805.02664 (CWoLa hunting).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Sequence
+
+import lightning
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import EarlyStopping
+from torch import nn
+from torch.nn.functional import binary_cross_entropy_with_logits
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    RandomSampler,
+    SequentialSampler,
+    TensorDataset,
+)
+
+from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.methods.nn.classifier import (
+    Standardizer,
+    TrainedClassifier,
+    _as_matrix,
+    _BestWeights,
+    _quiet_lightning,
+    _stratified_val_mask,
+    balanced_weights,
+)
+from anomsearch.methods.nn.mlp import MLP
+
+__all__ = ["SimAssistedClassifierModule", "train_sim_assisted_classifier"]
+
+log = logging.getLogger(__name__)
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+class SimAssistedClassifierModule(lightning.LightningModule):
+    """Lightning module minimising ``BCE_data - sim_lambda * BCE_sim``.
+
+    Batches are ``(x, y, w, is_sim)``: inputs, 0/1 targets (SR = 1), per-event weights and a 0/1
+    flag marking simulation events. The weights must already carry the normalisation: the data
+    term is ``mean(w * bce * (1 - is_sim))`` and the simulation term ``mean(w * bce * is_sim)``
+    (see :func:`train_sim_assisted_classifier`).
+
+    Args:
+        net: network returning one logit per event.
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay.
+        sim_lambda: strength of the simulation term (>= 0).
+
+    Examples:
+        >>> m = SimAssistedClassifierModule(MLP(2, hidden=(4,)), sim_lambda=0.5)
+        >>> float(m.hparams.sim_lambda)
+        0.5
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        *,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        sim_lambda: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net"])
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the logits of ``x``."""
+        return self.net(x)
+
+    def _common_step(self, batch: Batch, stage: str) -> torch.Tensor:
+        x, y, w, is_sim = batch
+        bce = binary_cross_entropy_with_logits(self(x), y, reduction="none")
+        data_loss = torch.mean(w * bce * (1.0 - is_sim))
+        sim_loss = torch.mean(w * bce * is_sim)
+        loss = data_loss - self.hparams.sim_lambda * sim_loss
+        size = int(x.shape[0])
+        opts = {"on_step": False, "on_epoch": True, "batch_size": size}
+        self.log(f"{stage}_loss", loss, prog_bar=stage == "val", **opts)
+        self.log(f"{stage}_data_loss", data_loss, **opts)
+        self.log(f"{stage}_sim_loss", sim_loss, **opts)
+        return loss
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        """Loss of one training batch."""
+        return self._common_step(batch, "train")
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        """Loss of one validation batch (logged as ``val_loss``)."""
+        return self._common_step(batch, "val")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam with the configured learning rate and weight decay."""
+        return torch.optim.Adam(
+            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )
+
+
+def _loader(
+    arrays: Sequence[np.ndarray], *, batch_size: int, generator: torch.Generator | None
+) -> DataLoader:
+    dataset = TensorDataset(*(torch.from_numpy(a.astype(np.float32)) for a in arrays))
+    n = len(dataset)
+    if generator is None:
+        sampler = BatchSampler(SequentialSampler(dataset), batch_size, drop_last=False)
+    else:
+        sampler = BatchSampler(
+            RandomSampler(dataset, generator=generator), batch_size, drop_last=n > batch_size
+        )
+    return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=0)
+
+
+def _check_labels(y: np.ndarray, n: int, name: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.shape != (n,):
+        raise DataFormatError(f"{name} must have shape ({n},), got {y.shape}")
+    if not np.all(np.isin(y, (0, 1))):
+        raise DataFormatError(f"{name} must contain only 0 and 1")
+    return y.astype(np.int8)
+
+
+def _check_weight(w: np.ndarray | None, n: int, name: str) -> np.ndarray:
+    if w is None:
+        return np.ones(n)
+    w = np.asarray(w, dtype=np.float64)
+    if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise DataFormatError(f"{name} must be finite, non-negative, shape ({n},)")
+    return w
+
+
+def _coefficients(y: np.ndarray, w: np.ndarray, is_sim: np.ndarray, n_total: int) -> np.ndarray:
+    """Class-balanced weights per sample (data, simulation), scaled so that the mean over all
+    ``n_total`` events of ``coef * bce`` restricted to one sample is that sample's balanced mean."""
+    out = np.zeros(y.shape[0])
+    for flag in (0, 1):
+        sel = is_sim == flag
+        out[sel] = balanced_weights(y[sel], w[sel]) * (n_total / int(sel.sum()))
+    return out
+
+
+def train_sim_assisted_classifier(
+    x_data: np.ndarray,
+    y_data: np.ndarray,
+    x_sim: np.ndarray,
+    y_sim: np.ndarray,
+    *,
+    sim_lambda: float,
+    data_weight: np.ndarray | None = None,
+    sim_weight: np.ndarray | None = None,
+    hidden: Sequence[int] = (64, 64, 64),
+    dropout: float = 0.0,
+    batch_norm: bool = False,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    batch_size: int = 1024,
+    max_epochs: int = 15,
+    patience: int = 4,
+    val_fraction: float = 0.2,
+    seed: int,
+    accelerator: str = "auto",
+) -> TrainedClassifier:
+    """Train an :class:`MLP` with the SA-CWoLa loss ``BCE_data - sim_lambda * BCE_sim``.
+
+    Both samples are class balanced separately (SR and SB get equal total weight within data and
+    within simulation). A stratified, seeded ``val_fraction`` of each sample is held out; the
+    inputs are standardised with the data training split; early stopping watches the validation
+    value of the full loss and the best weights are kept. Seeded like
+    :func:`~anomsearch.methods.nn.classifier.train_classifier`.
+
+    Args:
+        x_data: data features, shape ``(n_data, n_features)``.
+        y_data: 1 for SR, 0 for SB data events.
+        x_sim: simulation features, shape ``(n_sim, n_features)``.
+        y_sim: 1 for SR, 0 for SB simulation events.
+        sim_lambda: strength of the simulation term, >= 0 (0 is plain CWoLa).
+        data_weight: optional per-event weights of the data.
+        sim_weight: optional per-event weights of the simulation.
+        hidden, dropout, batch_norm: the MLP.
+        lr, weight_decay, batch_size, max_epochs, patience, val_fraction: training options.
+        seed: seed of the split, the initialisation and the shuffling.
+        accelerator: Lightning accelerator.
+
+    Returns:
+        The :class:`TrainedClassifier` (its ``val_mask`` covers the data events followed by the
+        simulation events).
+
+    Raises:
+        ConfigError: ``sim_lambda`` negative or non-finite.
+        DataFormatError: malformed inputs or fewer than 2 events of a class in a sample.
+
+    References:
+        arXiv:2009.02205.
+    """
+    if not (math.isfinite(float(sim_lambda)) and float(sim_lambda) >= 0):
+        raise ConfigError(f"method.sim_lambda must be a finite number >= 0, got {sim_lambda!r}")
+    xd = _as_matrix(x_data, name="x_data")
+    xs = _as_matrix(x_sim, name="x_sim")
+    if xd.shape[1] != xs.shape[1]:
+        raise DataFormatError(
+            f"x_data has {xd.shape[1]} features but x_sim has {xs.shape[1]}; they must agree"
+        )
+    nd, ns = xd.shape[0], xs.shape[0]
+    yd = _check_labels(y_data, nd, "y_data")
+    ys = _check_labels(y_sim, ns, "y_sim")
+    wd = _check_weight(data_weight, nd, "data_weight")
+    ws = _check_weight(sim_weight, ns, "sim_weight")
+
+    rng = np.random.default_rng(seed)
+    val = np.concatenate(
+        [
+            _stratified_val_mask(yd, float(val_fraction), rng),
+            _stratified_val_mask(ys, float(val_fraction), rng),
+        ]
+    )
+    x = np.concatenate([xd, xs])
+    y = np.concatenate([yd, ys])
+    w = np.concatenate([wd, ws])
+    is_sim = np.concatenate([np.zeros(nd, np.int8), np.ones(ns, np.int8)])
+    train = ~val
+    standardizer = Standardizer.fit(xd[train[:nd]])
+    x = standardizer.transform(x)
+    c_train = _coefficients(y[train], w[train], is_sim[train], int(train.sum()))
+    c_val = _coefficients(y[val], w[val], is_sim[val], int(val.sum()))
+
+    cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
+        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        net = MLP(x.shape[1], hidden=hidden, dropout=dropout, batch_norm=batch_norm)
+        module = SimAssistedClassifierModule(
+            net, lr=float(lr), weight_decay=float(weight_decay), sim_lambda=float(sim_lambda)
+        )
+        train_dl = _loader(
+            [x[train], y[train], c_train, is_sim[train]],
+            batch_size=int(batch_size),
+            generator=generator,
+        )
+        val_dl = _loader(
+            [x[val], y[val], c_val, is_sim[val]],
+            batch_size=max(int(batch_size), 8192),
+            generator=None,
+        )
+        best = _BestWeights()
+        stopper = EarlyStopping(monitor="val_loss", mode="min", patience=int(patience))
+        start = time.perf_counter()
+        with _quiet_lightning(accelerator=accelerator):
+            trainer = lightning.Trainer(
+                accelerator=accelerator,
+                devices=1,
+                max_epochs=int(max_epochs),
+                callbacks=[stopper, best],
+                logger=False,
+                enable_checkpointing=False,
+                enable_progress_bar=False,
+                enable_model_summary=False,
+                num_sanity_val_steps=0,
+                log_every_n_steps=max(1, len(train_dl)),
+            )
+            trainer.fit(module, train_dataloaders=train_dl, val_dataloaders=val_dl)
+        seconds = time.perf_counter() - start
+    if best.state is None:  # pragma: no cover - validation runs after every epoch
+        raise RuntimeError("training finished without a validation loss")
+    module.load_state_dict(best.state)
+    net = copy.deepcopy(module.net).cpu().eval()
+    log.info(
+        "SA-CWoLa classifier (lambda=%g): %d data + %d simulation events, %d epochs in %.1f s, "
+        "best val_loss %.5f (epoch %d)",
+        float(sim_lambda),
+        nd,
+        ns,
+        int(trainer.current_epoch),
+        seconds,
+        best.best_loss,
+        best.best_epoch,
+    )
+    return TrainedClassifier(
+        net=net,
+        standardizer=standardizer,
+        best_val_loss=best.best_loss,
+        best_epoch=best.best_epoch,
+        epochs_trained=int(trainer.current_epoch),
+        val_mask=val,
+        history={"train_loss": best.train_loss, "val_loss": best.val_loss},
+        train_seconds=seconds,
+    )

@@ -1,0 +1,218 @@
+"""Simulation-assisted CWoLa hunting (SA-CWoLa): CWoLa decorrelated from mjj with a simulation.
+
+CWoLa hunting (:mod:`anomsearch.methods.cwola`) is only unbiased if the background features do
+not depend on mjj: otherwise the SR-vs-SB classifier learns the background's mjj dependence and
+sculpts the background. SA-CWoLa adds a background simulation, in which the same SR-vs-SB
+classification is penalised: the classifier minimises
+
+``BCE_data(SR vs SB) - sim_lambda * BCE_sim(SR vs SB)``,
+
+so an SR-vs-SB difference the simulation also has (the background's mjj dependence, if the
+simulation models it) weighs ``1 - sim_lambda`` times less in the loss, relative to a signal, which
+the simulation does not contain: the classifier learns less of the background's mjj dependence and
+more of the signal (see :mod:`anomsearch.methods.nn.sa_cwola` for the minimiser).
+``sim_lambda = 0`` is plain CWoLa; values in ``(0, 1)`` are useful
+(at ``sim_lambda >= 1`` the loss is unbounded below). The training itself is
+:func:`~anomsearch.methods.nn.sa_cwola.train_sim_assisted_classifier`.
+
+References:
+    K. Benkendorfer, L. Le Pottier, B. Nachman, "Simulation-Assisted Decorrelation for Resonant
+    Anomaly Detection", Phys. Rev. D 104 (2021) 035003, arXiv:2009.02205.
+    J. H. Collins, K. Howe, B. Nachman, arXiv:1805.02664 and arXiv:1902.02634 (CWoLa hunting).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from anomsearch.data.events import EventTable
+from anomsearch.data.regions import Regions
+from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.methods.base import derive_seed
+from anomsearch.methods.classifier_options import ClassifierOptions
+from anomsearch.methods.classifier_scorer import ClassifierScorer
+from anomsearch.methods.nn.sa_cwola import train_sim_assisted_classifier
+
+__all__ = ["SACWoLa", "check_simulation"]
+
+log = logging.getLogger(__name__)
+
+
+def check_simulation(method: str, simulation: EventTable | None) -> EventTable:
+    """Return the background simulation of ``method``, or raise a clear error.
+
+    Args:
+        method: registry name of the method, for the message.
+        simulation: the ``reference_simulation`` option.
+
+    Raises:
+        ConfigError: no simulation was given.
+        DataFormatError: the simulation has events labelled signal.
+
+    Examples:
+        >>> check_simulation("sa_cwola", None)
+        Traceback (most recent call last):
+        ...
+        anomsearch.exceptions.ConfigError: method sa_cwola needs a background simulation \
+(method.reference_simulation: background-only simulated events covering the signal region and \
+the sidebands); none was given
+    """
+    if simulation is None:
+        raise ConfigError(
+            f"method {method} needs a background simulation (method.reference_simulation: "
+            "background-only simulated events covering the signal region and the sidebands); "
+            "none was given"
+        )
+    if simulation.label is not None and np.any(simulation.label == 1):
+        raise DataFormatError(
+            f"method {method}: the reference simulation (method.reference_simulation) has "
+            f"{int(simulation.label.sum())} events with 'label' 1 (signal); it must be "
+            "background only"
+        )
+    return simulation
+
+
+def _check_table(name: str, value: object) -> None:
+    if value is not None and not isinstance(value, EventTable):
+        raise ConfigError(
+            f"method.{name} must be an EventTable or None, got {type(value).__name__}"
+        )
+
+
+def _region_counts(
+    what: str, mjj: np.ndarray, regions: Regions, minimum: int, method: str
+) -> tuple[np.ndarray, np.ndarray]:
+    sr, sb = regions.in_sr(mjj), regions.in_sb(mjj)
+    for name, mask in (("signal region", sr), ("sidebands", sb)):
+        if int(mask.sum()) < minimum:
+            raise DataFormatError(
+                f"{method}: {int(mask.sum())} {what} events in the {name} "
+                f"(SR [{regions.sr_low}, {regions.sr_high}) TeV, fit range "
+                f"[{regions.sb_low}, {regions.sb_high}) TeV); at least {minimum} needed"
+            )
+    return sr, sb
+
+
+@dataclass(frozen=True)
+class SACWoLa(ClassifierOptions):
+    """SA-CWoLa: CWoLa hunting with a simulation term that removes the background's mjj
+    dependence.
+
+    Args:
+        features, hidden, dropout, batch_norm, lr, weight_decay, batch_size, max_epochs, patience,
+            val_fraction, n_ensemble, accelerator: the training options of
+            :class:`ClassifierOptions`.
+        min_region_events: minimum number of data and of simulation events in the SR and in the
+            sidebands.
+        sim_lambda: strength of the simulation term (>= 0; 0 is CWoLa; < 1 recommended).
+        reference_simulation: background simulation (any mjj, covering SR and sidebands; labels,
+            if any, all 0). Not in repr or equality. Required by :meth:`fit`.
+
+    Raises:
+        ConfigError: an invalid option; the message names it as ``method.<option>``.
+
+    Examples:
+        >>> SACWoLa(sim_lambda=0.5).name
+        'sa_cwola'
+        >>> SACWoLa(sim_lambda=-1.0)
+        Traceback (most recent call last):
+        ...
+        anomsearch.exceptions.ConfigError: method.sim_lambda must be a finite number >= 0, got -1.0
+
+    References:
+        arXiv:2009.02205.
+    """
+
+    needs_reference_simulation: ClassVar[bool] = True
+    _no_mjj_reason: ClassVar[str] = "an SA-CWoLa input (it defines the SR/SB labels)"
+
+    name: str = field(default="sa_cwola", init=False)
+    sim_lambda: float = 0.5
+    reference_simulation: EventTable | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        lam = self.sim_lambda
+        if (
+            not isinstance(lam, numbers.Real)
+            or isinstance(lam, bool)
+            or not math.isfinite(lam)
+            or lam < 0
+        ):
+            raise ConfigError(f"method.sim_lambda must be a finite number >= 0, got {lam!r}")
+        if lam >= 1:
+            log.warning(
+                "method.sim_lambda=%g >= 1: the SA-CWoLa loss is unbounded below where the "
+                "simulation describes the data; values in (0, 1) are recommended",
+                lam,
+            )
+        _check_table("reference_simulation", self.reference_simulation)
+
+    def fit(self, events: EventTable, *, regions: Regions, seed: int) -> ClassifierScorer:
+        """Train SR vs SB on data, penalising SR vs SB in the simulation.
+
+        Args:
+            events: training events (any mjj; SR and SB events are used).
+            regions: SR/SB definition.
+            seed: seed; ensemble member ``i`` trains with ``derive_seed(seed, i)``.
+
+        Returns:
+            A :class:`ClassifierScorer` (method ``"sa_cwola"``) that scores events of any mjj.
+
+        Raises:
+            ConfigError: no ``reference_simulation`` was given.
+            DataFormatError: the simulation contains signal, or fewer than ``min_region_events``
+                data or simulation events in the SR or the sidebands.
+        """
+        sim = check_simulation(self.name, self.reference_simulation)
+        d_sr, d_sb = _region_counts("data", events.mjj, regions, self.min_region_events, "SA-CWoLa")
+        s_sr, s_sb = _region_counts(
+            "simulation", sim.mjj, regions, self.min_region_events, "SA-CWoLa"
+        )
+        d_used, s_used = d_sr | d_sb, s_sr | s_sb
+        xd = events.features(self.features)[d_used]
+        xs = sim.features(self.features)[s_used]
+        yd = d_sr[d_used].astype(np.int8)
+        ys = s_sr[s_used].astype(np.int8)
+        wd = None if events.weight is None else events.weight[d_used]
+        ws = None if sim.weight is None else sim.weight[s_used]
+        log.info(
+            "SA-CWoLa (lambda=%g): data %d SR vs %d SB, simulation %d SR vs %d SB",
+            float(self.sim_lambda),
+            int(d_sr.sum()),
+            int(d_sb.sum()),
+            int(s_sr.sum()),
+            int(s_sb.sum()),
+        )
+        members = tuple(
+            train_sim_assisted_classifier(
+                xd,
+                yd,
+                xs,
+                ys,
+                sim_lambda=float(self.sim_lambda),
+                data_weight=wd,
+                sim_weight=ws,
+                hidden=self.hidden,
+                dropout=float(self.dropout),
+                batch_norm=bool(self.batch_norm),
+                lr=float(self.lr),
+                weight_decay=float(self.weight_decay),
+                batch_size=int(self.batch_size),
+                max_epochs=int(self.max_epochs),
+                patience=int(self.patience),
+                val_fraction=float(self.val_fraction),
+                seed=derive_seed(seed, i),
+                accelerator=self.accelerator,
+            )
+            for i in range(int(self.n_ensemble))
+        )
+        return ClassifierScorer(
+            classifiers=members, features=tuple(self.features), method=self.name
+        )
