@@ -165,10 +165,10 @@ def test_systematics_from_config() -> None:
 @pytest.mark.parametrize(
     ("entries", "match"),
     [
-        ([{"name": "lumi", "sample": "signal"}], r"statistics\.systematics\[0\]\.up is required"),
+        ([{"name": "lumi", "sample": "signal"}], r"stats\.systematics\[0\]\.up is required"),
         (
             [{"name": "a", "sample": "signal", "up": 0.1}, {"name": "b", "sample": "x", "up": 0.1}],
-            r"statistics\.systematics\[1\]\.sample",
+            r"stats\.systematics\[1\]\.sample",
         ),
         ([{"name": "1x", "sample": "signal", "up": 0.1}], r"systematics\[0\]\.name"),
         ([{"name": "a", "sample": "signal", "up": -0.1}], r"systematics\[0\]\.up"),
@@ -185,8 +185,8 @@ def test_systematics_from_config() -> None:
             ],
             r"systematics\[1\]\.name 'a' repeats",
         ),
-        ({"name": "a"}, r"statistics\.systematics must be a list"),
-        (["lumi"], r"statistics\.systematics\[0\] must be a mapping"),
+        ({"name": "a"}, r"stats\.systematics must be a list"),
+        (["lumi"], r"stats\.systematics\[0\] must be a mapping"),
     ],
 )
 def test_config_errors_name_the_field(entries: object, match: str) -> None:

@@ -11,6 +11,7 @@ from anomsearch.stats.classifier_test import (
     classifier_test,
     signal_fraction_lower_bound,
 )
+from anomsearch.stats.impacts import NuisanceImpact, nuisance_impacts, plot_impacts
 from anomsearch.stats.inference import (
     DiscoveryResult,
     MuHatInterval,
@@ -22,12 +23,22 @@ from anomsearch.stats.inference import (
     mu_hat_interval,
 )
 from anomsearch.stats.limits import UpperLimit, upper_limit
+from anomsearch.stats.look_elsewhere import (
+    GlobalSignificance,
+    global_significance_from_toys,
+    run_pseudo_experiments,
+    trials_factor_approximation,
+)
+from anomsearch.stats.signal_limits import SignalCountLimit, signal_count_upper_limit
 from anomsearch.stats.systematics import Systematic, add_common_systematics, systematics_from_config
 
 __all__ = [
     "ClassifierTestResult",
     "DiscoveryResult",
+    "GlobalSignificance",
     "MuHatInterval",
+    "NuisanceImpact",
+    "SignalCountLimit",
     "SignalFractionBound",
     "Systematic",
     "UpperLimit",
@@ -39,10 +50,16 @@ __all__ = [
     "counting_experiment_spec",
     "discovery_test",
     "gaussian_signal_template",
+    "global_significance_from_toys",
     "load_workspace",
     "minuit_backend",
     "mu_hat_interval",
+    "nuisance_impacts",
+    "plot_impacts",
+    "run_pseudo_experiments",
+    "signal_count_upper_limit",
     "signal_fraction_lower_bound",
     "systematics_from_config",
+    "trials_factor_approximation",
     "upper_limit",
 ]

@@ -171,7 +171,7 @@ def classifier_test(
     """
     if statistic not in CLASSIFIER_TEST_STATISTICS:
         raise ConfigError(
-            f"statistics.classifier_test.statistic: unknown {statistic!r}; choose one of "
+            f"stats.classifier_test.statistic: unknown {statistic!r}; choose one of "
             + ", ".join(CLASSIFIER_TEST_STATISTICS)
         )
     if int(n_permutations) < 1:

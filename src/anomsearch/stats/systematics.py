@@ -109,9 +109,7 @@ def ensemble_spread(
 def _validate(i: int, syst: Systematic) -> Systematic:
     """Check one systematic; errors name ``stats.systematics[i].<field>``."""
     if not isinstance(syst, Systematic):
-        raise ConfigError(
-            f"stats.systematics[{i}] must be a Systematic, got {type(syst).__name__}"
-        )
+        raise ConfigError(f"stats.systematics[{i}] must be a Systematic, got {type(syst).__name__}")
     if not isinstance(syst.name, str) or not _NAME_RE.match(syst.name):
         raise ConfigError(
             f"{_FIELD.format(i=i, field='name')} must be a name of letters, digits and '_' "
