@@ -114,5 +114,17 @@ def test_generate_pythia_writes_lhco_features(tmp_path):
     assert result.exit_code == 0, result.output
     frame = pd.read_hdf(out)
     assert len(frame) == 5 and (frame["label"] == 1).all()
+    assert "chunks kept in" in result.output
+    # raw file too, in 2 chunks; a rerun resumes every chunk and gives the same files
+    args = ["generate", "pythia", "-o", str(tmp_path / "q.h5"), "--raw", str(tmp_path / "q.raw.h5")]
+    args += ["--n", "4", "--chunk-size", "2", "--seed", "3", "-q"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    raw = pd.read_hdf(tmp_path / "q.raw.h5")
+    assert raw.shape == (4, 2101)
+    features = pd.read_hdf(tmp_path / "q.h5")
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and "2 chunk(s) resumed" in again.output
+    pd.testing.assert_frame_equal(pd.read_hdf(tmp_path / "q.h5"), features)
     bad = runner.invoke(app, ["generate", "pythia", "-o", str(out), "--process", "ttbar", "-q"])
     assert bad.exit_code == 2 and "PythiaConfig.process" in bad.output

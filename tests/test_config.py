@@ -87,6 +87,8 @@ def _mutate(path: str, value):
         ("data.source", "root", "field data.source"),
         ("data.n_background", KeyError, "data.n_background: required"),
         ("data.toy", {"bogus": 1.0}, "data.toy: unknown option"),
+        ("data.simulation", {"jet_mass_scale": 0}, "field data.simulation.jet_mass_scale"),
+        ("data.simulation", {"bogus": 1.0}, "field data.simulation"),
         ("injection", {"n_signal": -3}, "field injection.n_signal"),
         ("method.name", "magic", "method.name.*'magic'"),
         ("method.n_folds", 1, "field method.n_folds"),

@@ -70,6 +70,33 @@ def test_injected_signal_is_found(signal_run):
 
 
 @pytest.mark.slow
+def test_submit_writes_the_lhco_answer(signal_run):
+    """The black-box answer of the run: signal claimed, the toy W' mass (3.5 TeV) and daughter
+    jet masses (X 500 GeV, Y 100 GeV) found within their uncertainties (+ binning)."""
+    out = signal_run.output_dir
+    result = CliRunner().invoke(app, ["submit", str(out)])
+    assert result.exit_code == 0, result.output
+    answer = json.loads((out / "answer.json").read_text())
+    assert set(answer) == {"p_value", "resonance_mass", "n_signal", "daughter_masses"}
+    assert answer["p_value"] == pytest.approx(signal_run.report["p0"])
+    mass = answer["resonance_mass"]
+    assert abs(mass["value"] - 3500) < 3 * mass["uncertainty"] + 50
+    assert answer["n_signal"]["value"] > 0
+    daughters = sorted(d["value"] for d in answer["daughter_masses"])
+    assert len(daughters) == 2
+    assert abs(daughters[0] - 100) < 40 and abs(daughters[1] - 500) < 80
+    key = out / "key.json"
+    key.write_text(json.dumps({"resonance_mass": 3500, "daughter_masses": [100, 500]}))
+    scored = CliRunner().invoke(app, ["score-submission", str(out / "answer.json"), str(key)])
+    assert "resonance_mass" in scored.output and scored.exit_code in (0, 1)
+    (out / "none.json").write_text("null")
+    wrong = CliRunner().invoke(
+        app, ["score-submission", str(out / "answer.json"), str(out / "none.json")]
+    )
+    assert wrong.exit_code == 1  # a signal claimed in a box without one fails
+
+
+@pytest.mark.slow
 def test_outputs_written_and_consistent(signal_run):
     out = signal_run.output_dir
     names = sorted(p.name for p in out.iterdir())
@@ -78,6 +105,7 @@ def test_outputs_written_and_consistent(signal_run):
             "config.yaml",
             "mjj_fit.png",
             "mjj_fit_no_cut.png",
+            "mjj_sculpting.png",
             "report.html",
             "report.json",
             "roc_sic.png",
@@ -98,9 +126,13 @@ def test_outputs_written_and_consistent(signal_run):
     assert spec["measurements"][0]["config"]["poi"] == "mu"
     assert discovery_test(spec).significance == pytest.approx(report["significance"], rel=1e-6)
     assert yaml.safe_load((out / "config.yaml").read_text())["name"] == "e2e"
+    # sculpting diagnostics of the score on the background
+    deco = report["decorrelation"]
+    assert deco["events"] == "background (label 0)" and 0 <= deco["distance_correlation_sq"] < 0.05
+    assert deco["jsd"] is not None and deco["jsd"] < 0.2
     # the selected events, for `anomsearch submit`: exactly the events passing the cut
     with np.load(out / "selected_events.npz") as saved:
-        mask = signal_run.hunt.selection.mask
+        mask = signal_run.bump_hunt.selection.mask
         np.testing.assert_array_equal(saved["mjj"], signal_run.events.mjj[mask])
         np.testing.assert_array_equal(saved["score"], signal_run.scores[mask])
         assert set(saved.files) >= {"mj1", "mj2", "fold", "thresholds", "label"}
@@ -170,3 +202,37 @@ def test_failed_run_leaves_no_partial_output(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="plotting exploded"):
         pipeline.run(cfg, output_dir=tmp_path / "res")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_window_scan_finds_the_injected_window_and_corrects_for_look_elsewhere(tmp_path):
+    cfg = _config(
+        data={"source": "toy", "n_background": 150_000},
+        injection={"n_signal": 1000},
+        method={"name": "cwola", "n_folds": 2, "max_epochs": 4, "hidden": [32, 32]},
+        output={"plots": True},
+    )
+    cfg["scan"] = {
+        "mjj_min": 2.8,
+        "mjj_max": 4.6,
+        "width": 0.4,
+        "step": 0.2,
+        "sideband_width": 0.3,
+        "efficiencies": [0.1, 0.02],
+    }
+    result = pipeline.run(cfg, output_dir=tmp_path / "scan")
+    report = result.report
+    scan, glob = report["scan"], report["global"]
+    assert scan["n_windows"] == 5  # SR low edges 3.1, ..., 3.9 (upper sideband <= 4.6)
+    assert len(scan["windows"]) == 5 * 2
+    best = scan["best"]
+    assert best["sr_low"] <= 3.5 < best["sr_high"]
+    assert glob["local_significance"] == pytest.approx(best["significance"])
+    assert glob["p_value"] > glob["local_p_value"] and glob["trials_factor"] > 1
+    assert glob["significance"] < glob["local_significance"]
+    assert (result.output_dir / "scan_significance.png").is_file()
+    # the answer uses the look-elsewhere-corrected p-value
+    runner = CliRunner().invoke(app, ["submit", str(result.output_dir)])
+    assert runner.exit_code == 0, runner.output
+    answer = json.loads((result.output_dir / "answer.json").read_text())
+    assert answer["p_value"] == pytest.approx(glob["p_value"])

@@ -126,28 +126,52 @@ def generate_pythia_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Features file to write (.h5).")],
     process: Annotated[str, typer.Option(help="qcd or wprime.")] = "qcd",
     n: Annotated[int, typer.Option("--n", min=1, help="Events passing the trigger.")] = 1000,
-    seed: Annotated[int, typer.Option(min=0, help="Pythia random seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Run seed (each chunk derives its own).")] = 0,
     variant: Annotated[str, typer.Option(help="data or simulation (other tune).")] = "data",
     master_key: Annotated[
         Path | None,
         typer.Option(help="Black-box mode: no label column; labels go to this master-key file."),
     ] = None,
+    raw: Annotated[
+        Path | None,
+        typer.Option(help="Also write the raw-particle file (700 x (pT, eta, phi)) here."),
+    ] = None,
+    n_jobs: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Events per resumable chunk.")] = 1000,
+    work_dir: Annotated[
+        Path | None,
+        typer.Option(help="Chunk directory (default OUTPUT.chunks); a rerun resumes from it."),
+    ] = None,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:
-    """Generate events with Pythia 8 + fastjet, written in the LHC Olympics features format."""
+    """Generate events with Pythia 8 + fastjet in resumable chunks, written in the LHC Olympics
+    formats (features file; optionally the raw-particle file)."""
     _setup_logging(verbose, quiet)
-    from anomsearch.data.pythia import PythiaConfig, generate_pythia
+    from anomsearch.data.pythia import PythiaConfig
+    from anomsearch.data.pythia_chunks import generate_pythia_chunks, merge_chunks
 
+    chunks = work_dir if work_dir is not None else output.with_name(output.name + ".chunks")
     try:
         config = PythiaConfig(process=process, variant=variant)
-        events, stats = generate_pythia(n, config=config, seed=seed, progress=not quiet)
-        _write_events(events, output, master_key=master_key)
+        run = generate_pythia_chunks(
+            n,
+            config=config,
+            seed=seed,
+            out_dir=chunks,
+            chunk_size=chunk_size,
+            n_jobs=n_jobs,
+            progress=not quiet,
+            raw=raw is not None,
+        )
+        merge_chunks(chunks, output, raw_path=raw, master_key=master_key)
     except AnomsearchError as exc:
         raise _fail(exc) from None
     typer.echo(
-        f"wrote {len(events)} {process} events to {output} "
-        f"({stats['events_per_s']:.1f} events/s, sigma = {stats['sigma_gen_pb']:.3g} pb)"
+        f"wrote {run.n_events} {process} events to {output}"
+        + (f" and {raw}" if raw is not None else "")
+        + f" ({run.events_per_s:.1f} events/s, {len(run.skipped)} chunk(s) resumed, "
+        f"sigma = {run.sigma_gen_pb:.3g} pb); chunks kept in {chunks}"
     )
 
 
@@ -175,6 +199,55 @@ def report(
     except AnomsearchError as exc:
         raise _fail(exc) from None
     typer.echo(f"wrote {out}")
+
+
+@app.command()
+def submit(
+    results_dir: Annotated[Path, typer.Argument(help="A results directory of `anomsearch run`.")],
+    threshold: Annotated[
+        float, typer.Option(help="Claim a signal only above this significance (Z).")
+    ] = 3.0,
+    signal_efficiency: Annotated[
+        float,
+        typer.Option(
+            help="Signal efficiency of the score cut, to turn the fitted yield into n_signal."
+        ),
+    ] = 1.0,
+) -> None:
+    """Write the LHC Olympics answer (answer.json, answer_details.json, answer.txt) of a run."""
+    from anomsearch.answer import submit as submit_answer
+
+    try:
+        files = submit_answer(
+            results_dir, significance_threshold=threshold, signal_efficiency=signal_efficiency
+        )
+    except AnomsearchError as exc:
+        raise _fail(exc) from None
+    typer.echo(files.text.read_text(encoding="utf-8").rstrip())
+    typer.echo(f"wrote {files.answer}")
+
+
+@app.command("score-submission")
+def score_submission_command(
+    answer: Annotated[Path, typer.Argument(help="answer.json of `anomsearch submit`.")],
+    key: Annotated[Path, typer.Argument(help="Master-key JSON (truth; null for no signal).")],
+    max_pull: Annotated[float, typer.Option(help="A quantity passes if |pull| <= this.")] = 2.0,
+) -> None:
+    """Compare an answer with a master key: pulls per quantity; exit code 1 if it fails."""
+    from anomsearch.answer import (
+        format_submission_score,
+        load_answer,
+        load_key,
+        score_submission,
+    )
+
+    try:
+        score = score_submission(load_answer(answer), load_key(key), max_pull=max_pull)
+    except AnomsearchError as exc:
+        raise _fail(exc) from None
+    typer.echo(format_submission_score(score))
+    if not score.passed:
+        raise typer.Exit(code=1)
 
 
 def _parse_params(params: list[str]) -> dict[str, float]:

@@ -43,6 +43,7 @@ _PATH_KEYS = (
     "master_key",
     "reference_background_path",
     "reference_signal_path",
+    "reference_simulation_path",
 )
 
 #: Dataset keys of the ``data`` section: a name from :mod:`anomsearch.data.download`, fetched
@@ -53,6 +54,7 @@ DATASET_KEYS: dict[str, str] = {
     "master_key_dataset": "master_key",
     "reference_background_dataset": "reference_background_path",
     "reference_signal_dataset": "reference_signal_path",
+    "reference_simulation_dataset": "reference_simulation_path",
 }
 
 #: Defaults filled into every resolved configuration (section -> key -> value).
@@ -139,6 +141,12 @@ def _semantic_checks(config: dict[str, Any]) -> None:
         from anomsearch.data.toy import ToyConfig
 
         ToyConfig.from_dict(data.get("toy", {}), field_prefix="config field data.toy")
+        from anomsearch.data.toy_simulation import SimulationMismodelling
+
+        try:
+            SimulationMismodelling(**data.get("simulation", {}))
+        except TypeError as exc:
+            raise ConfigError(f"config field data.simulation: {exc}") from None
     else:
         for dataset_key, path_key in DATASET_KEYS.items():
             if dataset_key in data and path_key in data:
@@ -159,7 +167,14 @@ def _semantic_checks(config: dict[str, Any]) -> None:
                 "config field data.path: required when data.source is 'lhco' "
                 "(or data.dataset, a dataset name for `anomsearch data download`)"
             )
-        for key in ("n_background", "toy", "n_reference_background", "n_reference_signal"):
+        for key in (
+            "n_background",
+            "toy",
+            "simulation",
+            "n_reference_background",
+            "n_reference_signal",
+            "n_reference_simulation",
+        ):
             if key in data:
                 raise ConfigError(f"config field data.{key}: only used when data.source is 'toy'")
     from anomsearch.methods import get_method
@@ -167,6 +182,24 @@ def _semantic_checks(config: dict[str, Any]) -> None:
     method = dict(config["method"])
     method.pop("n_folds", None)
     get_method(method.pop("name"), **method)
+    if "scan" in config:
+        from anomsearch.scan import scan_windows
+
+        scan = config["scan"]
+        windows = scan_windows(
+            mjj_min=scan["mjj_min"],
+            mjj_max=scan["mjj_max"],
+            width=scan["width"],
+            step=scan["step"],
+            sideband_width=scan["sideband_width"],
+        )
+        for w in windows:
+            n_bins = (w.sr_high - w.sr_low) / width
+            if abs(n_bins - round(n_bins)) > 1e-6:
+                raise ConfigError(
+                    f"config field scan.width: background.bin_width {width} TeV must divide the "
+                    f"window width {w.sr_high - w.sr_low:g} TeV"
+                )
     from anomsearch.stats.systematics import systematics_from_config
 
     systematics_from_config(config.get("stats", {}).get("systematics", []))

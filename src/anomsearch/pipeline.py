@@ -43,7 +43,8 @@ from anomsearch.methods import cross_score, get_method
 from anomsearch.metrics import auc, max_sic, roc_curve
 from anomsearch.provenance import array_checksum, provenance
 from anomsearch.report.html import write_html_report
-from anomsearch.stats import systematics_from_config
+from anomsearch.scan import ScanResult, scan_windows, sliding_window_search
+from anomsearch.stats import systematics_from_config, trials_factor_approximation
 
 __all__ = [
     "SearchResult",
@@ -93,6 +94,8 @@ def _seeds(seed: int) -> dict[str, int]:
         "training",
         "reference_background",
         "reference_signal",
+        "reference_simulation",
+        "scan",
     )
     children = np.random.SeedSequence(seed).spawn(len(names))
     return {n: int(c.generate_state(1)[0]) for n, c in zip(names, children, strict=True)}
@@ -149,32 +152,59 @@ def load_dataset(config: dict[str, Any]) -> EventTable:
     return inject_signal(background, signal, n_signal, seed=seeds["injection"])
 
 
+def _reference_sample(
+    kind: str, n_default: int, config: dict[str, Any], seed: int
+) -> EventTable | None:
+    """One extra sample (``kind``: background, signal or simulation) of the config's data."""
+    data, name = config["data"], f"reference_{kind}"
+    if data["source"] != "toy":
+        if f"{name}_path" not in data:
+            return None
+        return read_features_h5(data[f"{name}_path"]).with_label(1 if kind == "signal" else 0)
+    n = int(data.get(f"n_{name}", n_default))
+    if n <= 0:
+        return None
+    toy = ToyConfig.from_dict(data.get("toy", {}), field_prefix="config field data.toy")
+    if kind == "simulation":
+        from anomsearch.data.toy_simulation import SimulationMismodelling, generate_toy_simulation
+
+        mismodelling = SimulationMismodelling(**data.get("simulation", {}))
+        return generate_toy_simulation(n, seed=seed, config=toy, mismodelling=mismodelling)
+    generate = generate_toy_background if kind == "background" else generate_toy_signal
+    return generate(n, seed=seed, config=toy)
+
+
 def attach_reference_samples(method: Any, config: dict[str, Any]) -> Any:
-    """Give a method that trains against extra samples (``reference_background`` /
-    ``reference_signal`` fields, e.g. the idealized and supervised references) those samples.
+    """Give a method that trains against extra samples (``reference_background``,
+    ``reference_signal`` or ``reference_simulation`` fields: the idealized and supervised
+    references, SALAD, SA-CWoLa) those samples.
 
     Toy data: generated with independent seeds (``data.n_reference_background``, default
-    ``data.n_background``; ``data.n_reference_signal``, default 0). LHCO data: read from
-    ``data.reference_background_path`` / ``data.reference_signal_path``.
+    ``data.n_background``; ``data.n_reference_signal``, default 0; ``data.n_reference_simulation``,
+    default ``data.n_background``, mismodelled as ``data.simulation`` says). LHCO data: read from
+    ``data.reference_<kind>_path``.
+
+    Args:
+        method: a method (dataclass); other objects are returned unchanged.
+        config: the resolved configuration.
+
+    Returns:
+        The method with its reference fields set (a copy), or ``method`` itself.
+
+    Raises:
+        ConfigError: the method needs a sample (``needs_reference_<kind>``) the config does not
+            provide.
     """
     if not dataclasses.is_dataclass(method):
         return method
     fields = {f.name for f in dataclasses.fields(method)}
     data, seeds, updates = config["data"], _seeds(config["seed"]), {}
-    for kind, label in (("background", 0), ("signal", 1)):
+    for kind in ("background", "signal", "simulation"):
         name = f"reference_{kind}"
         if name not in fields:
             continue
-        sample = None
-        if data["source"] == "toy":
-            default = data["n_background"] if kind == "background" else 0
-            n = int(data.get(f"n_{name}", default))
-            if n > 0:
-                toy = ToyConfig.from_dict(data.get("toy", {}), field_prefix="config field data.toy")
-                generate = generate_toy_background if kind == "background" else generate_toy_signal
-                sample = generate(n, seed=seeds[name], config=toy)
-        elif f"{name}_path" in data:
-            sample = read_features_h5(data[f"{name}_path"]).with_label(label)
+        n_default = 0 if kind == "signal" else int(data.get("n_background", 0))
+        sample = _reference_sample(kind, n_default, config, seeds[name])
         if sample is None and getattr(method, f"needs_{name}", False):
             raise ConfigError(
                 f"config field data.{name}_path: method {method.name!r} needs a {kind} sample"
@@ -232,6 +262,7 @@ def _background_section(hunt: BumpHuntResult) -> dict[str, Any]:
         "observed_sr": np.asarray(hunt.observed_sr).astype(int).tolist(),
         "expected_sr": np.asarray(pred.expected).tolist(),
         "expected_sr_uncertainty": np.asarray(pred.uncertainty).tolist(),
+        "expected_sr_covariance": np.asarray(pred.covariance).tolist(),
         "function_choice": _function_choice_section(hunt),
     }
 
@@ -274,6 +305,41 @@ def _metrics(scores: np.ndarray, events: EventTable, in_sr: np.ndarray) -> dict[
     }
 
 
+def _decorrelation(
+    scores: np.ndarray, events: EventTable, regions: Regions, efficiency: float
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Sculpting diagnostics of the score on the background-like events of the SR + sidebands:
+    dCor^2(score, mjj) and the JSD of the mjj shape before vs after a cut at ``efficiency``.
+
+    Returns the report section and the mask of the events used (for the sculpting plot).
+
+    References:
+        G. Kasieczka, D. Shih, arXiv:2001.05310 (distance correlation, 1/JSD).
+    """
+    from anomsearch.decorrelation import distance_correlation, mjj_sculpting
+
+    mjj = events.mjj
+    used = (mjj >= regions.sb_low) & (mjj < regions.sb_high)
+    which = "all events"
+    if events.label is not None and np.any(used & (events.label == 0)):
+        used &= events.label == 0
+        which = "background (label 0)"
+    eff = min(max(float(efficiency), 1e-4), 1.0)
+    section: dict[str, Any] = {
+        "events": which,
+        "n_events": int(used.sum()),
+        "distance_correlation_sq": float(distance_correlation(scores[used], mjj[used], seed=0)),
+        "efficiency": eff,
+        "jsd": None,
+        "inverse_jsd": None,
+    }
+    if eff < 1.0:
+        sculpt = mjj_sculpting(mjj[used], scores[used], background_efficiencies=(eff,))
+        section["jsd"] = float(sculpt.jsd[0])
+        section["inverse_jsd"] = float(sculpt.inverse_jsd[0]) if sculpt.jsd[0] > 0 else None
+    return section, used
+
+
 def _truth(events: EventTable, hunt: BumpHuntResult, in_sr: np.ndarray) -> dict[str, Any] | None:
     if events.label is None:
         return None
@@ -304,6 +370,89 @@ def _write_selected_events(
     if selected.label is not None:
         arrays["label"] = selected.label
     np.savez_compressed(path, **arrays)
+
+
+def _run_scan(
+    events: EventTable,
+    method: Any,
+    config: dict[str, Any],
+    seeds: dict[str, int],
+    *,
+    progress: bool,
+) -> ScanResult:
+    """The sliding-window search of ``config["scan"]`` on all events of the scanned range."""
+    scan = config["scan"]
+    windows = scan_windows(
+        mjj_min=scan["mjj_min"],
+        mjj_max=scan["mjj_max"],
+        width=scan["width"],
+        step=scan["step"],
+        sideband_width=scan["sideband_width"],
+    )
+    mjj = events.mjj
+    events = events.subset((mjj >= scan["mjj_min"]) & (mjj < scan["mjj_max"]))
+    bkg = config["background"]
+    log.info("sliding-window scan: %d windows on %d events", len(windows), len(events))
+    return sliding_window_search(
+        events,
+        method,
+        windows=windows,
+        efficiencies=scan.get("efficiencies", [float(bkg["efficiency"])]),
+        folds=kfold_assignments(len(events), int(config["method"]["n_folds"]), seed=seeds["scan"]),
+        seed=seeds["scan"],
+        bin_width=float(bkg["bin_width"]),
+        n_params=bkg["n_params"],
+        signal_width=float(config["stats"]["signal_width"]),
+        min_sideband_events=int(scan.get("min_sideband_events", 20)),
+        progress=progress,
+    )
+
+
+def _scan_sections(
+    scan: ScanResult, config: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The report's ``scan`` section and the global significance of its most significant entry.
+
+    The look-elsewhere correction is the Sidak approximation with an effective number of
+    independent trials = (scanned signal-region range / window width) x (number of
+    efficiencies): conservative, as overlapping windows and nested cuts are correlated.
+    Pseudo-experiments that retrain every window per toy are not run in a default search.
+
+    References:
+        E. Gross, O. Vitells, arXiv:1005.1891 (trials factor).
+    """
+    records = scan.to_records()
+    best = scan.best
+    section: dict[str, Any] = {
+        "windows": records,
+        "n_windows": len(scan.windows),
+        "efficiencies": [float(e) for e in scan.efficiencies],
+        "best": None,
+    }
+    if best is None:
+        return section, None
+    section["best"] = next(
+        r
+        for r in records
+        if r["window_index"] == best.window_index and r["efficiency"] == best.efficiency
+    )
+    sr_range = scan.windows[-1].sr_high - scan.windows[0].sr_low
+    width = scan.windows[0].sr_high - scan.windows[0].sr_low
+    n_eff = max(1.0, sr_range / width) * len(scan.efficiencies)
+    approx = trials_factor_approximation(
+        max(float(best.significance), 0.0), n_windows_effective=n_eff
+    )
+    return section, {
+        "method": "sidak",
+        "local_significance": float(best.significance),
+        "local_p_value": float(approx.local_p),
+        "p_value": float(approx.global_p),
+        "significance": float(approx.global_z),
+        "trials_factor": float(approx.trials_factor),
+        "n_trials_effective": n_eff,
+        "window": {"sr_low": best.window.sr_low, "sr_high": best.window.sr_high},
+        "efficiency": float(best.efficiency),
+    }
 
 
 def _output_dir(config: dict[str, Any], output_dir: str | os.PathLike[str] | None) -> Path:
@@ -350,7 +499,7 @@ def run(
     regions = Regions(*config["regions"]["signal_region"], *config["regions"]["sidebands"])
     options = _bump_hunt_options(config, regions)
 
-    events = load_dataset(config)
+    all_events = events = load_dataset(config)
     mjj = events.mjj
     lo = min(options["fit_range"][0], regions.sb_low)
     hi = max(options["fit_range"][1], regions.sb_high)
@@ -376,6 +525,8 @@ def run(
     )
     no_cut = bump_hunt(mjj, scores, efficiency=1.0, folds=folds, **options)
     in_sr = regions.in_sr(mjj)
+    efficiency = float(config["background"]["efficiency"])
+    decorrelation, background_like = _decorrelation(scores, events, regions, efficiency)
 
     disc = hunt.discovery
     report: dict[str, Any] = {
@@ -394,6 +545,7 @@ def run(
         "background": _background_section(hunt),
         "reference": {"no_cut": _summarise(no_cut)},
         "metrics": _metrics(scores, events, in_sr),
+        "decorrelation": decorrelation,
         "truth": _truth(events, hunt, in_sr),
         "data": {
             "source": config["data"]["source"],
@@ -402,9 +554,16 @@ def run(
             "checksum": array_checksum(events.jets, events.label),
         },
         "timing": {"training_seconds": train_seconds},
+        "scan": None,
+        "global": None,
         "config": config,
         "provenance": {**provenance(), "seed": config["seed"], "derived_seeds": seeds},
     }
+    scan = None
+    if "scan" in config:
+        scan = _run_scan(all_events, method, config, seeds, progress=progress)
+        report["scan"], report["global"] = _scan_sections(scan, config)
+        report["timing"]["scan_seconds"] = scan.wall_seconds
     final_dir = _output_dir(config, output_dir)
     final_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", dir=final_dir.parent))
@@ -420,6 +579,30 @@ def run(
             plot_mjj_fit(hunt, staging / "mjj_fit.png", title=config["name"])
             plot_mjj_fit(no_cut, staging / "mjj_fit_no_cut.png", title=f"{config['name']} (no cut)")
             plot_score_distribution(scores, in_sr, staging / "scores.png", labels=events.label)
+            from anomsearch.decorrelation import plot_mjj_sculpting
+
+            effs = sorted({1.0, 0.5, 0.1, efficiency}, reverse=True)
+            plot_mjj_sculpting(
+                mjj[background_like],
+                scores[background_like],
+                background_efficiencies=effs,
+                title=f"{config['name']}: {decorrelation['events']}",
+                path=staging / "mjj_sculpting.png",
+            )
+            if scan is not None and scan.results:
+                from anomsearch.report.scan_plots import (
+                    plot_fits_per_efficiency,
+                    plot_scan_significance,
+                )
+
+                plot_scan_significance(
+                    scan, staging / "scan_significance.png", title=config["name"]
+                )
+                plot_fits_per_efficiency(
+                    scan.for_window(scan.best.window_index),
+                    staging / "scan_best_window.png",
+                    title=f"{config['name']}: most significant window",
+                )
             if report["metrics"] is not None:
                 roc = roc_curve(scores[in_sr], events.label[in_sr])
                 plot_roc_sic(
