@@ -179,6 +179,17 @@ def _semantic_checks(config: dict[str, Any]) -> None:
                 raise ConfigError(f"config field data.{key}: only used when data.source is 'toy'")
     from anomsearch.methods import get_method
 
+    if config.get("background", {}).get("name") == "abcd":
+        if config["method"]["name"] != "double_disco":
+            raise ConfigError(
+                "config field background.name: 'abcd' needs a method with two decorrelated "
+                f"scores (method.name: double_disco), got {config['method']['name']!r}"
+            )
+        eff = config["background"].get("efficiency", DEFAULTS["background"]["efficiency"])
+        if not 0 < eff < 1:
+            raise ConfigError(
+                f"config field background.efficiency: must be < 1 for 'abcd', got {eff}"
+            )
     method = dict(config["method"])
     method.pop("n_folds", None)
     get_method(method.pop("name"), **method)

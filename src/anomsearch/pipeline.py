@@ -25,6 +25,7 @@ import yaml
 
 from anomsearch import config as config_module
 from anomsearch._io import make_shareable_dir, write_json_atomic
+from anomsearch.abcd_search import ABCDSearchResult, abcd_search
 from anomsearch.background import predict_background
 from anomsearch.bumphunt import BumpHuntResult, bump_hunt
 from anomsearch.data import (
@@ -455,6 +456,24 @@ def _scan_sections(
     }
 
 
+def _abcd_section(abcd: ABCDSearchResult) -> dict[str, Any]:
+    c, e, cl, d = abcd.counts, abcd.estimate, abcd.closure, abcd.discovery
+    return {
+        "x_cut": abcd.x_cut,
+        "y_cut": abcd.y_cut,
+        "counts": {"A": c.a, "B": c.b, "C": c.c, "D": c.d},
+        "predicted_a": e.predicted,
+        "predicted_a_error": e.predicted_error,
+        "closure_ratio": cl.ratio,
+        "closure_ratio_error": cl.ratio_error,
+        "non_closure": cl.non_closure,
+        "significance": float(d.significance),
+        "p0": float(d.p0),
+        "mu_hat": float(d.mu_hat),
+        "mu_hat_error": float(d.mu_hat_error),
+    }
+
+
 def _output_dir(config: dict[str, Any], output_dir: str | os.PathLike[str] | None) -> Path:
     if output_dir is not None:
         return Path(output_dir).resolve()
@@ -529,6 +548,18 @@ def run(
     decorrelation, background_like = _decorrelation(scores, events, regions, efficiency)
 
     disc = hunt.discovery
+    abcd = None
+    if config["background"]["name"] == "abcd":
+        if crossed.pairs is None:  # pragma: no cover - guarded by the config checks
+            raise ConfigError("background.name 'abcd' needs a method with two scores")
+        abcd = abcd_search(
+            crossed.pairs,
+            mjj,
+            regions=regions,
+            efficiency=efficiency,
+            systematics=options["systematics"],
+        )
+        disc = abcd.discovery
     report: dict[str, Any] = {
         "schema_version": "1",
         "name": config["name"],
@@ -554,6 +585,7 @@ def run(
             "checksum": array_checksum(events.jets, events.label),
         },
         "timing": {"training_seconds": train_seconds},
+        "abcd": None if abcd is None else _abcd_section(abcd),
         "scan": None,
         "global": None,
         "config": config,
@@ -571,6 +603,8 @@ def run(
     try:
         write_json_atomic(staging / "workspace.json", hunt.spec)
         write_json_atomic(staging / "workspace_no_cut.json", no_cut.spec)
+        if abcd is not None:
+            write_json_atomic(staging / "workspace_abcd.json", abcd.spec)
         (staging / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         _write_selected_events(staging / "selected_events.npz", events, scores, folds, hunt)
         if config["output"]["plots"]:
@@ -589,6 +623,17 @@ def run(
                 title=f"{config['name']}: {decorrelation['events']}",
                 path=staging / "mjj_sculpting.png",
             )
+            if abcd is not None and crossed.pairs is not None:
+                from anomsearch.report.scan_plots import plot_abcd_plane
+
+                plot_abcd_plane(
+                    crossed.pairs[in_sr, 0],
+                    crossed.pairs[in_sr, 1],
+                    x_cut=abcd.x_cut,
+                    y_cut=abcd.y_cut,
+                    path=staging / "abcd_plane.png",
+                    labels=("first score", "second score"),
+                )
             if scan is not None and scan.results:
                 from anomsearch.report.scan_plots import (
                     plot_fits_per_efficiency,

@@ -4,8 +4,8 @@ Every method is a dataclass of options with a ``name`` and a ``fit(events, *, re
 returns a :class:`Scorer`; :func:`cross_score` applies a method with k-fold cross-scoring.
 
 Examples:
-    >>> sorted(METHODS)
-    ['autoencoder', 'cathode', 'cwola', 'disco', 'idealized', 'sa_cwola', 'salad', 'supervised']
+    >>> print(*sorted(METHODS))
+    autoencoder cathode cwola disco double_disco idealized sa_cwola salad supervised
     >>> get_method("cwola", max_epochs=3).max_epochs
     3
 """
@@ -22,7 +22,8 @@ from anomsearch.methods.cathode import Cathode
 from anomsearch.methods.classifier_options import ClassifierOptions
 from anomsearch.methods.classifier_scorer import ClassifierScorer
 from anomsearch.methods.cwola import CWoLaHunting
-from anomsearch.methods.disco import DEFAULT_DISCO_LAMBDA, DiscoClassifier
+from anomsearch.methods.disco import DEFAULT_DISCO_LAMBDA, DiscoClassifier, DoubleDisco
+from anomsearch.methods.pair_scorer import PairScorer
 from anomsearch.methods.reference import IdealizedAnomalyDetector, SupervisedClassifier
 from anomsearch.methods.sa_cwola import SACWoLa
 from anomsearch.methods.salad import Salad
@@ -40,7 +41,9 @@ __all__ = [
     "ClassifierScorer",
     "CrossScores",
     "DiscoClassifier",
+    "DoubleDisco",
     "IdealizedAnomalyDetector",
+    "PairScorer",
     "SACWoLa",
     "Salad",
     "Scorer",
@@ -57,6 +60,7 @@ METHODS: dict[str, type[Any]] = {
     "cathode": Cathode,
     "cwola": CWoLaHunting,
     "disco": DiscoClassifier,
+    "double_disco": DoubleDisco,
     "idealized": IdealizedAnomalyDetector,
     "sa_cwola": SACWoLa,
     "salad": Salad,

@@ -61,11 +61,14 @@ class CrossScores(NamedTuple):
             event ``i``.
         folds: the fold assignment used, int array ``(n_events,)``.
         scorers: one scorer per fold, in the order of ``np.unique(folds)``.
+        pairs: ``(n_events, 2)`` float64 when the scorers also give two outputs
+            (``score_pair``: the ABCD axes of Double DisCo), else ``None``.
     """
 
     scores: np.ndarray
     folds: np.ndarray
     scorers: list[Scorer]
+    pairs: np.ndarray | None = None
 
 
 def derive_seed(seed: int, *keys: int) -> int:
@@ -140,6 +143,7 @@ def cross_score(
         raise DataFormatError(f"cross-scoring needs at least 2 folds, got {fold_ids.size}")
 
     scores = np.full(n, np.nan, dtype=np.float64)
+    pairs: np.ndarray | None = None
     scorers: list[Scorer] = []
     name = getattr(method, "name", type(method).__name__)
     bar = tqdm(fold_ids, desc=f"{name} folds", unit="fold", disable=not progress)
@@ -161,10 +165,14 @@ def cross_score(
                 f"{name}: scorer returned shape {fold_scores.shape}, expected ({int(test.sum())},)"
             )
         scores[test] = fold_scores
+        if hasattr(scorer, "score_pair"):
+            if pairs is None:
+                pairs = np.full((n, 2), np.nan, dtype=np.float64)
+            pairs[test] = np.asarray(scorer.score_pair(events.subset(test)), dtype=np.float64)
         scorers.append(scorer)
         if checkpoint_dir is not None:
             _save_fold(scorer, Path(checkpoint_dir) / f"fold_{int(k)}", name=name)
         log.info(
             "%s: fold %d/%d done in %.1f s", name, i + 1, fold_ids.size, time.perf_counter() - start
         )
-    return CrossScores(scores=scores, folds=folds, scorers=scorers)
+    return CrossScores(scores=scores, folds=folds, scorers=scorers, pairs=pairs)

@@ -32,8 +32,10 @@ from anomsearch.methods.classifier_options import ClassifierOptions
 from anomsearch.methods.classifier_scorer import ClassifierScorer
 from anomsearch.methods.nn.classifier import TrainedClassifier
 from anomsearch.methods.nn.disco import train_disco_classifier
+from anomsearch.methods.nn.double_disco import train_double_disco
+from anomsearch.methods.pair_scorer import PairScorer
 
-__all__ = ["DEFAULT_DISCO_LAMBDA", "DiscoClassifier"]
+__all__ = ["DEFAULT_DISCO_LAMBDA", "DiscoClassifier", "DoubleDisco"]
 
 log = logging.getLogger(__name__)
 
@@ -196,4 +198,76 @@ class DiscoClassifier(ClassifierOptions):
             val_fraction=float(self.val_fraction),
             seed=seed,
             accelerator=self.accelerator,
+        )
+
+
+@dataclass(frozen=True)
+class DoubleDisco(DiscoClassifier):
+    """Double DisCo: two classifiers decorrelated from each other on background (ABCD axes).
+
+    Trains two MLPs together on labelled events (as :class:`DiscoClassifier`: the whole mjj
+    range or ``train_range``) with the loss ``BCE(f) + BCE(g) + disco_lambda * dCor^2(f, g)`` on
+    background (:func:`~anomsearch.methods.nn.double_disco.train_double_disco`). The returned
+    :class:`~anomsearch.methods.pair_scorer.PairScorer` gives both outputs (``score_pair``: the
+    ABCD plane of ``background.name: abcd``) and their product (``score``). ``n_ensemble``
+    members are averaged per axis.
+
+    Args:
+        disco_lambda: weight of the mutual decorrelation (default as :class:`DiscoClassifier`).
+        train_range, and the options of :class:`DiscoClassifier`.
+
+    References:
+        G. Kasieczka, B. Nachman, M. D. Schwartz, D. Shih, arXiv:2007.14400.
+    """
+
+    name: str = field(default="double_disco", init=False)
+
+    def fit(self, events: EventTable, *, regions: Regions, seed: int) -> PairScorer:  # type: ignore[override]
+        """Train the pair on labelled events; see :meth:`DiscoClassifier.fit` for the checks.
+
+        Returns:
+            A :class:`~anomsearch.methods.pair_scorer.PairScorer`.
+        """
+        if events.label is None:
+            raise DataFormatError(
+                "method double_disco: the training events carry no 'label' (truth labels are "
+                "required to train the Double DisCo pair)"
+            )
+        if self.train_range is not None:
+            lo, hi = self.train_range
+            mjj = events.mjj
+            events = events.subset((mjj >= lo) & (mjj < hi))
+        y = np.asarray(events.label, dtype=np.int8)
+        for what, count in (("signal", int(y.sum())), ("background", int((y == 0).sum()))):
+            if count < self.min_region_events:
+                raise DataFormatError(
+                    f"method double_disco: {count} {what} training events; at least "
+                    f"{self.min_region_events} needed (method.min_region_events)"
+                )
+        x = events.features(self.features)
+        pairs = [
+            train_double_disco(
+                x,
+                y,
+                disco_lambda=float(self.disco_lambda),
+                sample_weight=events.weight,
+                hidden=self.hidden,
+                dropout=float(self.dropout),
+                batch_norm=bool(self.batch_norm),
+                lr=float(self.lr),
+                weight_decay=float(self.weight_decay),
+                batch_size=int(self.batch_size),
+                max_epochs=int(self.max_epochs),
+                patience=int(self.patience),
+                val_fraction=float(self.val_fraction),
+                seed=derive_seed(seed, i),
+                accelerator=self.accelerator,
+            )
+            for i in range(int(self.n_ensemble))
+        ]
+        features = tuple(self.features)
+        return PairScorer(
+            ClassifierScorer(tuple(p[0] for p in pairs), features, method=self.name),
+            ClassifierScorer(tuple(p[1] for p in pairs), features, method=self.name),
+            method=self.name,
         )

@@ -2,7 +2,7 @@
 
 Examples:
     >>> sorted(SCORER_FORMATS)
-    ['anomsearch.autoencoder_scorer', 'anomsearch.classifier_scorer']
+    ['anomsearch.autoencoder_scorer', 'anomsearch.classifier_scorer', 'anomsearch.pair_scorer']
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from anomsearch.exceptions import DataFormatError
 from anomsearch.methods.autoencoder_scorer import AutoencoderScorer
 from anomsearch.methods.base import Scorer
 from anomsearch.methods.classifier_scorer import ClassifierScorer
+from anomsearch.methods.pair_scorer import PAIR_SCORER_FORMAT, PairScorer
 
 __all__ = ["SCORER_FORMATS", "load_scorer"]
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 SCORER_FORMATS: dict[str, Any] = {
     "anomsearch.classifier_scorer": ClassifierScorer,
     "anomsearch.autoencoder_scorer": AutoencoderScorer,
+    PAIR_SCORER_FORMAT: PairScorer,
 }
 
 

@@ -1,0 +1,294 @@
+"""Double DisCo: two classifiers trained together, decorrelated from each other on background.
+
+:func:`train_double_disco` trains two :class:`~anomsearch.methods.nn.mlp.MLP` s ``f`` and ``g`` on
+the same labelled events with the loss
+
+    ``L = BCE(f) + BCE(g) + disco_lambda * dCor^2(sigmoid(f), sigmoid(g))``,
+
+the penalty evaluated on the background-class (``y == 0``) events of each batch. On background
+the two outputs are then (close to) independent, so they span the plane of an ABCD estimate:
+``N_A = N_B N_C / N_D``. Each trained network is returned as its own
+:class:`~anomsearch.methods.nn.classifier.TrainedClassifier` (sharing the input standardisation).
+
+References:
+    G. Kasieczka, B. Nachman, M. D. Schwartz, D. Shih, "Automating the ABCD method with machine
+    learning", Phys. Rev. D 103 (2021) 035021, arXiv:2007.14400.
+    G. Kasieczka, D. Shih, arXiv:2001.05310 (the DisCo penalty).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import numbers
+import time
+from collections.abc import Sequence
+
+import lightning
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import EarlyStopping
+from torch import nn
+from torch.nn.functional import binary_cross_entropy_with_logits
+
+from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.methods.nn.classifier import (
+    Standardizer,
+    TrainedClassifier,
+    _as_matrix,
+    _BestWeights,
+    _check_options,
+    _quiet_lightning,
+    _stratified_val_mask,
+    balanced_weights,
+)
+from anomsearch.methods.nn.disco import _MIN_VAL_BATCH, _loader, distance_correlation_loss
+from anomsearch.methods.nn.mlp import MLP
+
+__all__ = ["DoubleDiscoModule", "TwinMLP", "train_double_disco"]
+
+log = logging.getLogger(__name__)
+
+
+class TwinMLP(nn.Module):
+    """Two independent MLPs on the same inputs; ``forward`` returns logits ``(batch, 2)``.
+
+    Args:
+        n_inputs: number of input features.
+        hidden, dropout, batch_norm: as in :class:`~anomsearch.methods.nn.mlp.MLP`.
+
+    Examples:
+        >>> twin = TwinMLP(3, hidden=(8,))
+        >>> tuple(twin(torch.zeros(5, 3)).shape)
+        (5, 2)
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        *,
+        hidden: Sequence[int] = (64, 64, 64),
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        self.first = MLP(n_inputs, hidden=hidden, dropout=dropout, batch_norm=batch_norm)
+        self.second = MLP(n_inputs, hidden=hidden, dropout=dropout, batch_norm=batch_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of both networks, shape ``(batch, 2)``."""
+        return torch.stack([self.first(x), self.second(x)], dim=1)
+
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+class DoubleDiscoModule(lightning.LightningModule):
+    """Lightning module of two classifiers with a mutual DisCo penalty on background.
+
+    Batches are ``(x, y, w)``; the loss is ``BCE(f) + BCE(g) + disco_lambda * dCor^2`` with the
+    weighted ``dCor^2`` between ``sigmoid(f)`` and ``sigmoid(g)`` of the batch's background-class
+    events. Logged: ``{stage}_loss`` (total), ``{stage}_bce`` (sum of both), ``{stage}_dcor``.
+
+    Args:
+        net: a :class:`TwinMLP` (or any module giving logits ``(batch, 2)``).
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay.
+        disco_lambda: weight of the penalty.
+
+    References:
+        arXiv:2007.14400.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        *,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        disco_lambda: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net"])
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(batch, 2)``."""
+        return self.net(x)
+
+    def _common_step(self, batch: Batch, stage: str) -> torch.Tensor:
+        x, y, w = batch
+        logits = self(x)
+        bce = binary_cross_entropy_with_logits(
+            logits[:, 0], y, weight=w
+        ) + binary_cross_entropy_with_logits(logits[:, 1], y, weight=w)
+        bkg = y < 0.5
+        if int(bkg.sum()) >= 2:
+            p = torch.sigmoid(logits[bkg])
+            dcor = distance_correlation_loss(p[:, 0], p[:, 1], w[bkg])
+        else:
+            dcor = torch.zeros((), dtype=bce.dtype, device=bce.device)
+        loss = bce + self.hparams.disco_lambda * dcor
+        for key, value in (("loss", loss), ("bce", bce), ("dcor", dcor)):
+            self.log(
+                f"{stage}_{key}",
+                value,
+                on_step=False,
+                on_epoch=True,
+                prog_bar=stage == "val" and key == "loss",
+                batch_size=int(x.shape[0]),
+            )
+        return loss
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        """Total loss of one training batch."""
+        return self._common_step(batch, "train")
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        """Total loss of one validation batch (``val_loss``)."""
+        return self._common_step(batch, "val")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam with the module's learning rate and weight decay."""
+        return torch.optim.Adam(
+            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )
+
+
+def train_double_disco(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    disco_lambda: float,
+    sample_weight: np.ndarray | None = None,
+    hidden: Sequence[int] = (64, 64, 64),
+    dropout: float = 0.0,
+    batch_norm: bool = False,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    batch_size: int = 1024,
+    max_epochs: int = 15,
+    patience: int = 4,
+    val_fraction: float = 0.2,
+    seed: int,
+    accelerator: str = "auto",
+) -> tuple[TrainedClassifier, TrainedClassifier]:
+    """Train the Double DisCo pair on labelled events.
+
+    Same procedure as :func:`~anomsearch.methods.nn.classifier.train_classifier` (balanced
+    classes, seeded stratified validation split, standardised inputs, Adam, early stopping on the
+    validation loss, best weights kept, global RNG states untouched).
+
+    Args:
+        x: features ``(n_events, n_features)``.
+        y: 0/1 labels ``(n_events,)``.
+        disco_lambda: weight of the mutual decorrelation penalty, ``>= 0``.
+        sample_weight, hidden, dropout, batch_norm, lr, weight_decay, batch_size, max_epochs,
+            patience, val_fraction, seed, accelerator: as in ``train_classifier``.
+
+    Returns:
+        ``(first, second)``: the two classifiers (same standardiser, split and history).
+
+    Raises:
+        DataFormatError: malformed inputs or fewer than 2 events of a class.
+        ConfigError: invalid options.
+
+    References:
+        arXiv:2007.14400.
+    """
+    x = _as_matrix(x)
+    n = x.shape[0]
+    y = np.asarray(y)
+    if y.shape != (n,) or not np.all(np.isin(y, (0, 1))):
+        raise DataFormatError(f"y must be 0/1 labels of shape ({n},), got shape {y.shape}")
+    y = y.astype(np.int8)
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if sample_weight.shape != (n,) or not np.all(np.isfinite(sample_weight)):
+            raise DataFormatError(f"sample_weight must be finite with shape ({n},)")
+        if np.any(sample_weight < 0):
+            raise DataFormatError("sample_weight must be non-negative")
+    if (
+        isinstance(disco_lambda, bool)
+        or not isinstance(disco_lambda, numbers.Real)
+        or not math.isfinite(disco_lambda)
+        or disco_lambda < 0
+    ):
+        raise ConfigError(f"method.disco_lambda must be a number >= 0, got {disco_lambda!r}")
+    _check_options(
+        lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience,
+        val_fraction=val_fraction,
+    )  # fmt: skip
+
+    rng = np.random.default_rng(seed)
+    val = _stratified_val_mask(y, float(val_fraction), rng)
+    train = ~val
+    standardizer = Standardizer.fit(x[train])
+    xs = standardizer.transform(x)
+    w_train = balanced_weights(y[train], None if sample_weight is None else sample_weight[train])
+    w_val = balanced_weights(y[val], None if sample_weight is None else sample_weight[val])
+
+    cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
+        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        twin = TwinMLP(x.shape[1], hidden=hidden, dropout=dropout, batch_norm=batch_norm)
+        module = DoubleDiscoModule(
+            twin, lr=float(lr), weight_decay=float(weight_decay), disco_lambda=float(disco_lambda)
+        )
+        train_dl = _loader(
+            [xs[train], y[train], w_train], batch_size=int(batch_size), generator=generator
+        )
+        val_dl = _loader(
+            [xs[val], y[val], w_val],
+            batch_size=max(int(batch_size), _MIN_VAL_BATCH),
+            generator=None,
+        )
+        best = _BestWeights()
+        stopper = EarlyStopping(monitor="val_loss", mode="min", patience=int(patience))
+        start = time.perf_counter()
+        with _quiet_lightning(accelerator=accelerator):
+            trainer = lightning.Trainer(
+                accelerator=accelerator,
+                devices=1,
+                max_epochs=int(max_epochs),
+                callbacks=[stopper, best],
+                logger=False,
+                enable_checkpointing=False,
+                enable_progress_bar=False,
+                enable_model_summary=False,
+                num_sanity_val_steps=0,
+                log_every_n_steps=max(1, len(train_dl)),
+            )
+            trainer.fit(module, train_dataloaders=train_dl, val_dataloaders=val_dl)
+        seconds = time.perf_counter() - start
+    if best.state is None:  # pragma: no cover - validation runs after every epoch
+        raise RuntimeError("training finished without a validation loss")
+    module.load_state_dict(best.state)
+    trained = copy.deepcopy(module.net).cpu().eval()
+    log.info(
+        "double disco (lambda=%g): %d train / %d val events, %d epochs in %.1f s, best val_loss "
+        "%.5f (epoch %d)",
+        float(disco_lambda),
+        int(train.sum()),
+        int(val.sum()),
+        int(trainer.current_epoch),
+        seconds,
+        best.best_loss,
+        best.best_epoch,
+    )
+    history = {"train_loss": best.train_loss, "val_loss": best.val_loss}
+    return tuple(  # type: ignore[return-value]
+        TrainedClassifier(
+            net=sub,
+            standardizer=standardizer,
+            best_val_loss=best.best_loss,
+            best_epoch=best.best_epoch,
+            epochs_trained=int(trainer.current_epoch),
+            val_mask=val,
+            history=dict(history),
+            train_seconds=seconds,
+        )
+        for sub in (trained.first, trained.second)
+    )
