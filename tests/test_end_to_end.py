@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 
 import numpy as np
 import pyhf
@@ -70,10 +71,11 @@ def test_injected_signal_is_found(signal_run):
 
 
 @pytest.mark.slow
-def test_submit_writes_the_lhco_answer(signal_run):
+def test_submit_writes_the_lhco_answer(signal_run, tmp_path):
     """The black-box answer of the run: signal claimed, the toy W' mass (3.5 TeV) and daughter
     jet masses (X 500 GeV, Y 100 GeV) found within their uncertainties (+ binning)."""
-    out = signal_run.output_dir
+    out = tmp_path / "copy"  # leave the shared run's directory as the run wrote it
+    shutil.copytree(signal_run.output_dir, out)
     result = CliRunner().invoke(app, ["submit", str(out)])
     assert result.exit_code == 0, result.output
     answer = json.loads((out / "answer.json").read_text())
@@ -86,7 +88,9 @@ def test_submit_writes_the_lhco_answer(signal_run):
     assert len(daughters) == 2
     assert abs(daughters[0] - 100) < 40 and abs(daughters[1] - 500) < 80
     key = out / "key.json"
-    key.write_text(json.dumps({"resonance_mass": 3500, "daughter_masses": [100, 500]}))
+    key.write_text(
+        json.dumps({"resonance_mass": 3500, "n_signal": 700, "daughter_masses": [100, 500]})
+    )
     scored = CliRunner().invoke(app, ["score-submission", str(out / "answer.json"), str(key)])
     assert "resonance_mass" in scored.output and scored.exit_code in (0, 1)
     (out / "none.json").write_text("null")
