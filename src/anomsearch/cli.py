@@ -124,7 +124,7 @@ def run(
 @generate_app.command("pythia")
 def generate_pythia_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Features file to write (.h5).")],
-    process: Annotated[str, typer.Option(help="qcd or wprime.")] = "qcd",
+    process: Annotated[str, typer.Option(help="qcd, wprime or wprime_3prong.")] = "qcd",
     n: Annotated[int, typer.Option("--n", min=1, help="Events passing the trigger.")] = 1000,
     seed: Annotated[int, typer.Option(min=0, help="Run seed (each chunk derives its own).")] = 0,
     variant: Annotated[str, typer.Option(help="data or simulation (other tune).")] = "data",

@@ -14,6 +14,9 @@ The chain, per event:
      charge is conserved at every vertex. X+ decays to ``u dbar`` or ``c sbar`` (1/2 each), Y to
      ``u ubar``, ``d dbar``, ``s sbar`` (1/3 each): two-prong (X, Y -> q q') jets as in the LHC
      Olympics R&D signal. ``pthat_min`` does not apply (2 -> 1 process).
+   * ``process="wprime_3prong"``: the same, but X+ decays to ``u dbar g`` or ``c sbar g``
+     (isotropic three-body phase space, a colour-singlet q qbar g): a three-prong X jet as in the
+     LHC Olympics three-prong R&D variant / black box 3.
 
    Common settings: ``Beams:eCM = sqrt_s``, ``Print:quiet = on``, ``Next:numberCount = 0``,
    ``Random:setSeed = on``, ``Random:seed = seed`` (Pythia seeds must lie in [0, 900000000]) and the
@@ -77,7 +80,7 @@ __all__ = ["NSUB_AXES", "PROCESSES", "VARIANTS", "PythiaConfig", "generate_pythi
 log = logging.getLogger(__name__)
 
 #: Processes :func:`generate_pythia` can make.
-PROCESSES: tuple[str, ...] = ("qcd", "wprime")
+PROCESSES: tuple[str, ...] = ("qcd", "wprime", "wprime_3prong")
 #: Tune variants: ``"data"`` (Monash) and ``"simulation"`` (A14 + softer FSR).
 VARIANTS: tuple[str, ...] = ("data", "simulation")
 #: N-subjettiness axis choices (see :class:`PythiaConfig`).
@@ -96,7 +99,8 @@ class PythiaConfig:
     """Settings of the Pythia generator chain (GeV throughout).
 
     Attributes:
-        process: ``"qcd"`` (hard QCD dijets) or ``"wprime"`` (W' -> X Y, X/Y -> q q').
+        process: ``"qcd"`` (hard QCD dijets), ``"wprime"`` (W' -> X Y, X/Y -> q q') or
+            ``"wprime_3prong"`` (X -> q q' g).
         variant: ``"data"`` (Monash tune) or ``"simulation"`` (A14 tune with a softer FSR).
         sqrt_s: centre-of-mass energy.
         pthat_min: ``PhaseSpace:pTHatMin`` of the QCD 2 -> 2 processes.
@@ -228,8 +232,17 @@ class PythiaConfig:
                 f"{_ID_X}:new = Xwp Xwpbar 1 3 0 {self.m_x:.6g} {wx:.6g} "
                 f"{self.m_x - 10 * wx:.6g} {self.m_x + 10 * wx:.6g} 0.",
                 f"{_ID_X}:isResonance = on",
-                f"{_ID_X}:oneChannel = 1 0.5 100 2 -1",
-                f"{_ID_X}:addChannel = 1 0.5 100 4 -3",
+                *(
+                    [
+                        f"{_ID_X}:oneChannel = 1 0.5 100 2 -1 21",
+                        f"{_ID_X}:addChannel = 1 0.5 100 4 -3 21",
+                    ]
+                    if self.process == "wprime_3prong"
+                    else [
+                        f"{_ID_X}:oneChannel = 1 0.5 100 2 -1",
+                        f"{_ID_X}:addChannel = 1 0.5 100 4 -3",
+                    ]
+                ),
                 f"{_ID_Y}:new = Ywp void 1 0 0 {self.m_y:.6g} {wy:.6g} "
                 f"{self.m_y - 10 * wy:.6g} {self.m_y + 10 * wy:.6g} 0.",
                 f"{_ID_Y}:isResonance = on",
@@ -549,7 +562,7 @@ def generate_pythia(
     seconds = time.perf_counter() - t0
 
     jets_arr = np.array(rows, dtype=np.float64).reshape(len(rows), 2, len(JET_FIELDS))
-    label = np.full(len(rows), 1 if cfg.process == "wprime" else 0, dtype=np.int8)
+    label = np.full(len(rows), 0 if cfg.process == "qcd" else 1, dtype=np.int8)
     sigma_pb = float(pythia.infoPython().sigmaGen()) * 1e9  # mb -> pb
     efficiency = len(rows) / n_tried if n_tried else 0.0
     stats: dict[str, Any] = {
