@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -28,7 +27,6 @@ from itertools import pairwise
 import lightning
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping
 from torch import nn
 from torch.utils.data import (
     BatchSampler,
@@ -42,10 +40,9 @@ from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.nn.classifier import (
     Standardizer,
     _as_matrix,
-    _BestWeights,
     _check_options,
-    _quiet_lightning,
 )
+from anomsearch.methods.nn.training import fit_with_early_stopping
 
 __all__ = [
     "SCORE_KINDS",
@@ -382,27 +379,15 @@ def train_autoencoder(
         module = AutoencoderModule(net, lr=float(lr), weight_decay=float(weight_decay))
         train_dl = _loader(xs[train], w_train, batch_size=int(batch_size), generator=generator)
         val_dl = _loader(xs[val], w_val, batch_size=max(int(batch_size), 8192), generator=None)
-        best = _BestWeights()
-        stopper = EarlyStopping(monitor="val_loss", mode="min", patience=int(patience))
-        start = time.perf_counter()
-        with _quiet_lightning(accelerator=accelerator):
-            trainer = lightning.Trainer(
-                accelerator=accelerator,
-                devices=1,
-                max_epochs=int(max_epochs),
-                callbacks=[stopper, best],
-                logger=False,
-                enable_checkpointing=False,
-                enable_progress_bar=progress,
-                enable_model_summary=False,
-                num_sanity_val_steps=0,
-                log_every_n_steps=max(1, len(train_dl)),
-            )
-            trainer.fit(module, train_dataloaders=train_dl, val_dataloaders=val_dl)
-        seconds = time.perf_counter() - start
-    if best.state is None:  # pragma: no cover - validation runs after every epoch
-        raise RuntimeError("training finished without a validation loss")
-    module.load_state_dict(best.state)
+        fit = fit_with_early_stopping(
+            module,
+            train_dl,
+            val_dl,
+            max_epochs=int(max_epochs),
+            patience=int(patience),
+            accelerator=accelerator,
+            progress=progress,
+        )
     net = copy.deepcopy(module.net).cpu().eval()
 
     model = TrainedAutoencoder(
@@ -411,12 +396,12 @@ def train_autoencoder(
         error_scale=np.ones(x.shape[1]),
         latent_mean=np.zeros(net.latent_dim),
         latent_cov=np.eye(net.latent_dim),
-        best_val_loss=best.best_loss,
-        best_epoch=best.best_epoch,
-        epochs_trained=int(trainer.current_epoch),
+        best_val_loss=fit.best_loss,
+        best_epoch=fit.best_epoch,
+        epochs_trained=fit.epochs_trained,
         val_mask=val,
-        history={"train_loss": best.train_loss, "val_loss": best.val_loss},
-        train_seconds=seconds,
+        history=fit.history,
+        train_seconds=fit.seconds,
     )
     res_val = model.residuals(x[val])
     scale = np.average(res_val**2, axis=0, weights=w_val)
@@ -428,9 +413,9 @@ def train_autoencoder(
         "autoencoder: %d train / %d val events, %d epochs in %.1f s, best val_loss %.5f (epoch %d)",
         int(train.sum()),
         int(val.sum()),
-        int(trainer.current_epoch),
-        seconds,
-        best.best_loss,
-        best.best_epoch,
+        fit.epochs_trained,
+        fit.seconds,
+        fit.best_loss,
+        fit.best_epoch,
     )
     return model

@@ -11,20 +11,15 @@ References:
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import math
-import time
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import lightning
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping
-from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch import nn
 from torch.nn.functional import binary_cross_entropy_with_logits
 from torch.utils.data import (
@@ -37,6 +32,7 @@ from torch.utils.data import (
 
 from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.nn.mlp import MLP
+from anomsearch.methods.nn.training import fit_with_early_stopping
 
 __all__ = [
     "BinaryClassifierModule",
@@ -47,13 +43,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Loggers through which Lightning prints device info and tips at ``INFO`` level during ``fit``.
-_LIGHTNING_INFO_LOGGERS: tuple[str, ...] = (
-    "lightning.pytorch.utilities.rank_zero",
-    "lightning.fabric.utilities.rank_zero",
-    "lightning.pytorch.accelerators.cuda",
-)
 
 #: Rows per forward pass in :meth:`TrainedClassifier.predict_proba`.
 _PREDICT_BATCH = 65536
@@ -200,73 +189,6 @@ class BinaryClassifierModule(lightning.LightningModule):
         return torch.optim.Adam(
             self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
         )
-
-
-class _BestWeights(Callback):
-    """Keep an in-memory copy of the network weights with the lowest ``val_loss`` (no files)."""
-
-    def __init__(self) -> None:
-        self.best_loss = math.inf
-        self.best_epoch = -1
-        self.state: dict[str, torch.Tensor] | None = None
-        self.train_loss: list[float] = []
-        self.val_loss: list[float] = []
-
-    def on_train_epoch_end(
-        self, trainer: lightning.Trainer, pl_module: lightning.LightningModule
-    ) -> None:
-        value = trainer.callback_metrics.get("train_loss")
-        if value is not None:
-            self.train_loss.append(float(value))
-
-    def on_validation_end(
-        self, trainer: lightning.Trainer, pl_module: lightning.LightningModule
-    ) -> None:
-        if trainer.sanity_checking:
-            return
-        value = trainer.callback_metrics.get("val_loss")
-        if value is None:
-            return
-        loss = float(value)
-        self.val_loss.append(loss)
-        if loss < self.best_loss:
-            self.best_loss = loss
-            self.best_epoch = int(trainer.current_epoch)
-            self.state = {
-                k: v.detach().to("cpu", copy=True) for k, v in pl_module.state_dict().items()
-            }
-
-
-@contextlib.contextmanager
-def _quiet_lightning(*, accelerator: str) -> Iterator[None]:
-    """Silence Lightning's INFO chatter and the warnings that do not apply to in-memory training."""
-    loggers = [logging.getLogger(name) for name in _LIGHTNING_INFO_LOGGERS]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            # Data are in-memory tensors indexed by whole batches: worker processes only add cost.
-            warnings.filterwarnings(
-                "ignore",
-                message=r"The '\w+' does not have many workers",
-                category=PossibleUserWarning,
-            )
-            # Lightning's batch-collection helper instantiates torch's LeafSpec, which newer torch
-            # releases deprecate; harmless, and not ours to fix.
-            warnings.filterwarnings(
-                "ignore",
-                message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
-                category=FutureWarning,
-            )
-            if accelerator == "cpu":  # an explicit request for the CPU is not a mistake
-                warnings.filterwarnings(
-                    "ignore", message="GPU available but not used", category=PossibleUserWarning
-                )
-            yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -506,44 +428,32 @@ def train_classifier(
         val_dl = _loader(
             xs[val], y[val], w_val, batch_size=max(int(batch_size), 8192), generator=None
         )
-        best = _BestWeights()
-        stopper = EarlyStopping(monitor="val_loss", mode="min", patience=int(patience))
-        start = time.perf_counter()
-        with _quiet_lightning(accelerator=accelerator):
-            trainer = lightning.Trainer(
-                accelerator=accelerator,
-                devices=1,
-                max_epochs=int(max_epochs),
-                callbacks=[stopper, best],
-                logger=False,
-                enable_checkpointing=False,
-                enable_progress_bar=progress,
-                enable_model_summary=False,
-                num_sanity_val_steps=0,
-                log_every_n_steps=max(1, len(train_dl)),
-            )
-            trainer.fit(module, train_dataloaders=train_dl, val_dataloaders=val_dl)
-        seconds = time.perf_counter() - start
-    if best.state is None:  # pragma: no cover - validation runs after every epoch
-        raise RuntimeError("training finished without a validation loss")
-    module.load_state_dict(best.state)
+        fit = fit_with_early_stopping(
+            module,
+            train_dl,
+            val_dl,
+            max_epochs=int(max_epochs),
+            patience=int(patience),
+            accelerator=accelerator,
+            progress=progress,
+        )
     net = copy.deepcopy(module.net).cpu().eval()
     log.info(
         "classifier: %d train / %d val events, %d epochs in %.1f s, best val_loss %.5f (epoch %d)",
         int(train.sum()),
         int(val.sum()),
-        int(trainer.current_epoch),
-        seconds,
-        best.best_loss,
-        best.best_epoch,
+        fit.epochs_trained,
+        fit.seconds,
+        fit.best_loss,
+        fit.best_epoch,
     )
     return TrainedClassifier(
         net=net,
         standardizer=standardizer,
-        best_val_loss=best.best_loss,
-        best_epoch=best.best_epoch,
-        epochs_trained=int(trainer.current_epoch),
+        best_val_loss=fit.best_loss,
+        best_epoch=fit.best_epoch,
+        epochs_trained=fit.epochs_trained,
         val_mask=val,
-        history={"train_loss": best.train_loss, "val_loss": best.val_loss},
-        train_seconds=seconds,
+        history=fit.history,
+        train_seconds=fit.seconds,
     )

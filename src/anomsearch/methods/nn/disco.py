@@ -26,13 +26,11 @@ import copy
 import logging
 import math
 import numbers
-import time
 from collections.abc import Sequence
 
 import lightning
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping
 from torch import nn
 from torch.nn.functional import binary_cross_entropy_with_logits
 from torch.utils.data import (
@@ -48,13 +46,12 @@ from anomsearch.methods.nn.classifier import (
     Standardizer,
     TrainedClassifier,
     _as_matrix,
-    _BestWeights,
     _check_options,
-    _quiet_lightning,
     _stratified_val_mask,
     balanced_weights,
 )
 from anomsearch.methods.nn.mlp import MLP
+from anomsearch.methods.nn.training import fit_with_early_stopping
 
 __all__ = ["DiscoClassifierModule", "distance_correlation_loss", "train_disco_classifier"]
 
@@ -330,29 +327,18 @@ def train_disco_classifier(
             batch_size=max(int(batch_size), _MIN_VAL_BATCH),
             generator=None,
         )
-        best = _BestWeights()
-        stopper = EarlyStopping(monitor="val_loss", mode="min", patience=int(patience))
         val_parts: dict[str, list[float]] = {"val_bce": [], "val_dcor": []}
         recorder = _PartsRecorder(val_parts)
-        start = time.perf_counter()
-        with _quiet_lightning(accelerator=accelerator):
-            trainer = lightning.Trainer(
-                accelerator=accelerator,
-                devices=1,
-                max_epochs=int(max_epochs),
-                callbacks=[stopper, best, recorder],
-                logger=False,
-                enable_checkpointing=False,
-                enable_progress_bar=progress,
-                enable_model_summary=False,
-                num_sanity_val_steps=0,
-                log_every_n_steps=max(1, len(train_dl)),
-            )
-            trainer.fit(module, train_dataloaders=train_dl, val_dataloaders=val_dl)
-        seconds = time.perf_counter() - start
-    if best.state is None:  # pragma: no cover - validation runs after every epoch
-        raise RuntimeError("training finished without a validation loss")
-    module.load_state_dict(best.state)
+        fit = fit_with_early_stopping(
+            module,
+            train_dl,
+            val_dl,
+            max_epochs=int(max_epochs),
+            patience=int(patience),
+            accelerator=accelerator,
+            progress=progress,
+            callbacks=[recorder],
+        )
     net = copy.deepcopy(module.net).cpu().eval()
     log.info(
         "disco classifier (lambda=%g): %d train / %d val events, %d epochs in %.1f s, "
@@ -360,20 +346,20 @@ def train_disco_classifier(
         float(disco_lambda),
         int(train.sum()),
         int(val.sum()),
-        int(trainer.current_epoch),
-        seconds,
-        best.best_loss,
-        best.best_epoch,
+        fit.epochs_trained,
+        fit.seconds,
+        fit.best_loss,
+        fit.best_epoch,
     )
     return TrainedClassifier(
         net=net,
         standardizer=standardizer,
-        best_val_loss=best.best_loss,
-        best_epoch=best.best_epoch,
-        epochs_trained=int(trainer.current_epoch),
+        best_val_loss=fit.best_loss,
+        best_epoch=fit.best_epoch,
+        epochs_trained=fit.epochs_trained,
         val_mask=val,
-        history={"train_loss": best.train_loss, "val_loss": best.val_loss, **val_parts},
-        train_seconds=seconds,
+        history={**fit.history, **val_parts},
+        train_seconds=fit.seconds,
     )
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +41,6 @@ import lightning
 import numpy as np
 import torch
 import zuko
-from lightning.pytorch.callbacks import EarlyStopping
 from torch.utils.data import (
     BatchSampler,
     DataLoader,
@@ -52,7 +50,8 @@ from torch.utils.data import (
 )
 
 from anomsearch.exceptions import ConfigError, DataFormatError
-from anomsearch.methods.nn.classifier import Standardizer, _BestWeights, _quiet_lightning
+from anomsearch.methods.nn.classifier import Standardizer
+from anomsearch.methods.nn.training import fit_with_early_stopping
 
 __all__ = [
     "FLOW_KINDS",
@@ -462,47 +461,36 @@ def train_flow(
         )  # fmt: skip
         train_dl = _loader(z[train], c[train], batch_size=int(batch_size), generator=generator)
         val_dl = _loader(z[val], c[val], batch_size=max(int(batch_size), 8192), generator=None)
-        best = _BestWeights()
-        stopper = EarlyStopping(monitor="val_loss", mode="min", patience=int(patience))
-        start = time.perf_counter()
-        with _quiet_lightning(accelerator=accelerator):
-            trainer = lightning.Trainer(
-                accelerator=accelerator,
-                devices=1,
-                max_epochs=int(max_epochs),
-                callbacks=[stopper, best],
-                logger=False,
-                enable_checkpointing=False,
-                enable_progress_bar=progress,
-                enable_model_summary=False,
-                num_sanity_val_steps=0,
-                log_every_n_steps=max(1, len(train_dl)),
-            )
-            trainer.fit(module, train_dataloaders=train_dl, val_dataloaders=val_dl)
-        seconds = time.perf_counter() - start
-    if best.state is None:  # pragma: no cover - validation runs after every epoch
-        raise RuntimeError("flow training finished without a validation loss")
+        fit = fit_with_early_stopping(
+            module,
+            train_dl,
+            val_dl,
+            max_epochs=int(max_epochs),
+            patience=int(patience),
+            accelerator=accelerator,
+            progress=progress,
+        )
     # a fresh module (no reference to the trainer) with the best weights, on the CPU
     trained = ConditionalFlowModule(**module.hparams)
-    trained.load_state_dict(best.state)
+    trained.load_state_dict(module.state_dict())
     trained.eval()
     log.info(
         "flow: %d train / %d val events, %d epochs in %.1f s, best val NLL %.4f (epoch %d)",
         int(train.sum()),
         int(val.sum()),
-        int(trainer.current_epoch),
-        seconds,
-        best.best_loss,
-        best.best_epoch,
+        fit.epochs_trained,
+        fit.seconds,
+        fit.best_loss,
+        fit.best_epoch,
     )
     return TrainedFlow(
         module=trained,
         transform=transform,
         context=context,
-        best_val_nll=best.best_loss,
-        best_epoch=best.best_epoch,
-        epochs_trained=int(trainer.current_epoch),
+        best_val_nll=fit.best_loss,
+        best_epoch=fit.best_epoch,
+        epochs_trained=fit.epochs_trained,
         val_mask=val,
-        history={"train_loss": best.train_loss, "val_loss": best.val_loss},
-        train_seconds=seconds,
+        history=fit.history,
+        train_seconds=fit.seconds,
     )

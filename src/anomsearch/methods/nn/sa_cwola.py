@@ -28,13 +28,11 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import time
 from collections.abc import Sequence
 
 import lightning
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping
 from torch import nn
 from torch.nn.functional import binary_cross_entropy_with_logits
 from torch.utils.data import (
@@ -50,12 +48,11 @@ from anomsearch.methods.nn.classifier import (
     Standardizer,
     TrainedClassifier,
     _as_matrix,
-    _BestWeights,
-    _quiet_lightning,
     _stratified_val_mask,
     balanced_weights,
 )
 from anomsearch.methods.nn.mlp import MLP
+from anomsearch.methods.nn.training import fit_with_early_stopping
 
 __all__ = ["SimAssistedClassifierModule", "train_sim_assisted_classifier"]
 
@@ -272,27 +269,15 @@ def train_sim_assisted_classifier(
             batch_size=max(int(batch_size), 8192),
             generator=None,
         )
-        best = _BestWeights()
-        stopper = EarlyStopping(monitor="val_loss", mode="min", patience=int(patience))
-        start = time.perf_counter()
-        with _quiet_lightning(accelerator=accelerator):
-            trainer = lightning.Trainer(
-                accelerator=accelerator,
-                devices=1,
-                max_epochs=int(max_epochs),
-                callbacks=[stopper, best],
-                logger=False,
-                enable_checkpointing=False,
-                enable_progress_bar=False,
-                enable_model_summary=False,
-                num_sanity_val_steps=0,
-                log_every_n_steps=max(1, len(train_dl)),
-            )
-            trainer.fit(module, train_dataloaders=train_dl, val_dataloaders=val_dl)
-        seconds = time.perf_counter() - start
-    if best.state is None:  # pragma: no cover - validation runs after every epoch
-        raise RuntimeError("training finished without a validation loss")
-    module.load_state_dict(best.state)
+        fit = fit_with_early_stopping(
+            module,
+            train_dl,
+            val_dl,
+            max_epochs=int(max_epochs),
+            patience=int(patience),
+            accelerator=accelerator,
+            progress=False,
+        )
     net = copy.deepcopy(module.net).cpu().eval()
     log.info(
         "SA-CWoLa classifier (lambda=%g): %d data + %d simulation events, %d epochs in %.1f s, "
@@ -300,18 +285,18 @@ def train_sim_assisted_classifier(
         float(sim_lambda),
         nd,
         ns,
-        int(trainer.current_epoch),
-        seconds,
-        best.best_loss,
-        best.best_epoch,
+        fit.epochs_trained,
+        fit.seconds,
+        fit.best_loss,
+        fit.best_epoch,
     )
     return TrainedClassifier(
         net=net,
         standardizer=standardizer,
-        best_val_loss=best.best_loss,
-        best_epoch=best.best_epoch,
-        epochs_trained=int(trainer.current_epoch),
+        best_val_loss=fit.best_loss,
+        best_epoch=fit.best_epoch,
+        epochs_trained=fit.epochs_trained,
         val_mask=val,
-        history={"train_loss": best.train_loss, "val_loss": best.val_loss},
-        train_seconds=seconds,
+        history=fit.history,
+        train_seconds=fit.seconds,
     )

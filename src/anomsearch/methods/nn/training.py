@@ -1,0 +1,176 @@
+"""The Lightning fit every network of the package uses: early stopping, best weights in memory.
+
+:func:`fit_with_early_stopping` runs a :class:`lightning.Trainer` on in-memory data loaders with
+early stopping on ``val_loss``, keeps the weights of the epoch with the lowest ``val_loss`` in
+memory (no checkpoint files, no logs), loads them back into the module, and returns the loss
+history. Lightning's INFO chatter and the warnings that do not apply to in-memory training are
+silenced for the duration of the fit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
+
+import lightning
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping
+from lightning.pytorch.utilities.warnings import PossibleUserWarning
+from torch.utils.data import DataLoader
+
+__all__ = ["LightningFit", "fit_with_early_stopping"]
+
+log = logging.getLogger(__name__)
+
+#: Loggers through which Lightning prints device info and tips at ``INFO`` level during ``fit``.
+_LIGHTNING_INFO_LOGGERS: tuple[str, ...] = (
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+    "lightning.pytorch.accelerators.cuda",
+)
+
+
+class _BestWeights(Callback):
+    """Keep an in-memory copy of the network weights with the lowest ``val_loss`` (no files)."""
+
+    def __init__(self) -> None:
+        self.best_loss = math.inf
+        self.best_epoch = -1
+        self.state: dict[str, torch.Tensor] | None = None
+        self.train_loss: list[float] = []
+        self.val_loss: list[float] = []
+
+    def on_train_epoch_end(
+        self, trainer: lightning.Trainer, pl_module: lightning.LightningModule
+    ) -> None:
+        value = trainer.callback_metrics.get("train_loss")
+        if value is not None:
+            self.train_loss.append(float(value))
+
+    def on_validation_end(
+        self, trainer: lightning.Trainer, pl_module: lightning.LightningModule
+    ) -> None:
+        if trainer.sanity_checking:
+            return
+        value = trainer.callback_metrics.get("val_loss")
+        if value is None:
+            return
+        loss = float(value)
+        self.val_loss.append(loss)
+        if loss < self.best_loss:
+            self.best_loss = loss
+            self.best_epoch = int(trainer.current_epoch)
+            self.state = {
+                k: v.detach().to("cpu", copy=True) for k, v in pl_module.state_dict().items()
+            }
+
+
+@contextlib.contextmanager
+def _quiet_lightning(*, accelerator: str) -> Iterator[None]:
+    """Silence Lightning's INFO chatter and the warnings that do not apply to in-memory training."""
+    loggers = [logging.getLogger(name) for name in _LIGHTNING_INFO_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            # Data are in-memory tensors indexed by whole batches: worker processes only add cost.
+            warnings.filterwarnings(
+                "ignore",
+                message=r"The '\w+' does not have many workers",
+                category=PossibleUserWarning,
+            )
+            # Lightning's batch-collection helper instantiates torch's LeafSpec, which newer torch
+            # releases deprecate; harmless, and not ours to fix.
+            warnings.filterwarnings(
+                "ignore",
+                message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                category=FutureWarning,
+            )
+            if accelerator == "cpu":  # an explicit request for the CPU is not a mistake
+                warnings.filterwarnings(
+                    "ignore", message="GPU available but not used", category=PossibleUserWarning
+                )
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+class LightningFit(NamedTuple):
+    """Result of :func:`fit_with_early_stopping` (the module holds the best weights).
+
+    Attributes:
+        best_loss: the lowest ``val_loss``.
+        best_epoch: its epoch (0-based).
+        epochs_trained: epochs run before early stopping or ``max_epochs``.
+        history: per-epoch ``train_loss`` and ``val_loss``.
+        seconds: wall time of the fit.
+    """
+
+    best_loss: float
+    best_epoch: int
+    epochs_trained: int
+    history: dict[str, list[float]]
+    seconds: float
+
+
+def fit_with_early_stopping(
+    module: lightning.LightningModule,
+    train_loader: DataLoader,
+    val_loader: DataLoader,
+    *,
+    max_epochs: int,
+    patience: int,
+    accelerator: str = "auto",
+    progress: bool = False,
+    callbacks: Sequence[Callback] = (),
+) -> LightningFit:
+    """Train ``module`` with early stopping on ``val_loss`` and load its best weights into it.
+
+    Args:
+        module: a LightningModule logging ``train_loss`` and ``val_loss`` per epoch.
+        train_loader: training batches.
+        val_loader: validation batches (evaluated after every epoch).
+        max_epochs: maximum number of epochs.
+        patience: epochs without a lower ``val_loss`` before stopping.
+        accelerator: Lightning accelerator.
+        progress: show Lightning's progress bar.
+        callbacks: further callbacks.
+
+    Returns:
+        The :class:`LightningFit`.
+    """
+    best = _BestWeights()
+    stopper = EarlyStopping(monitor="val_loss", mode="min", patience=int(patience))
+    start = time.perf_counter()
+    with _quiet_lightning(accelerator=accelerator):
+        trainer = lightning.Trainer(
+            accelerator=accelerator,
+            devices=1,
+            max_epochs=int(max_epochs),
+            callbacks=[stopper, best, *callbacks],
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=progress,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            log_every_n_steps=max(1, len(train_loader)),
+        )
+        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
+    seconds = time.perf_counter() - start
+    if best.state is None:  # pragma: no cover - validation runs after every epoch
+        raise RuntimeError("training finished without a validation loss")
+    module.load_state_dict(best.state)
+    return LightningFit(
+        best_loss=best.best_loss,
+        best_epoch=best.best_epoch,
+        epochs_trained=int(trainer.current_epoch),
+        history={"train_loss": list(best.train_loss), "val_loss": list(best.val_loss)},
+        seconds=seconds,
+    )
