@@ -92,6 +92,7 @@ PUBLIC = {
         "validate",
     ],
     "anomsearch.exceptions": ["AnomsearchError", "ConfigError", "DataFormatError", "FitError"],
+    "anomsearch.provenance": ["array_checksum", "git_state", "package_versions", "provenance"],
     "anomsearch.selection": ["Selection", "select_at_efficiency"],
     "anomsearch.bumphunt": ["BumpHuntResult", "aligned_bin_edges", "bump_hunt"],
     "anomsearch.data.pythia": [
