@@ -205,7 +205,9 @@ def test_failed_run_leaves_no_partial_output(tmp_path, monkeypatch):
     cfg["output"] = {"plots": True}
     with pytest.raises(RuntimeError, match="plotting exploded"):
         pipeline.run(cfg, output_dir=tmp_path / "res")
-    assert list(tmp_path.iterdir()) == []
+    # no results directory; only the resume state (the finished folds) next to it
+    assert [p.name for p in tmp_path.iterdir()] == [".anomsearch-cache"]
+    assert sorted(p.name for p in (tmp_path / ".anomsearch-cache" / "res").iterdir()) == ["fold"]
 
 
 @pytest.mark.slow

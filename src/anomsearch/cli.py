@@ -92,17 +92,28 @@ def run(
     output_dir: Annotated[
         Path | None, typer.Option("--output-dir", "-o", help="Overrides output.dir.")
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Recompute every unit (scan windows, folds), ignoring and overwriting the "
+            "unit cache (compute.cache_dir).",
+        ),
+    ] = False,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:
-    """Run the search of CONFIG and write report.json, the pyhf workspace and plots."""
+    """Run the search of CONFIG and write report.json, the pyhf workspace and plots.
+
+    Finished units are cached (compute.cache: true, the default): a rerun of the same config, or
+    of a run that was killed, loads them instead of recomputing them; --force recomputes."""
     _setup_logging(verbose, quiet)
     from anomsearch import config as config_module
     from anomsearch import pipeline
 
     try:
         resolved = config_module.load(config)
-        result = pipeline.run(resolved, output_dir=output_dir, progress=not quiet)
+        result = pipeline.run(resolved, output_dir=output_dir, progress=not quiet, force=force)
     except AnomsearchError as exc:
         raise _fail(exc) from None
     report = result.report
@@ -185,6 +196,24 @@ def validate(config: Annotated[Path, typer.Argument(help="YAML search configurat
     except AnomsearchError as exc:
         raise _fail(exc) from None
     typer.echo(f"{config}: valid")
+
+
+@app.command("config-reference")
+def config_reference_command(
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Markdown file to write (default: standard output)."),
+    ] = None,
+) -> None:
+    """Render the configuration reference (docs/config.md) from the config schema."""
+    from anomsearch.config_reference import render_config_reference
+
+    text = render_config_reference()
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {output}")
 
 
 @app.command()

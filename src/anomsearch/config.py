@@ -46,6 +46,9 @@ _PATH_KEYS = (
     "reference_simulation_path",
 )
 
+#: Keys of the ``data`` section used only by ``source: pythia``.
+_PYTHIA_KEYS = ("pythia", "n_signal_pool")
+
 #: Dataset keys of the ``data`` section: a name from :mod:`anomsearch.data.download`, fetched
 #: (or found in the cache) by the pipeline and used as the corresponding path key.
 DATASET_KEYS: dict[str, str] = {
@@ -65,6 +68,7 @@ DEFAULTS: dict[str, Any] = {
     "background": {"efficiency": 0.01, "bin_width": 0.1, "n_params": 4},
     "stats": {"signal_width": 0.05, "calculator": "asymptotics"},
     "output": {"plots": True},
+    "compute": {"executor": "serial", "cache": True},
 }
 
 
@@ -135,7 +139,7 @@ def _semantic_checks(config: dict[str, Any]) -> None:
     if data["source"] == "toy":
         if "n_background" not in data:
             raise ConfigError("config field data.n_background: required when data.source is 'toy'")
-        for key in (*_PATH_KEYS, *DATASET_KEYS):
+        for key in (*_PATH_KEYS, *DATASET_KEYS, *_PYTHIA_KEYS):
             if key in data:
                 raise ConfigError(f"config field data.{key}: not used when data.source is 'toy'")
         from anomsearch.data.toy import ToyConfig
@@ -147,6 +151,8 @@ def _semantic_checks(config: dict[str, Any]) -> None:
             SimulationMismodelling(**data.get("simulation", {}))
         except TypeError as exc:
             raise ConfigError(f"config field data.simulation: {exc}") from None
+    elif data["source"] == "pythia":
+        _pythia_checks(config)
     else:
         for dataset_key, path_key in DATASET_KEYS.items():
             if dataset_key in data and path_key in data:
@@ -167,16 +173,24 @@ def _semantic_checks(config: dict[str, Any]) -> None:
                 "config field data.path: required when data.source is 'lhco' "
                 "(or data.dataset, a dataset name for `anomsearch data download`)"
             )
+        for key in ("toy", "simulation"):
+            if key in data:
+                raise ConfigError(f"config field data.{key}: only used when data.source is 'toy'")
         for key in (
             "n_background",
-            "toy",
-            "simulation",
             "n_reference_background",
             "n_reference_signal",
             "n_reference_simulation",
         ):
             if key in data:
-                raise ConfigError(f"config field data.{key}: only used when data.source is 'toy'")
+                raise ConfigError(
+                    f"config field data.{key}: only used when data.source is 'toy' or 'pythia'"
+                )
+        for key in _PYTHIA_KEYS:
+            if key in data:
+                raise ConfigError(
+                    f"config field data.{key}: only used when data.source is 'pythia'"
+                )
     from anomsearch.methods import get_method
 
     if config.get("background", {}).get("name") == "abcd":
@@ -214,10 +228,66 @@ def _semantic_checks(config: dict[str, Any]) -> None:
     from anomsearch.stats.systematics import systematics_from_config
 
     systematics_from_config(config.get("stats", {}).get("systematics", []))
+    from anomsearch.compute import check_compute_config
+
+    check_compute_config(config.get("compute"))
+
+
+def _pythia_checks(config: dict[str, Any]) -> None:
+    """Semantic checks of ``data.source: pythia`` (the generator itself is needed only to run)."""
+    data = config["data"]
+    if "n_background" not in data:
+        raise ConfigError("config field data.n_background: required when data.source is 'pythia'")
+    for key in (*_PATH_KEYS, *DATASET_KEYS, "toy", "simulation"):
+        if key in data:
+            raise ConfigError(f"config field data.{key}: not used when data.source is 'pythia'")
+    n_signal = (config.get("injection") or {}).get("n_signal", 0)
+    pool = data.get("n_signal_pool")
+    if pool is not None and pool < n_signal:
+        raise ConfigError(
+            f"config field data.n_signal_pool: {pool} signal events cannot supply "
+            f"injection.n_signal = {n_signal}"
+        )
+    from anomsearch.data.pythia_source import pythia_sample_spec
+
+    for kind in ("background", "signal", "simulation"):
+        pythia_sample_spec(data, kind, 1, 0)  # names a bad data.pythia field
+    from anomsearch.methods import get_method
+
+    method = dict(config["method"])
+    method.pop("n_folds", None)
+    name = method.pop("name")
+    instance = get_method(name, **method)
+    for kind in ("background", "simulation"):
+        key = f"n_reference_{kind}"
+        if getattr(instance, f"needs_reference_{kind}", False) and key not in data:
+            raise ConfigError(
+                f"config field data.{key}: method {name!r} needs a reference {kind} sample; "
+                f"set data.{key} (events generated with data.source 'pythia')"
+            )
+
+
+def _resolve_pythia(data: dict[str, Any], injection: dict[str, Any] | None) -> None:
+    """Record the generator defaults of ``data.source: pythia`` in the resolved config
+    (``data.pythia.n_jobs`` stays unset: it depends on the machine, not the events)."""
+    from anomsearch.data.pythia_source import pythia_sample_spec
+
+    signal = pythia_sample_spec(data, "signal", 1, 0).config
+    simulation = pythia_sample_spec(data, "simulation", 1, 0)
+    options = data.setdefault("pythia", {})
+    options.setdefault("signal_process", signal.process)
+    options["masses"] = {"wprime": signal.m_wprime, "x": signal.m_x, "y": signal.m_y}
+    options.setdefault("pthat_min", simulation.config.pthat_min)
+    options.setdefault("fsr_alpha_s_simulation", simulation.config.fsr_alpha_s_simulation)
+    options.setdefault("chunk_size", simulation.chunk_size)
+    n_signal = int((injection or {}).get("n_signal", 0))
+    if n_signal > 0:
+        data.setdefault("n_signal_pool", n_signal)
 
 
 def resolve(config: dict[str, Any], base_dir: Path) -> dict[str, Any]:
-    """Fill in :data:`DEFAULTS` and make relative paths absolute against ``base_dir``.
+    """Fill in :data:`DEFAULTS` (and, for ``data.source: pythia``, the generator's settings) and
+    make relative paths absolute against ``base_dir``.
 
     ``config`` must already be valid (see :func:`validate`); it is not modified.
     """
@@ -233,9 +303,14 @@ def resolve(config: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     for key in _PATH_KEYS:
         if key in data:
             data[key] = str((base_dir / os.path.expanduser(data[key])).resolve())
+    if data.get("source") == "pythia":
+        _resolve_pythia(data, resolved.get("injection"))
     output = resolved["output"]
     if "dir" in output:
         output["dir"] = str((base_dir / os.path.expanduser(output["dir"])).resolve())
+    compute = resolved["compute"]
+    if "cache_dir" in compute:
+        compute["cache_dir"] = str((base_dir / os.path.expanduser(compute["cache_dir"])).resolve())
     return resolved
 
 

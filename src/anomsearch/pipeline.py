@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -28,6 +29,7 @@ from anomsearch._io import make_shareable_dir, write_json_atomic
 from anomsearch.abcd_search import ABCDSearchResult, abcd_search
 from anomsearch.background import predict_background
 from anomsearch.bumphunt import BumpHuntResult, bump_hunt
+from anomsearch.compute import Executor, UnitCache, make_executor
 from anomsearch.data import (
     EventTable,
     Regions,
@@ -39,7 +41,10 @@ from anomsearch.data import (
     read_features_h5,
     split_by_label,
 )
-from anomsearch.exceptions import AnomsearchError, ConfigError
+from anomsearch.data.download import default_cache_dir
+from anomsearch.data.lhco_raw import DEFAULT_CHUNK_SIZE, raw_h5_info
+from anomsearch.data.raw_to_features import raw_to_features
+from anomsearch.exceptions import AnomsearchError, ConfigError, DataFormatError
 from anomsearch.methods import cross_score, get_method
 from anomsearch.metrics import auc, max_sic, roc_curve
 from anomsearch.provenance import array_checksum, provenance
@@ -126,13 +131,41 @@ def fetch_datasets(config: dict[str, Any], *, progress: bool = False) -> dict[st
     return fetched
 
 
-def load_dataset(config: dict[str, Any]) -> EventTable:
+def _features_file(path: str, *, progress: bool = False) -> str:
+    """``path`` itself for a features file; for an LHC Olympics raw-particle file (e.g. a black
+    box as downloaded), its features computed once with fastjet
+    (:func:`anomsearch.data.raw_to_features`) into ``<cache>/features/`` and reused while the raw
+    file is unchanged (same path, size and modification time)."""
+    try:
+        info = raw_h5_info(path)
+    except DataFormatError:  # not a raw file: read it as features (which names any problem)
+        return path
+    raw = Path(path).resolve()
+    stat = raw.stat()
+    tag = hashlib.sha256(f"{raw}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    out = default_cache_dir() / "features" / f"{raw.stem}-{tag}.features.h5"
+    if out.is_file():
+        log.info("%s: raw particles; reusing its features %s", raw, out)
+        return str(out)
+    n_jobs = max(1, min(os.cpu_count() or 1, -(-info.n_events // DEFAULT_CHUNK_SIZE)))
+    log.info(
+        "%s: raw particles; computing the jet features (%d events) into %s", raw, info.n_events, out
+    )
+    raw_to_features(raw, out, progress=progress, n_jobs=n_jobs)
+    return str(out)
+
+
+def load_dataset(config: dict[str, Any], *, progress: bool = False) -> EventTable:
     """Build the dataset of a resolved config: generate or read it, then inject signal.
 
     Toy data: ``data.n_background`` background events plus ``injection.n_signal`` signal events.
+    Pythia data: ``data.n_background`` QCD events plus ``injection.n_signal`` events drawn from a
+    pool of ``data.n_signal_pool`` generated signal events, each sample generated once into the
+    cache and reused (:mod:`anomsearch.data.pythia_source`; ``progress``: a bar while generating).
     LHCO files: ``data.path`` (with labels, or ``data.master_key``); with ``injection`` set, all
     background events and ``n_signal`` randomly chosen signal events (from ``data.signal_path`` if
-    given, else from the labelled signal of ``data.path``) are kept.
+    given, else from the labelled signal of ``data.path``) are kept. A raw-particle file (a black
+    box) is first turned into features, once (cached).
     """
     config = fetch_datasets(config)
     data, injection, seeds = config["data"], config.get("injection"), _seeds(config["seed"])
@@ -144,12 +177,25 @@ def load_dataset(config: dict[str, Any]) -> EventTable:
         )
         signal = generate_toy_signal(n_signal or 0, seed=seeds["signal"], config=toy)
         return inject_signal(background, signal, n_signal or 0, seed=seeds["injection"])
-    events = read_features_h5(data["path"], master_key=data.get("master_key"))
+    if data["source"] == "pythia":
+        from anomsearch.data.pythia_source import config_sample
+
+        background = config_sample(
+            data, "background", data["n_background"], seeds["background"], progress=progress
+        )
+        if n_signal:
+            n_pool = int(data.get("n_signal_pool", n_signal))
+            signal = config_sample(data, "signal", n_pool, seeds["signal"], progress=progress)
+        else:
+            signal = background.subset(np.zeros(len(background), dtype=bool))
+        return inject_signal(background, signal, n_signal or 0, seed=seeds["injection"])
+    path = _features_file(data["path"], progress=progress)
+    events = read_features_h5(path, master_key=data.get("master_key"))
     if n_signal is None:
         return events
     background, signal = split_by_label(events, source=data["path"])
     if "signal_path" in data:
-        signal = read_features_h5(data["signal_path"]).with_label(1)
+        signal = read_features_h5(_features_file(data["signal_path"])).with_label(1)
     return inject_signal(background, signal, n_signal, seed=seeds["injection"])
 
 
@@ -158,10 +204,18 @@ def _reference_sample(
 ) -> EventTable | None:
     """One extra sample (``kind``: background, signal or simulation) of the config's data."""
     data, name = config["data"], f"reference_{kind}"
+    if data["source"] == "pythia":
+        n = int(data.get(f"n_{name}", 0))
+        if n <= 0:
+            return None
+        from anomsearch.data.pythia_source import config_sample
+
+        return config_sample(data, kind, n, seed).with_label(1 if kind == "signal" else 0)
     if data["source"] != "toy":
         if f"{name}_path" not in data:
             return None
-        return read_features_h5(data[f"{name}_path"]).with_label(1 if kind == "signal" else 0)
+        path = _features_file(data[f"{name}_path"])
+        return read_features_h5(path).with_label(1 if kind == "signal" else 0)
     n = int(data.get(f"n_{name}", n_default))
     if n <= 0:
         return None
@@ -182,8 +236,9 @@ def attach_reference_samples(method: Any, config: dict[str, Any]) -> Any:
 
     Toy data: generated with independent seeds (``data.n_reference_background``, default
     ``data.n_background``; ``data.n_reference_signal``, default 0; ``data.n_reference_simulation``,
-    default ``data.n_background``, mismodelled as ``data.simulation`` says). LHCO data: read from
-    ``data.reference_<kind>_path``.
+    default ``data.n_background``, mismodelled as ``data.simulation`` says). Pythia data:
+    generated (cached) only when ``data.n_reference_<kind>`` is set, the simulation with the
+    alternative "simulation" tune. LHCO data: read from ``data.reference_<kind>_path``.
 
     Args:
         method: a method (dataclass); other objects are returned unchanged.
@@ -380,8 +435,11 @@ def _run_scan(
     seeds: dict[str, int],
     *,
     progress: bool,
+    executor: Executor | None = None,
+    cache: UnitCache | None = None,
 ) -> ScanResult:
-    """The sliding-window search of ``config["scan"]`` on all events of the scanned range."""
+    """The sliding-window search of ``config["scan"]`` on all events of the scanned range, its
+    windows run by ``executor`` and kept in ``cache``."""
     scan = config["scan"]
     windows = scan_windows(
         mjj_min=scan["mjj_min"],
@@ -406,6 +464,8 @@ def _run_scan(
         signal_width=float(config["stats"]["signal_width"]),
         min_sideband_events=int(scan.get("min_sideband_events", 20)),
         progress=progress,
+        executor=executor,
+        cache=cache,
     )
 
 
@@ -482,6 +542,49 @@ def _output_dir(config: dict[str, Any], output_dir: str | os.PathLike[str] | Non
     return (Path.cwd() / "results" / config["name"]).resolve()
 
 
+#: Directory, next to the output directory, of the default unit cache.
+_CACHE_DIRNAME = ".anomsearch-cache"
+
+
+def _unit_cache(config: dict[str, Any], final_dir: Path, *, force: bool) -> UnitCache | None:
+    """The cache of finished units of ``config["compute"]``.
+
+    The default, ``.anomsearch-cache/<output dir name>`` next to the output directory, keeps the
+    resume state of a failed or killed run out of the results directory (which exists only
+    for a run that succeeded).
+    """
+    compute = config.get("compute", {})
+    if not compute.get("cache", True):
+        return None
+    directory = (
+        Path(compute["cache_dir"])
+        if "cache_dir" in compute
+        else final_dir.parent / _CACHE_DIRNAME / final_dir.name
+    )
+    if directory.resolve() == final_dir.resolve():
+        raise ConfigError(
+            "config field compute.cache_dir: must not be the output directory itself "
+            f"({final_dir}), which each run replaces"
+        )
+    if force:
+        log.info("--force: recomputing every unit (the cache %s is overwritten)", directory)
+    return UnitCache(directory, force=force)
+
+
+def _carry_cache(cache: UnitCache | None, final_dir: Path, staging: Path) -> None:
+    """A cache inside the output directory moves into the new outputs (``_publish`` replaces the
+    directory)."""
+    if cache is None or not cache.directory.is_dir():
+        return
+    try:
+        relative = cache.directory.resolve().relative_to(final_dir.resolve())
+    except ValueError:
+        return
+    target = staging / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(cache.directory, target)
+
+
 def _publish(staging: Path, final: Path) -> None:
     """Replace ``final`` by the fully written ``staging`` directory."""
     backup = None
@@ -498,6 +601,7 @@ def run(
     *,
     output_dir: str | os.PathLike[str] | None = None,
     progress: bool = False,
+    force: bool = False,
 ) -> SearchResult:
     """Run the search described by ``config`` and write its outputs.
 
@@ -506,6 +610,8 @@ def run(
             paths then resolve against the working directory).
         output_dir: overrides ``output.dir`` (default ``results/<name>`` in the working directory).
         progress: show progress bars.
+        force: recompute every unit (scan windows, folds) instead of loading it from the unit
+            cache of ``compute.cache_dir``, overwriting the cached entries.
 
     Returns:
         The :class:`SearchResult`. ``report.json``, ``workspace.json``, ``config.yaml`` (resolved)
@@ -515,14 +621,18 @@ def run(
     config_module.validate(config)
     config = fetch_datasets(config_module.resolve(config, Path.cwd()), progress=progress)
     seeds = _seeds(config["seed"])
+    final_dir = _output_dir(config, output_dir)
+    cache = _unit_cache(config, final_dir, force=force)
     regions = Regions(*config["regions"]["signal_region"], *config["regions"]["sidebands"])
     options = _bump_hunt_options(config, regions)
 
-    all_events = events = load_dataset(config)
+    all_events = events = load_dataset(config, progress=progress)
     mjj = events.mjj
     lo = min(options["fit_range"][0], regions.sb_low)
     hi = max(options["fit_range"][1], regions.sb_high)
-    regions.check_covered_by(mjj, source=config["data"].get("path", "toy data"))
+    regions.check_covered_by(
+        mjj, source=config["data"].get("path", f"{config['data']['source']} data")
+    )
     events = events.subset((mjj >= lo) & (mjj < hi))
     mjj = events.mjj
     log.info("%d events in the analysis range [%.2f, %.2f] TeV", len(events), lo, hi)
@@ -534,7 +644,13 @@ def run(
     folds = kfold_assignments(len(events), n_folds, seed=seeds["folds"])
     t_train = time.perf_counter()
     crossed = cross_score(
-        method, events, regions=regions, folds=folds, seed=seeds["training"], progress=progress
+        method,
+        events,
+        regions=regions,
+        folds=folds,
+        seed=seeds["training"],
+        progress=progress,
+        cache=cache,
     )
     train_seconds = time.perf_counter() - t_train
     scores = np.asarray(crossed.scores)
@@ -593,10 +709,16 @@ def run(
     }
     scan = None
     if "scan" in config:
-        scan = _run_scan(all_events, method, config, seeds, progress=progress)
+        with make_executor(config["compute"]) as executor:
+            scan = _run_scan(
+                all_events, method, config, seeds, progress=progress, executor=executor, cache=cache
+            )
         report["scan"], report["global"] = _scan_sections(scan, config)
         report["timing"]["scan_seconds"] = scan.wall_seconds
-    final_dir = _output_dir(config, output_dir)
+    if cache is not None:
+        log.info(
+            "unit cache %s: %d unit(s) loaded, %d stored", cache.directory, cache.hits, cache.stores
+        )
     final_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", dir=final_dir.parent))
     make_shareable_dir(staging)
@@ -664,6 +786,7 @@ def run(
             ) from exc
         write_json_atomic(staging / "report.json", report)
         write_html_report(staging)
+        _carry_cache(cache, final_dir, staging)
         _publish(staging, final_dir)
     finally:
         if staging.exists():

@@ -7,8 +7,11 @@ and discovery test of :func:`anomsearch.bumphunt.bump_hunt` are run. The result 
 local significances per (window, efficiency); the look-elsewhere effect over the windows is not
 corrected here.
 
-The per-window work is the pure function :func:`run_window`, so that the loop in
-:func:`sliding_window_search` can be replaced by a parallel map (e.g. a dask executor).
+The per-window work is the pure function :func:`run_window`; :func:`sliding_window_search` maps
+it over the windows with an executor of :mod:`anomsearch.compute` (serial, or dask workers: the
+results are identical) and can keep each finished window in a
+:class:`~anomsearch.compute.UnitCache`, so that a rerun or a restarted run only computes the
+windows it does not have yet.
 
 References:
     J. H. Collins, K. Howe, B. Nachman, "Anomaly detection for resonant new physics with machine
@@ -30,10 +33,12 @@ from tqdm import tqdm
 
 from anomsearch.background.dijet import DIJET_N_PARAMS
 from anomsearch.bumphunt import BumpHuntResult, aligned_bin_edges, bump_hunt
+from anomsearch.compute import Executor, SerialExecutor, UnitCache, fingerprint
 from anomsearch.data.events import EventTable
 from anomsearch.data.regions import Regions, kfold_assignments
 from anomsearch.exceptions import ConfigError, DataFormatError, FitError
 from anomsearch.methods.base import AnomalyMethod, cross_score, derive_seed
+from anomsearch.provenance import array_checksum
 from anomsearch.selection import select_at_efficiency
 
 __all__ = [
@@ -270,6 +275,33 @@ def scan_windows(
     return windows
 
 
+def _window_keys(
+    cache: UnitCache | None,
+    events: EventTable,
+    method: AnomalyMethod,
+    windows: Sequence[Regions],
+    folds: np.ndarray,
+    options: dict[str, Any],
+) -> list[str | None]:
+    """The cache key of every window (None: not cached)."""
+    if cache is None or not cache.enabled:
+        return [None] * len(windows)
+    try:
+        method_fp = fingerprint(method)
+    except TypeError as exc:
+        log.warning("scan windows not cached: the method has no fingerprint (%s)", exc)
+        return [None] * len(windows)
+    common = {
+        "events": array_checksum(events.jets, events.label, events.weight),
+        "folds": array_checksum(folds),
+        "method": method_fp,
+        **options,
+    }
+    return [
+        cache.key("scan_window", window=w, window_index=i, **common) for i, w in enumerate(windows)
+    ]
+
+
 def _fit_range(window: Regions, fit_range: tuple[float, float] | None) -> tuple[float, float]:
     return (window.sb_low, window.sb_high) if fit_range is None else fit_range
 
@@ -449,6 +481,21 @@ def run_window(
     return WindowOutcome(results, skipped, train_seconds)
 
 
+def _run_window_task(
+    item: tuple[int, Regions],
+    *,
+    events: EventTable,
+    method: AnomalyMethod,
+    folds: np.ndarray,
+    options: dict[str, Any],
+) -> WindowOutcome:
+    """One unit of the scan (module level, so that dask workers import it by reference)."""
+    window_index, window = item
+    return run_window(
+        events, method, window=window, window_index=window_index, folds=folds, **options
+    )
+
+
 def sliding_window_search(
     events: EventTable,
     method: AnomalyMethod,
@@ -463,8 +510,17 @@ def sliding_window_search(
     signal_width: float = 0.05,
     min_sideband_events: int = 20,
     progress: bool = True,
+    executor: Executor | None = None,
+    cache: UnitCache | None = None,
 ) -> ScanResult:
     """Run the anomaly-score training and the bump hunt in every window (see :func:`run_window`).
+
+    The windows are independent units: ``executor`` runs them (one after the other by default,
+    or in parallel on dask workers, which receive the events, folds and method once), and the
+    result does not depend on it. With a ``cache``, each finished window is stored as soon as it
+    is done, keyed by the events' checksum, the folds, the window and its index, the method and
+    its options, the seed and the bump-hunt options; windows already in the cache are loaded
+    (logged as ``cached: window i/n``) instead of retrained.
 
     Args:
         events: all events (any mjj; each window uses those of its analysis range).
@@ -481,6 +537,8 @@ def sliding_window_search(
         min_sideband_events: a (window, efficiency) whose cut keeps fewer events in the sidebands
             of its fit range is skipped.
         progress: show a progress bar over the windows.
+        executor: where the windows run (:mod:`anomsearch.compute`); None: serially, here.
+        cache: store / reuse finished windows (:class:`~anomsearch.compute.UnitCache`).
 
     Returns:
         The :class:`ScanResult`.
@@ -508,24 +566,45 @@ def sliding_window_search(
     if folds.shape != (len(events),):
         raise DataFormatError(f"folds must have shape ({len(events)},), got {folds.shape}")
     name = getattr(method, "name", type(method).__name__)
+    options: dict[str, Any] = {
+        "efficiencies": effs,
+        "seed": seed,
+        "fit_range": fit_range,
+        "bin_width": bin_width,
+        "n_params": n_params,
+        "signal_width": signal_width,
+        "min_sideband_events": min_sideband_events,
+    }
+    n = len(windows)
+    outcomes: list[WindowOutcome | None] = [None] * n
+    keys = _window_keys(cache, events, method, windows, folds, options)
+    for i, key in enumerate(keys):
+        outcomes[i] = cache.load(key, label=f"window {i + 1}/{n}") if cache is not None else None
+    todo = [i for i in range(n) if outcomes[i] is None]
+    if len(todo) < n:
+        log.info("scan: %d of %d windows loaded from the cache %s", n - len(todo), n, cache)
+    bar = tqdm(
+        total=n, initial=n - len(todo), desc=f"{name} scan", unit="window", disable=not progress
+    )
+
+    def finished(j: int, outcome: WindowOutcome) -> None:
+        i = todo[j]
+        outcomes[i] = outcome
+        if cache is not None:
+            cache.store(keys[i], outcome)
+        bar.update(1)
+
+    with bar:
+        (executor or SerialExecutor()).map(
+            _run_window_task,
+            [(i, windows[i]) for i in todo],
+            shared={"events": events, "method": method, "folds": folds, "options": options},
+            on_result=finished,
+        )
     results: list[WindowResult] = []
     skipped: list[SkippedWindow] = []
-    bar = tqdm(windows, desc=f"{name} scan", unit="window", disable=not progress)
-    for i, window in enumerate(bar):
-        outcome = run_window(
-            events,
-            method,
-            window=window,
-            window_index=i,
-            efficiencies=effs,
-            folds=folds,
-            seed=seed,
-            fit_range=fit_range,
-            bin_width=bin_width,
-            n_params=n_params,
-            signal_width=signal_width,
-            min_sideband_events=min_sideband_events,
-        )
+    for outcome in outcomes:
+        assert outcome is not None  # every window was loaded or computed
         results.extend(outcome.results)
         skipped.extend(outcome.skipped)
     best = max(results, key=lambda r: r.significance, default=None)

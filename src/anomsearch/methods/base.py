@@ -18,7 +18,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 from tqdm import tqdm
@@ -26,6 +26,10 @@ from tqdm import tqdm
 from anomsearch.data.events import EventTable
 from anomsearch.data.regions import Regions
 from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.provenance import array_checksum
+
+if TYPE_CHECKING:
+    from anomsearch.compute import UnitCache
 
 __all__ = ["AnomalyMethod", "CrossScores", "Scorer", "cross_score", "derive_seed"]
 
@@ -103,6 +107,7 @@ def cross_score(
     seed: int,
     progress: bool = False,
     checkpoint_dir: str | os.PathLike[str] | None = None,
+    cache: UnitCache | None = None,
 ) -> CrossScores:
     """Score every event with a model trained on the other folds (k-fold cross-scoring).
 
@@ -121,6 +126,11 @@ def cross_score(
         checkpoint_dir: if given, each fold's scorer is saved (its ``save(path)``) to
             ``checkpoint_dir/fold_<k>`` as soon as it is trained; scorers without ``save`` are
             skipped with a log message.
+        cache: keep each finished fold (its scores, score pairs and scorer) in this
+            :class:`~anomsearch.compute.UnitCache`, keyed by the events' checksum, the folds,
+            the fold id, ``regions``, ``seed`` and the method with its options; a fold found
+            there is loaded (``cached: fold i/k``) instead of retrained. Folds whose scorer
+            cannot be pickled are not cached.
 
     Returns:
         :class:`CrossScores` with a score for every event.
@@ -146,9 +156,38 @@ def cross_score(
     pairs: np.ndarray | None = None
     scorers: list[Scorer] = []
     name = getattr(method, "name", type(method).__name__)
+    common = None
+    if cache is not None and cache.enabled:
+        from anomsearch.compute import fingerprint
+
+        try:
+            common = {
+                "events": array_checksum(events.jets, events.label, events.weight),
+                "folds": array_checksum(folds),
+                "regions": fingerprint(regions),
+                "seed": int(seed),
+                "method": fingerprint(method),  # options and reference samples, hashed once
+            }
+        except TypeError as exc:
+            log.warning("%s: folds not cached: %s", name, exc)
     bar = tqdm(fold_ids, desc=f"{name} folds", unit="fold", disable=not progress)
     for i, k in enumerate(bar):
         test = folds == k
+        key = None
+        if cache is not None and common is not None:
+            key = cache.key("fold", fold=int(k), **common)
+            hit = cache.load(key, label=f"{name} fold {i + 1}/{fold_ids.size}")
+            if hit is not None:
+                fold_scores, fold_pairs, scorer = hit
+                scores[test] = fold_scores
+                if fold_pairs is not None:
+                    if pairs is None:
+                        pairs = np.full((n, 2), np.nan, dtype=np.float64)
+                    pairs[test] = fold_pairs
+                scorers.append(scorer)
+                if checkpoint_dir is not None:
+                    _save_fold(scorer, Path(checkpoint_dir) / f"fold_{int(k)}", name=name)
+                continue
         start = time.perf_counter()
         log.info(
             "%s: fold %d/%d: training on %d events, scoring %d",
@@ -165,11 +204,15 @@ def cross_score(
                 f"{name}: scorer returned shape {fold_scores.shape}, expected ({int(test.sum())},)"
             )
         scores[test] = fold_scores
+        fold_pairs = None
         if hasattr(scorer, "score_pair"):
             if pairs is None:
                 pairs = np.full((n, 2), np.nan, dtype=np.float64)
-            pairs[test] = np.asarray(scorer.score_pair(events.subset(test)), dtype=np.float64)
+            fold_pairs = np.asarray(scorer.score_pair(events.subset(test)), dtype=np.float64)
+            pairs[test] = fold_pairs
         scorers.append(scorer)
+        if cache is not None:
+            cache.store(key, (fold_scores, fold_pairs, scorer))
         if checkpoint_dir is not None:
             _save_fold(scorer, Path(checkpoint_dir) / f"fold_{int(k)}", name=name)
         log.info(

@@ -214,7 +214,9 @@ class DoubleDisco(DiscoClassifier):
 
     Args:
         disco_lambda: weight of the mutual decorrelation (default as :class:`DiscoClassifier`).
-        train_range, and the options of :class:`DiscoClassifier`.
+        train_range: mjj range of the training events, as for :class:`DiscoClassifier`.
+
+    The other options (network, training, ``n_ensemble``) are those of :class:`DiscoClassifier`.
 
     References:
         G. Kasieczka, B. Nachman, M. D. Schwartz, D. Shih, arXiv:2007.14400.

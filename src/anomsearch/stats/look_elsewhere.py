@@ -8,8 +8,9 @@ significance of a background-only experiment is at least as large.
   repeated the whole selection and fit and reported its own maximum local Z over all windows x
   efficiencies. :func:`run_pseudo_experiments` runs such a per-toy function with seeds derived from
   one master seed and the toy index (``numpy.random.SeedSequence`` spawn keys), optionally in a
-  process pool; a toy's result depends only on ``(seed, index)``, so any split into batches, jobs
-  or separate calls (``first_toy``) merges into exactly the same array.
+  process pool or in batches on an executor of :mod:`anomsearch.compute` (e.g. dask workers); a
+  toy's result depends only on ``(seed, index)``, so any split into batches, jobs, workers or
+  separate calls (``first_toy``) merges into exactly the same array.
 - :func:`trials_factor_approximation`, when toys are infeasible: (a) Sidak with an effective number
   of independent windows ``N`` (e.g. the scan range over the mass resolution),
   ``p_global = 1 - (1 - p_local)^N`` (Bonferroni ``N p_local`` to first order); (b) the
@@ -35,13 +36,16 @@ import multiprocessing
 import pickle
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from scipy.special import ndtr, ndtri
 from tqdm import tqdm
 
 from anomsearch.exceptions import ConfigError, DataFormatError
+
+if TYPE_CHECKING:
+    from anomsearch.compute import Executor
 
 __all__ = [
     "GlobalSignificance",
@@ -227,6 +231,11 @@ def derive_toy_seeds(seed: int, n_toys: int, *, first_toy: int = 0) -> list[int]
     return out
 
 
+def _run_toy_batch(toy_seeds: list[int], *, make_toy: Callable[[int], float]) -> list[float]:
+    """One batch of pseudo-experiments (a unit of an executor; module level for dask)."""
+    return [float(make_toy(s)) for s in toy_seeds]
+
+
 def run_pseudo_experiments(
     make_toy: Callable[[int], float],
     *,
@@ -236,6 +245,7 @@ def run_pseudo_experiments(
     progress: bool = True,
     first_toy: int = 0,
     batch_size: int | None = None,
+    executor: Executor | None = None,
 ) -> np.ndarray:
     """Run ``make_toy(toy_seed)`` for ``n_toys`` pseudo-experiments with derived seeds.
 
@@ -243,27 +253,34 @@ def run_pseudo_experiments(
     ``numpy.random.default_rng(toy_seed)``, redo the selection and the fits of the scan) and
     returns its maximum local significance. Toy ``i`` always gets the seed of
     :func:`derive_toy_seeds` for index ``first_toy + i``: the result is identical for any
-    ``n_jobs`` and ``batch_size``, and calls covering ``[0, n)`` and ``[n, m)`` (``first_toy=n``)
-    concatenate to the call covering ``[0, m)``. Seeds are 63-bit; a per-toy function that needs
-    a 32-bit seed (e.g. pyhf's toy calculators via ``seed=``) can use ``toy_seed % 2**32``.
+    ``n_jobs``, ``executor`` and ``batch_size``, and calls covering ``[0, n)`` and ``[n, m)``
+    (``first_toy=n``) concatenate to the call covering ``[0, m)``. Seeds are 63-bit; a per-toy
+    function that needs a 32-bit seed (e.g. pyhf's toy calculators via ``seed=``) can use
+    ``toy_seed % 2**32``.
 
     Args:
         make_toy: per-toy function; with ``n_jobs > 1`` it must be picklable (a module-level
-            function or a :func:`functools.partial` of one).
+            function or a :func:`functools.partial` of one); with a dask ``executor``
+            cloudpickle-able, and it is sent to every worker once (so a partial may carry large
+            arrays).
         n_toys: number of pseudo-experiments (>= 1).
         seed: master seed (>= 0).
         n_jobs: worker processes (``spawn`` start method, so a script needs the
             ``if __name__ == "__main__":`` guard); 1 runs in this process.
         progress: show a tqdm progress bar.
         first_toy: index of the first toy (to split a large production into separate calls).
-        batch_size: toys handed to a worker at a time (default: ``n_toys / (8 n_jobs)``); only
-            affects scheduling.
+        batch_size: toys handed to a worker at a time (default: ``n_toys / (8 n_jobs)``, or
+            ``n_toys / (8 x executor.parallelism)``); only affects scheduling.
+        executor: run the batches on this executor (:mod:`anomsearch.compute`, e.g. a
+            :class:`~anomsearch.compute.DaskExecutor`) instead of ``n_jobs`` local processes;
+            the batches are merged in toy order.
 
     Returns:
         Array of ``n_toys`` floats in toy order.
 
     Raises:
-        ConfigError: bad options, or an unpicklable ``make_toy`` with ``n_jobs > 1``.
+        ConfigError: bad options, an unpicklable ``make_toy`` with ``n_jobs > 1``, or both
+            ``n_jobs > 1`` and an ``executor``.
 
     References:
         arXiv:1805.02664 (pseudo-experiments of the full bump hunt).
@@ -273,11 +290,22 @@ def run_pseudo_experiments(
         >>> b = run_pseudo_experiments(float, n_toys=3, seed=1, first_toy=3, progress=False)
         >>> bool(np.array_equal(a[3:], b))
         True
+        >>> from anomsearch.compute import SerialExecutor
+        >>> c = run_pseudo_experiments(
+        ...     float, n_toys=6, seed=1, progress=False, executor=SerialExecutor(), batch_size=4
+        ... )
+        >>> bool(np.array_equal(a, c))
+        True
     """
     n = _check_count(n_toys, "n_toys", minimum=1)
     jobs = _check_count(n_jobs, "n_jobs", minimum=1)
+    if executor is not None and jobs > 1:
+        raise ConfigError(
+            "run_pseudo_experiments: give either n_jobs > 1 (local processes) or an executor"
+        )
     if batch_size is None:
-        batch = max(1, math.ceil(n / (8 * jobs)))
+        slots = jobs if executor is None else executor.parallelism
+        batch = max(1, math.ceil(n / (8 * slots)))
     else:
         batch = _check_count(batch_size, "batch_size", minimum=1)
     if not callable(make_toy):
@@ -285,7 +313,17 @@ def run_pseudo_experiments(
     seeds = derive_toy_seeds(seed, n, first_toy=first_toy)
     out = np.empty(n, dtype=float)
     with tqdm(total=n, desc="pseudo-experiments", unit="toy", disable=not progress) as bar:
-        if jobs == 1:
+        if executor is not None:
+            starts = range(0, n, batch)
+            batches = executor.map(
+                _run_toy_batch,
+                [seeds[a : a + batch] for a in starts],
+                shared={"make_toy": make_toy},
+                on_result=lambda _, values: bar.update(len(values)),
+            )
+            for a, values in zip(starts, batches, strict=True):
+                out[a : a + len(values)] = values
+        elif jobs == 1:
             for i, toy_seed in enumerate(seeds):
                 out[i] = float(make_toy(toy_seed))
                 bar.update(1)
