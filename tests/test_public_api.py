@@ -231,7 +231,11 @@ PUBLIC = {
         "trials_factor_approximation",
         "upper_limit",
     ],
-    "anomsearch.methods.nn.training": ["LightningFit", "fit_with_early_stopping"],
+    "anomsearch.methods.nn.training": [
+        "LightningFit",
+        "fit_with_early_stopping",
+        "whole_batch_loader",
+    ],
     "anomsearch.stats.impacts": ["NuisanceImpact", "nuisance_impacts", "plot_impacts"],
     "anomsearch.stats.signal_limits": [
         "SignalCountLimit",

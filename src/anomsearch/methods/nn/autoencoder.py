@@ -28,13 +28,6 @@ import lightning
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import (
-    BatchSampler,
-    DataLoader,
-    RandomSampler,
-    SequentialSampler,
-    TensorDataset,
-)
 
 from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.nn.classifier import (
@@ -42,7 +35,7 @@ from anomsearch.methods.nn.classifier import (
     _as_matrix,
     _check_options,
 )
-from anomsearch.methods.nn.training import fit_with_early_stopping
+from anomsearch.methods.nn.training import fit_with_early_stopping, whole_batch_loader
 
 __all__ = [
     "SCORE_KINDS",
@@ -273,23 +266,6 @@ def _mahalanobis(z: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray
     return np.sqrt(np.sum(u**2, axis=0))
 
 
-def _loader(
-    x: np.ndarray, w: np.ndarray, *, batch_size: int, generator: torch.Generator | None
-) -> DataLoader:
-    """A DataLoader yielding whole ``(x, w)`` batches by tensor indexing."""
-    dataset = TensorDataset(
-        torch.from_numpy(x.astype(np.float32)), torch.from_numpy(w.astype(np.float32))
-    )
-    n = len(dataset)
-    if generator is None:
-        sampler = BatchSampler(SequentialSampler(dataset), batch_size, drop_last=False)
-    else:
-        sampler = BatchSampler(
-            RandomSampler(dataset, generator=generator), batch_size, drop_last=n > batch_size
-        )
-    return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=0)
-
-
 def _unit_mean(w: np.ndarray, split: str) -> np.ndarray:
     total = float(w.sum())
     if total <= 0:
@@ -377,8 +353,12 @@ def train_autoencoder(
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         net = AutoencoderNet(x.shape[1], hidden=hidden, latent_dim=latent_dim)
         module = AutoencoderModule(net, lr=float(lr), weight_decay=float(weight_decay))
-        train_dl = _loader(xs[train], w_train, batch_size=int(batch_size), generator=generator)
-        val_dl = _loader(xs[val], w_val, batch_size=max(int(batch_size), 8192), generator=None)
+        train_dl = whole_batch_loader(
+            xs[train], w_train, batch_size=int(batch_size), generator=generator
+        )
+        val_dl = whole_batch_loader(
+            xs[val], w_val, batch_size=max(int(batch_size), 8192), generator=None
+        )
         fit = fit_with_early_stopping(
             module,
             train_dl,

@@ -22,17 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.functional import binary_cross_entropy_with_logits
-from torch.utils.data import (
-    BatchSampler,
-    DataLoader,
-    RandomSampler,
-    SequentialSampler,
-    TensorDataset,
-)
 
 from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.nn.mlp import MLP
-from anomsearch.methods.nn.training import fit_with_early_stopping
+from anomsearch.methods.nn.training import fit_with_early_stopping, whole_batch_loader
 
 __all__ = [
     "BinaryClassifierModule",
@@ -298,31 +291,6 @@ def _check_val_mask(val_mask: np.ndarray, y: np.ndarray) -> np.ndarray:
     return val
 
 
-def _loader(
-    x: np.ndarray,
-    y: np.ndarray,
-    w: np.ndarray,
-    *,
-    batch_size: int,
-    generator: torch.Generator | None,
-) -> DataLoader:
-    """A DataLoader yielding whole batches by tensor indexing (no per-event collation)."""
-    dataset = TensorDataset(
-        torch.from_numpy(x.astype(np.float32)),
-        torch.from_numpy(y.astype(np.float32)),
-        torch.from_numpy(w.astype(np.float32)),
-    )
-    n = len(dataset)
-    if generator is None:
-        sampler = BatchSampler(SequentialSampler(dataset), batch_size, drop_last=False)
-    else:
-        # drop the ragged last batch when there is more than one (a size-1 batch breaks BatchNorm)
-        sampler = BatchSampler(
-            RandomSampler(dataset, generator=generator), batch_size, drop_last=n > batch_size
-        )
-    return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=0)
-
-
 def train_classifier(
     x: np.ndarray,
     y: np.ndarray,
@@ -422,10 +390,10 @@ def train_classifier(
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         net = MLP(x.shape[1], hidden=hidden, dropout=dropout, batch_norm=batch_norm)
         module = BinaryClassifierModule(net, lr=float(lr), weight_decay=float(weight_decay))
-        train_dl = _loader(
+        train_dl = whole_batch_loader(
             xs[train], y[train], w_train, batch_size=int(batch_size), generator=generator
         )
-        val_dl = _loader(
+        val_dl = whole_batch_loader(
             xs[val], y[val], w_val, batch_size=max(int(batch_size), 8192), generator=None
         )
         fit = fit_with_early_stopping(

@@ -33,13 +33,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.functional import binary_cross_entropy_with_logits
-from torch.utils.data import (
-    BatchSampler,
-    DataLoader,
-    RandomSampler,
-    SequentialSampler,
-    TensorDataset,
-)
 
 from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.nn.classifier import (
@@ -51,7 +44,7 @@ from anomsearch.methods.nn.classifier import (
     balanced_weights,
 )
 from anomsearch.methods.nn.mlp import MLP
-from anomsearch.methods.nn.training import fit_with_early_stopping
+from anomsearch.methods.nn.training import fit_with_early_stopping, whole_batch_loader
 
 __all__ = ["DiscoClassifierModule", "distance_correlation_loss", "train_disco_classifier"]
 
@@ -201,21 +194,6 @@ class DiscoClassifierModule(lightning.LightningModule):
         )
 
 
-def _loader(
-    arrays: Sequence[np.ndarray], *, batch_size: int, generator: torch.Generator | None
-) -> DataLoader:
-    """Whole-batch DataLoader over float32 tensors (shuffled when a generator is given)."""
-    dataset = TensorDataset(*(torch.from_numpy(a.astype(np.float32)) for a in arrays))
-    n = len(dataset)
-    if generator is None:
-        sampler = BatchSampler(SequentialSampler(dataset), batch_size, drop_last=False)
-    else:
-        sampler = BatchSampler(
-            RandomSampler(dataset, generator=generator), batch_size, drop_last=n > batch_size
-        )
-    return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=0)
-
-
 def train_disco_classifier(
     x: np.ndarray,
     y: np.ndarray,
@@ -317,13 +295,19 @@ def train_disco_classifier(
         module = DiscoClassifierModule(
             net, lr=float(lr), weight_decay=float(weight_decay), disco_lambda=float(disco_lambda)
         )
-        train_dl = _loader(
-            [xs[train], y[train], w_train, mjj_c[train]],
+        train_dl = whole_batch_loader(
+            xs[train],
+            y[train],
+            w_train,
+            mjj_c[train],
             batch_size=int(batch_size),
             generator=generator,
         )
-        val_dl = _loader(
-            [xs[val], y[val], w_val, mjj_c[val]],
+        val_dl = whole_batch_loader(
+            xs[val],
+            y[val],
+            w_val,
+            mjj_c[val],
             batch_size=max(int(batch_size), _MIN_VAL_BATCH),
             generator=None,
         )

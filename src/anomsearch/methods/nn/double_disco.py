@@ -39,9 +39,9 @@ from anomsearch.methods.nn.classifier import (
     _stratified_val_mask,
     balanced_weights,
 )
-from anomsearch.methods.nn.disco import _MIN_VAL_BATCH, _loader, distance_correlation_loss
+from anomsearch.methods.nn.disco import _MIN_VAL_BATCH, distance_correlation_loss
 from anomsearch.methods.nn.mlp import MLP
-from anomsearch.methods.nn.training import fit_with_early_stopping
+from anomsearch.methods.nn.training import fit_with_early_stopping, whole_batch_loader
 
 __all__ = ["DoubleDiscoModule", "TwinMLP", "train_double_disco"]
 
@@ -234,11 +234,13 @@ def train_double_disco(
         module = DoubleDiscoModule(
             twin, lr=float(lr), weight_decay=float(weight_decay), disco_lambda=float(disco_lambda)
         )
-        train_dl = _loader(
-            [xs[train], y[train], w_train], batch_size=int(batch_size), generator=generator
+        train_dl = whole_batch_loader(
+            xs[train], y[train], w_train, batch_size=int(batch_size), generator=generator
         )
-        val_dl = _loader(
-            [xs[val], y[val], w_val],
+        val_dl = whole_batch_loader(
+            xs[val],
+            y[val],
+            w_val,
             batch_size=max(int(batch_size), _MIN_VAL_BATCH),
             generator=None,
         )

@@ -41,17 +41,10 @@ import lightning
 import numpy as np
 import torch
 import zuko
-from torch.utils.data import (
-    BatchSampler,
-    DataLoader,
-    RandomSampler,
-    SequentialSampler,
-    TensorDataset,
-)
 
 from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.nn.classifier import Standardizer
-from anomsearch.methods.nn.training import fit_with_early_stopping
+from anomsearch.methods.nn.training import fit_with_early_stopping, whole_batch_loader
 
 __all__ = [
     "FLOW_KINDS",
@@ -335,22 +328,6 @@ class TrainedFlow:
 # --------------------------------------------------------------------------------------------------
 # training entry point
 # --------------------------------------------------------------------------------------------------
-def _loader(
-    z: np.ndarray, c: np.ndarray, *, batch_size: int, generator: torch.Generator | None
-) -> DataLoader:
-    """Whole batches by tensor indexing; shuffled (seeded) when ``generator`` is given."""
-    dataset = TensorDataset(
-        torch.from_numpy(z.astype(np.float32)), torch.from_numpy(c.astype(np.float32))
-    )
-    if generator is None:
-        sampler = BatchSampler(SequentialSampler(dataset), batch_size, drop_last=False)
-    else:
-        sampler = BatchSampler(
-            RandomSampler(dataset, generator=generator),
-            batch_size,
-            drop_last=len(dataset) > batch_size,
-        )
-    return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=0)
 
 
 def _check_options(
@@ -459,8 +436,12 @@ def train_flow(
             n_features=x.shape[1], kind=kind, transforms=int(transforms), hidden=hidden,
             lr=float(lr), weight_decay=float(weight_decay),
         )  # fmt: skip
-        train_dl = _loader(z[train], c[train], batch_size=int(batch_size), generator=generator)
-        val_dl = _loader(z[val], c[val], batch_size=max(int(batch_size), 8192), generator=None)
+        train_dl = whole_batch_loader(
+            z[train], c[train], batch_size=int(batch_size), generator=generator
+        )
+        val_dl = whole_batch_loader(
+            z[val], c[val], batch_size=max(int(batch_size), 8192), generator=None
+        )
         fit = fit_with_early_stopping(
             module,
             train_dl,

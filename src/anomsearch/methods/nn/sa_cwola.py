@@ -35,13 +35,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.functional import binary_cross_entropy_with_logits
-from torch.utils.data import (
-    BatchSampler,
-    DataLoader,
-    RandomSampler,
-    SequentialSampler,
-    TensorDataset,
-)
 
 from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.nn.classifier import (
@@ -52,7 +45,7 @@ from anomsearch.methods.nn.classifier import (
     balanced_weights,
 )
 from anomsearch.methods.nn.mlp import MLP
-from anomsearch.methods.nn.training import fit_with_early_stopping
+from anomsearch.methods.nn.training import fit_with_early_stopping, whole_batch_loader
 
 __all__ = ["SimAssistedClassifierModule", "train_sim_assisted_classifier"]
 
@@ -123,20 +116,6 @@ class SimAssistedClassifierModule(lightning.LightningModule):
         return torch.optim.Adam(
             self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
         )
-
-
-def _loader(
-    arrays: Sequence[np.ndarray], *, batch_size: int, generator: torch.Generator | None
-) -> DataLoader:
-    dataset = TensorDataset(*(torch.from_numpy(a.astype(np.float32)) for a in arrays))
-    n = len(dataset)
-    if generator is None:
-        sampler = BatchSampler(SequentialSampler(dataset), batch_size, drop_last=False)
-    else:
-        sampler = BatchSampler(
-            RandomSampler(dataset, generator=generator), batch_size, drop_last=n > batch_size
-        )
-    return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=0)
 
 
 def _check_labels(y: np.ndarray, n: int, name: str) -> np.ndarray:
@@ -259,13 +238,19 @@ def train_sim_assisted_classifier(
         module = SimAssistedClassifierModule(
             net, lr=float(lr), weight_decay=float(weight_decay), sim_lambda=float(sim_lambda)
         )
-        train_dl = _loader(
-            [x[train], y[train], c_train, is_sim[train]],
+        train_dl = whole_batch_loader(
+            x[train],
+            y[train],
+            c_train,
+            is_sim[train],
             batch_size=int(batch_size),
             generator=generator,
         )
-        val_dl = _loader(
-            [x[val], y[val], c_val, is_sim[val]],
+        val_dl = whole_batch_loader(
+            x[val],
+            y[val],
+            c_val,
+            is_sim[val],
             batch_size=max(int(batch_size), 8192),
             generator=None,
         )

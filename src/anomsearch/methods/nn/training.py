@@ -18,12 +18,19 @@ from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 import lightning
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
-from torch.utils.data import DataLoader
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    RandomSampler,
+    SequentialSampler,
+    TensorDataset,
+)
 
-__all__ = ["LightningFit", "fit_with_early_stopping"]
+__all__ = ["LightningFit", "fit_with_early_stopping", "whole_batch_loader"]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +107,42 @@ def _quiet_lightning(*, accelerator: str) -> Iterator[None]:
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
+
+
+def whole_batch_loader(
+    *arrays: np.ndarray, batch_size: int, generator: torch.Generator | None
+) -> DataLoader:
+    """A DataLoader yielding whole batches of float32 tensors by indexing (no per-event collation).
+
+    Args:
+        arrays: equally long arrays; each batch is a list of their float32 tensor slices.
+        batch_size: events per batch.
+        generator: shuffle with this seeded generator, dropping the ragged last batch when there
+            is more than one (a size-1 batch breaks BatchNorm); ``None``: in order, all events
+            (for validation and scoring).
+
+    Returns:
+        The DataLoader.
+
+    Examples:
+        >>> loader = whole_batch_loader(np.arange(5.0), np.ones(5), batch_size=2, generator=None)
+        >>> [tuple(batch[0].tolist()) for batch in loader]
+        [(0.0, 1.0), (2.0, 3.0), (4.0,)]
+        >>> shuffled = whole_batch_loader(
+        ...     np.arange(5.0), batch_size=2, generator=torch.Generator().manual_seed(0)
+        ... )
+        >>> [len(batch[0]) for batch in shuffled]
+        [2, 2]
+    """
+    dataset = TensorDataset(*(torch.from_numpy(np.asarray(a).astype(np.float32)) for a in arrays))
+    n = len(dataset)
+    if generator is None:
+        sampler = BatchSampler(SequentialSampler(dataset), int(batch_size), drop_last=False)
+    else:
+        sampler = BatchSampler(
+            RandomSampler(dataset, generator=generator), int(batch_size), drop_last=n > batch_size
+        )
+    return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=0)
 
 
 class LightningFit(NamedTuple):
