@@ -232,6 +232,7 @@ PUBLIC = {
         "upper_limit",
     ],
     "anomsearch.methods.nn.training": [
+        "AdamTrainedModule",
         "LightningFit",
         "fit_with_early_stopping",
         "whole_batch_loader",

@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-import lightning
 import numpy as np
 import torch
 from torch import nn
@@ -35,7 +34,11 @@ from anomsearch.methods.nn.classifier import (
     _as_matrix,
     _check_options,
 )
-from anomsearch.methods.nn.training import fit_with_early_stopping, whole_batch_loader
+from anomsearch.methods.nn.training import (
+    AdamTrainedModule,
+    fit_with_early_stopping,
+    whole_batch_loader,
+)
 
 __all__ = [
     "SCORE_KINDS",
@@ -115,7 +118,7 @@ class AutoencoderNet(nn.Module):
         return self.decode(self.encode(x))
 
 
-class AutoencoderModule(lightning.LightningModule):
+class AutoencoderModule(AdamTrainedModule):
     """Lightning wrapper training an autoencoder on the weighted mean squared error.
 
     Batches are ``(x, w)``: standardised inputs and per-event weights. The loss is
@@ -150,24 +153,6 @@ class AutoencoderModule(lightning.LightningModule):
             batch_size=int(x.shape[0]),
         )
         return loss
-
-    def training_step(
-        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
-    ) -> torch.Tensor:
-        """Weighted reconstruction loss of one training batch."""
-        return self._common_step(batch, "train")
-
-    def validation_step(
-        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
-    ) -> torch.Tensor:
-        """Weighted reconstruction loss of one validation batch (logged as ``val_loss``)."""
-        return self._common_step(batch, "val")
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        """Adam with the configured learning rate and weight decay."""
-        return torch.optim.Adam(
-            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
-        )
 
 
 @dataclass(eq=False)

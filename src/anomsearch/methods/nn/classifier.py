@@ -17,7 +17,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import lightning
 import numpy as np
 import torch
 from torch import nn
@@ -25,7 +24,11 @@ from torch.nn.functional import binary_cross_entropy_with_logits
 
 from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.nn.mlp import MLP
-from anomsearch.methods.nn.training import fit_with_early_stopping, whole_batch_loader
+from anomsearch.methods.nn.training import (
+    AdamTrainedModule,
+    fit_with_early_stopping,
+    whole_batch_loader,
+)
 
 __all__ = [
     "BinaryClassifierModule",
@@ -127,7 +130,7 @@ def balanced_weights(y: np.ndarray, sample_weight: np.ndarray | None = None) -> 
 # --------------------------------------------------------------------------------------------------
 # Lightning module
 # --------------------------------------------------------------------------------------------------
-class BinaryClassifierModule(lightning.LightningModule):
+class BinaryClassifierModule(AdamTrainedModule):
     """Lightning wrapper training any ``nn.Module`` that maps ``(batch, n_features)`` to logits.
 
     Batches are ``(x, y, w)``: inputs, 0/1 targets (float) and per-event weights. The loss is the
@@ -164,24 +167,6 @@ class BinaryClassifierModule(lightning.LightningModule):
             batch_size=int(x.shape[0]),
         )
         return loss
-
-    def training_step(
-        self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int
-    ) -> torch.Tensor:
-        """Weighted BCE loss of one training batch."""
-        return self._common_step(batch, "train")
-
-    def validation_step(
-        self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int
-    ) -> torch.Tensor:
-        """Weighted BCE loss of one validation batch (logged as ``val_loss``)."""
-        return self._common_step(batch, "val")
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        """Adam with the configured learning rate and weight decay."""
-        return torch.optim.Adam(
-            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
-        )
 
 
 # --------------------------------------------------------------------------------------------------

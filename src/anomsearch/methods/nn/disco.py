@@ -44,7 +44,11 @@ from anomsearch.methods.nn.classifier import (
     balanced_weights,
 )
 from anomsearch.methods.nn.mlp import MLP
-from anomsearch.methods.nn.training import fit_with_early_stopping, whole_batch_loader
+from anomsearch.methods.nn.training import (
+    AdamTrainedModule,
+    fit_with_early_stopping,
+    whole_batch_loader,
+)
 
 __all__ = ["DiscoClassifierModule", "distance_correlation_loss", "train_disco_classifier"]
 
@@ -122,7 +126,7 @@ def distance_correlation_loss(
     return dcov_xy / torch.sqrt(denom_sq)
 
 
-class DiscoClassifierModule(lightning.LightningModule):
+class DiscoClassifierModule(AdamTrainedModule):
     """Lightning module for a binary classifier with a DisCo penalty against mjj.
 
     Batches are ``(x, y, w, mjj)``. The loss is ``mean(w * bce) + disco_lambda * dCor^2``, with
@@ -178,20 +182,6 @@ class DiscoClassifierModule(lightning.LightningModule):
                 batch_size=n,
             )
         return loss
-
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        """Total loss of one training batch."""
-        return self._common_step(batch, "train")
-
-    def validation_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        """Total loss of one validation batch (logged as ``val_loss``)."""
-        return self._common_step(batch, "val")
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        """Adam with the module's learning rate and weight decay."""
-        return torch.optim.Adam(
-            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
-        )
 
 
 def train_disco_classifier(

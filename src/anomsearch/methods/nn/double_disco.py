@@ -24,7 +24,6 @@ import math
 import numbers
 from collections.abc import Sequence
 
-import lightning
 import numpy as np
 import torch
 from torch import nn
@@ -41,7 +40,11 @@ from anomsearch.methods.nn.classifier import (
 )
 from anomsearch.methods.nn.disco import _MIN_VAL_BATCH, distance_correlation_loss
 from anomsearch.methods.nn.mlp import MLP
-from anomsearch.methods.nn.training import fit_with_early_stopping, whole_batch_loader
+from anomsearch.methods.nn.training import (
+    AdamTrainedModule,
+    fit_with_early_stopping,
+    whole_batch_loader,
+)
 
 __all__ = ["DoubleDiscoModule", "TwinMLP", "train_double_disco"]
 
@@ -81,7 +84,7 @@ class TwinMLP(nn.Module):
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-class DoubleDiscoModule(lightning.LightningModule):
+class DoubleDiscoModule(AdamTrainedModule):
     """Lightning module of two classifiers with a mutual DisCo penalty on background.
 
     Batches are ``(x, y, w)``; the loss is ``BCE(f) + BCE(g) + disco_lambda * dCor^2`` with the
@@ -137,20 +140,6 @@ class DoubleDiscoModule(lightning.LightningModule):
                 batch_size=int(x.shape[0]),
             )
         return loss
-
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        """Total loss of one training batch."""
-        return self._common_step(batch, "train")
-
-    def validation_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        """Total loss of one validation batch (``val_loss``)."""
-        return self._common_step(batch, "val")
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        """Adam with the module's learning rate and weight decay."""
-        return torch.optim.Adam(
-            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
-        )
 
 
 def train_double_disco(

@@ -35,16 +35,18 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-import lightning
 import numpy as np
 import torch
 import zuko
 
 from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.nn.classifier import Standardizer
-from anomsearch.methods.nn.training import fit_with_early_stopping, whole_batch_loader
+from anomsearch.methods.nn.training import (
+    AdamTrainedModule,
+    fit_with_early_stopping,
+    whole_batch_loader,
+)
 
 __all__ = [
     "FLOW_KINDS",
@@ -166,7 +168,7 @@ class FeatureTransform:
 # --------------------------------------------------------------------------------------------------
 # Lightning module
 # --------------------------------------------------------------------------------------------------
-class ConditionalFlowModule(lightning.LightningModule):
+class ConditionalFlowModule(AdamTrainedModule):
     """Lightning module holding a zuko conditional flow ``p(z | c)`` with a 1-d context.
 
     Batches are ``(z, c)``: preprocessed features ``(batch, n_features)`` and context
@@ -232,20 +234,6 @@ class ConditionalFlowModule(lightning.LightningModule):
             batch_size=int(z.shape[0]),
         )
         return loss
-
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> Any:
-        """Mean NLL of one training batch."""
-        return self._common_step(batch, "train")
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> Any:
-        """Mean NLL of one validation batch (logged as ``val_loss``)."""
-        return self._common_step(batch, "val")
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        """Adam with the configured learning rate and weight decay."""
-        return torch.optim.Adam(
-            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
-        )
 
 
 # --------------------------------------------------------------------------------------------------

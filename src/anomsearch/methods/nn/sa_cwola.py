@@ -30,7 +30,6 @@ import logging
 import math
 from collections.abc import Sequence
 
-import lightning
 import numpy as np
 import torch
 from torch import nn
@@ -45,7 +44,11 @@ from anomsearch.methods.nn.classifier import (
     balanced_weights,
 )
 from anomsearch.methods.nn.mlp import MLP
-from anomsearch.methods.nn.training import fit_with_early_stopping, whole_batch_loader
+from anomsearch.methods.nn.training import (
+    AdamTrainedModule,
+    fit_with_early_stopping,
+    whole_batch_loader,
+)
 
 __all__ = ["SimAssistedClassifierModule", "train_sim_assisted_classifier"]
 
@@ -54,7 +57,7 @@ log = logging.getLogger(__name__)
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-class SimAssistedClassifierModule(lightning.LightningModule):
+class SimAssistedClassifierModule(AdamTrainedModule):
     """Lightning module minimising ``BCE_data - sim_lambda * BCE_sim``.
 
     Batches are ``(x, y, w, is_sim)``: inputs, 0/1 targets (SR = 1), per-event weights and a 0/1
@@ -102,20 +105,6 @@ class SimAssistedClassifierModule(lightning.LightningModule):
         self.log(f"{stage}_data_loss", data_loss, **opts)
         self.log(f"{stage}_sim_loss", sim_loss, **opts)
         return loss
-
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        """Loss of one training batch."""
-        return self._common_step(batch, "train")
-
-    def validation_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        """Loss of one validation batch (logged as ``val_loss``)."""
-        return self._common_step(batch, "val")
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        """Adam with the configured learning rate and weight decay."""
-        return torch.optim.Adam(
-            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
-        )
 
 
 def _check_labels(y: np.ndarray, n: int, name: str) -> np.ndarray:

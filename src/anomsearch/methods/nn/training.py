@@ -15,7 +15,7 @@ import math
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import lightning
 import numpy as np
@@ -30,7 +30,7 @@ from torch.utils.data import (
     TensorDataset,
 )
 
-__all__ = ["LightningFit", "fit_with_early_stopping", "whole_batch_loader"]
+__all__ = ["AdamTrainedModule", "LightningFit", "fit_with_early_stopping", "whole_batch_loader"]
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,32 @@ def _quiet_lightning(*, accelerator: str) -> Iterator[None]:
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
+
+
+class AdamTrainedModule(lightning.LightningModule):
+    """Base of the package's LightningModules: one ``_common_step(batch, stage)`` and Adam.
+
+    A subclass computes (and logs) its loss for a batch in ``_common_step`` with ``stage`` in
+    ``{"train", "val"}``, logging at least ``{stage}_loss``, and stores ``lr`` and
+    ``weight_decay`` with ``save_hyperparameters``.
+    """
+
+    def _common_step(self, batch: Any, stage: str) -> torch.Tensor:
+        raise NotImplementedError
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """Loss of one training batch."""
+        return self._common_step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """Loss of one validation batch (logged as ``val_loss``)."""
+        return self._common_step(batch, "val")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam with the module's learning rate and weight decay."""
+        return torch.optim.Adam(
+            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )
 
 
 def whole_batch_loader(
