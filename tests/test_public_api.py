@@ -234,7 +234,9 @@ PUBLIC = {
     "anomsearch.methods.nn.training": [
         "AdamTrainedModule",
         "LightningFit",
+        "check_sample_weight",
         "fit_with_early_stopping",
+        "seeded_torch",
         "whole_batch_loader",
     ],
     "anomsearch.stats.impacts": ["NuisanceImpact", "nuisance_impacts", "plot_impacts"],

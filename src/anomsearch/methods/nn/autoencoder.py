@@ -36,7 +36,9 @@ from anomsearch.methods.nn.classifier import (
 )
 from anomsearch.methods.nn.training import (
     AdamTrainedModule,
+    check_sample_weight,
     fit_with_early_stopping,
+    seeded_torch,
     whole_batch_loader,
 )
 
@@ -312,11 +314,8 @@ def train_autoencoder(
     n = x.shape[0]
     if n < 4:
         raise DataFormatError(f"x has {n} event(s); at least 4 are needed to train and validate")
-    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    if w.shape != (n,):
-        raise DataFormatError(f"sample_weight must have shape ({n},), got {w.shape}")
-    if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise DataFormatError("sample_weight must be finite and non-negative")
+    checked = check_sample_weight(sample_weight, n)
+    w = np.ones(n) if checked is None else checked
     _check_options(
         lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience,
         val_fraction=val_fraction,
@@ -332,10 +331,7 @@ def train_autoencoder(
     w_train = _unit_mean(w[train], "training")
     w_val = _unit_mean(w[val], "validation")
 
-    cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=cuda_devices):
-        torch.manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
-        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    with seeded_torch(seed, rng) as generator:
         net = AutoencoderNet(x.shape[1], hidden=hidden, latent_dim=latent_dim)
         module = AutoencoderModule(net, lr=float(lr), weight_decay=float(weight_decay))
         train_dl = whole_batch_loader(

@@ -26,7 +26,9 @@ from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.nn.mlp import MLP
 from anomsearch.methods.nn.training import (
     AdamTrainedModule,
+    check_sample_weight,
     fit_with_early_stopping,
+    seeded_torch,
     whole_batch_loader,
 )
 
@@ -343,14 +345,7 @@ def train_classifier(
     if not np.all(np.isin(y, (0, 1))):
         raise DataFormatError("y must contain only 0 and 1")
     y = y.astype(np.int8)
-    if sample_weight is not None:
-        sample_weight = np.asarray(sample_weight, dtype=np.float64)
-        if sample_weight.shape != (n,):
-            raise DataFormatError(
-                f"sample_weight must have shape ({n},), got {sample_weight.shape}"
-            )
-        if not np.all(np.isfinite(sample_weight)) or np.any(sample_weight < 0):
-            raise DataFormatError("sample_weight must be finite and non-negative")
+    sample_weight = check_sample_weight(sample_weight, n)
     _check_options(
         lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience,
         val_fraction=val_fraction,
@@ -369,10 +364,7 @@ def train_classifier(
     w_train = balanced_weights(y[train], sw_train)
     w_val = balanced_weights(y[val], sw_val)
 
-    cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=cuda_devices):
-        torch.manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
-        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    with seeded_torch(seed, rng) as generator:
         net = MLP(x.shape[1], hidden=hidden, dropout=dropout, batch_norm=batch_norm)
         module = BinaryClassifierModule(net, lr=float(lr), weight_decay=float(weight_decay))
         train_dl = whole_batch_loader(

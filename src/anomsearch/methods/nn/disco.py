@@ -46,7 +46,9 @@ from anomsearch.methods.nn.classifier import (
 from anomsearch.methods.nn.mlp import MLP
 from anomsearch.methods.nn.training import (
     AdamTrainedModule,
+    check_sample_weight,
     fit_with_early_stopping,
+    seeded_torch,
     whole_batch_loader,
 )
 
@@ -245,14 +247,7 @@ def train_disco_classifier(
     mjj = np.asarray(mjj, dtype=np.float64)
     if mjj.shape != (n,) or not np.all(np.isfinite(mjj)):
         raise DataFormatError(f"mjj must be finite with shape ({n},), got shape {mjj.shape}")
-    if sample_weight is not None:
-        sample_weight = np.asarray(sample_weight, dtype=np.float64)
-        if sample_weight.shape != (n,):
-            raise DataFormatError(
-                f"sample_weight must have shape ({n},), got {sample_weight.shape}"
-            )
-        if not np.all(np.isfinite(sample_weight)) or np.any(sample_weight < 0):
-            raise DataFormatError("sample_weight must be finite and non-negative")
+    sample_weight = check_sample_weight(sample_weight, n)
     if (
         isinstance(disco_lambda, bool)
         or not isinstance(disco_lambda, numbers.Real)
@@ -277,10 +272,7 @@ def train_disco_classifier(
     # mjj enters only through dCor^2 (affine invariant): centre it for float32 precision
     mjj_c = (mjj - mjj[train].mean()) / max(float(mjj[train].std()), 1e-12)
 
-    cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=cuda_devices):
-        torch.manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
-        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    with seeded_torch(seed, rng) as generator:
         net = MLP(x.shape[1], hidden=hidden, dropout=dropout, batch_norm=batch_norm)
         module = DiscoClassifierModule(
             net, lr=float(lr), weight_decay=float(weight_decay), disco_lambda=float(disco_lambda)

@@ -42,7 +42,9 @@ from anomsearch.methods.nn.disco import _MIN_VAL_BATCH, distance_correlation_los
 from anomsearch.methods.nn.mlp import MLP
 from anomsearch.methods.nn.training import (
     AdamTrainedModule,
+    check_sample_weight,
     fit_with_early_stopping,
+    seeded_torch,
     whole_batch_loader,
 )
 
@@ -189,12 +191,7 @@ def train_double_disco(
     if y.shape != (n,) or not np.all(np.isin(y, (0, 1))):
         raise DataFormatError(f"y must be 0/1 labels of shape ({n},), got shape {y.shape}")
     y = y.astype(np.int8)
-    if sample_weight is not None:
-        sample_weight = np.asarray(sample_weight, dtype=np.float64)
-        if sample_weight.shape != (n,) or not np.all(np.isfinite(sample_weight)):
-            raise DataFormatError(f"sample_weight must be finite with shape ({n},)")
-        if np.any(sample_weight < 0):
-            raise DataFormatError("sample_weight must be non-negative")
+    sample_weight = check_sample_weight(sample_weight, n)
     if (
         isinstance(disco_lambda, bool)
         or not isinstance(disco_lambda, numbers.Real)
@@ -215,10 +212,7 @@ def train_double_disco(
     w_train = balanced_weights(y[train], None if sample_weight is None else sample_weight[train])
     w_val = balanced_weights(y[val], None if sample_weight is None else sample_weight[val])
 
-    cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=cuda_devices):
-        torch.manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
-        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    with seeded_torch(seed, rng) as generator:
         twin = TwinMLP(x.shape[1], hidden=hidden, dropout=dropout, batch_norm=batch_norm)
         module = DoubleDiscoModule(
             twin, lr=float(lr), weight_decay=float(weight_decay), disco_lambda=float(disco_lambda)

@@ -45,6 +45,7 @@ from anomsearch.methods.nn.classifier import Standardizer
 from anomsearch.methods.nn.training import (
     AdamTrainedModule,
     fit_with_early_stopping,
+    seeded_torch,
     whole_batch_loader,
 )
 
@@ -417,9 +418,7 @@ def train_flow(
     z = transform.forward(x)
     c = context.transform(m)
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
-        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    with seeded_torch(seed, rng, cuda=False) as generator:
         module = ConditionalFlowModule(
             n_features=x.shape[1], kind=kind, transforms=int(transforms), hidden=hidden,
             lr=float(lr), weight_decay=float(weight_decay),

@@ -47,6 +47,7 @@ from anomsearch.methods.nn.mlp import MLP
 from anomsearch.methods.nn.training import (
     AdamTrainedModule,
     fit_with_early_stopping,
+    seeded_torch,
     whole_batch_loader,
 )
 
@@ -219,10 +220,7 @@ def train_sim_assisted_classifier(
     c_train = _coefficients(y[train], w[train], is_sim[train], int(train.sum()))
     c_val = _coefficients(y[val], w[val], is_sim[val], int(val.sum()))
 
-    cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=cuda_devices):
-        torch.manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
-        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    with seeded_torch(seed, rng) as generator:
         net = MLP(x.shape[1], hidden=hidden, dropout=dropout, batch_norm=batch_norm)
         module = SimAssistedClassifierModule(
             net, lr=float(lr), weight_decay=float(weight_decay), sim_lambda=float(sim_lambda)

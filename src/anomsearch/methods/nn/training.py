@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
+from numpy.typing import ArrayLike
 from torch.utils.data import (
     BatchSampler,
     DataLoader,
@@ -30,7 +31,16 @@ from torch.utils.data import (
     TensorDataset,
 )
 
-__all__ = ["AdamTrainedModule", "LightningFit", "fit_with_early_stopping", "whole_batch_loader"]
+from anomsearch.exceptions import DataFormatError
+
+__all__ = [
+    "AdamTrainedModule",
+    "LightningFit",
+    "check_sample_weight",
+    "fit_with_early_stopping",
+    "seeded_torch",
+    "whole_batch_loader",
+]
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +117,54 @@ def _quiet_lightning(*, accelerator: str) -> Iterator[None]:
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
+
+
+def check_sample_weight(sample_weight: ArrayLike | None, n: int) -> np.ndarray | None:
+    """Per-event training weights as float64 ``(n,)``, finite and non-negative (``None`` stays).
+
+    Raises:
+        DataFormatError: wrong shape, non-finite or negative weights.
+
+    Examples:
+        >>> check_sample_weight([1, 2], 2)
+        array([1., 2.])
+        >>> check_sample_weight([1.0, -1.0], 2)
+        Traceback (most recent call last):
+        ...
+        anomsearch.exceptions.DataFormatError: sample_weight must be finite and non-negative
+    """
+    if sample_weight is None:
+        return None
+    weight = np.asarray(sample_weight, dtype=np.float64)
+    if weight.shape != (n,):
+        raise DataFormatError(f"sample_weight must have shape ({n},), got {weight.shape}")
+    if not np.all(np.isfinite(weight)) or np.any(weight < 0):
+        raise DataFormatError("sample_weight must be finite and non-negative")
+    return weight
+
+
+@contextlib.contextmanager
+def seeded_torch(
+    seed: int, rng: np.random.Generator, *, cuda: bool = True
+) -> Iterator[torch.Generator]:
+    """Reproducible torch randomness for one training, without touching the caller's RNG state.
+
+    Inside the block torch's global generators (CPU, and every CUDA device when ``cuda``) are
+    seeded from ``seed`` (network initialisation, dropout); the yielded generator, seeded from
+    ``rng``, shuffles the training batches. Torch's global state is restored afterwards.
+
+    Examples:
+        >>> with seeded_torch(3, np.random.default_rng(3)) as g:
+        ...     a = torch.rand(2), torch.rand(2, generator=g)
+        >>> with seeded_torch(3, np.random.default_rng(3)) as g:
+        ...     b = torch.rand(2), torch.rand(2, generator=g)
+        >>> all(torch.equal(x, y) for x, y in zip(a, b))
+        True
+    """
+    devices = list(range(torch.cuda.device_count())) if cuda and torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
+        yield torch.Generator().manual_seed(int(rng.integers(2**62)))
 
 
 class AdamTrainedModule(lightning.LightningModule):
