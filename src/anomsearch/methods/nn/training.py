@@ -14,7 +14,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import lightning
@@ -175,8 +175,8 @@ class AdamTrainedModule(lightning.LightningModule):
     ``weight_decay`` with ``save_hyperparameters``.
     """
 
-    def _common_step(self, batch: Any, stage: str) -> torch.Tensor:
-        raise NotImplementedError
+    #: Defined by every subclass: the (logged) loss of ``batch`` at ``stage``.
+    _common_step: Callable[[Any, str], torch.Tensor]
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """Loss of one training batch."""
