@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.logging import RichHandler
 
 from anomsearch import __version__
 from anomsearch.exceptions import AnomsearchError
+from anomsearch.progress import console as progress_console
+from anomsearch.progress import terminal_progress
 
 if TYPE_CHECKING:
     from anomsearch.data import EventTable
@@ -40,10 +43,17 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 0 else logging.INFO)
     logger = logging.getLogger("anomsearch")
     if not any(getattr(h, "_anomsearch_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S")
-        )
+        handler: logging.Handler
+        if terminal_progress():  # log lines print above the progress bars, not through them
+            handler = RichHandler(
+                console=progress_console(), show_path=False, log_time_format="%H:%M:%S"
+            )
+            handler.setFormatter(logging.Formatter("%(message)s"))
+        else:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(
+                logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S")
+            )
         handler._anomsearch_cli = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
     logger.setLevel(level)

@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
-from tqdm import tqdm
 
 from anomsearch.background.dijet import DIJET_N_PARAMS
 from anomsearch.bumphunt import BumpHuntResult, aligned_bin_edges, bump_hunt
@@ -38,6 +37,7 @@ from anomsearch.data.events import EventTable
 from anomsearch.data.regions import Regions, kfold_assignments
 from anomsearch.exceptions import ConfigError, DataFormatError, FitError
 from anomsearch.methods.base import AnomalyMethod, cross_score, derive_seed
+from anomsearch.progress import progress_bar
 from anomsearch.provenance import array_checksum
 from anomsearch.selection import select_at_efficiency
 
@@ -583,18 +583,17 @@ def sliding_window_search(
     todo = [i for i in range(n) if outcomes[i] is None]
     if len(todo) < n:
         log.info("scan: %d of %d windows loaded from the cache %s", n - len(todo), n, cache)
-    bar = tqdm(
-        total=n, initial=n - len(todo), desc=f"{name} scan", unit="window", disable=not progress
-    )
+    with progress_bar(
+        n, initial=n - len(todo), description=f"{name} scan", unit="window", enabled=progress
+    ) as bar:
 
-    def finished(j: int, outcome: WindowOutcome) -> None:
-        i = todo[j]
-        outcomes[i] = outcome
-        if cache is not None:
-            cache.store(keys[i], outcome)
-        bar.update(1)
+        def finished(j: int, outcome: WindowOutcome) -> None:
+            i = todo[j]
+            outcomes[i] = outcome
+            if cache is not None:
+                cache.store(keys[i], outcome)
+            bar.update(1)
 
-    with bar:
         (executor or SerialExecutor()).map(
             _run_window_task,
             [(i, windows[i]) for i in todo],

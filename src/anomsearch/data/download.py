@@ -60,7 +60,6 @@ import http.client
 import logging
 import os
 import re
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -507,19 +506,11 @@ def _stream(
     progress: bool,
     label: str,
 ) -> _Transfer:
-    from tqdm.auto import tqdm
+    from anomsearch.progress import progress_bar
 
-    show = progress and sys.stderr.isatty()
     received = 0
-    with tqdm(
-        total=total,
-        initial=offset,
-        unit="B",
-        unit_scale=True,
-        unit_divisor=1024,
-        desc=label,
-        disable=not show,
-        leave=False,
+    with progress_bar(
+        total, initial=offset, description=label, bytes_=True, enabled=progress
     ) as bar:
         try:
             while chunk := response.read(_CHUNK):
@@ -727,7 +718,7 @@ def download_dataset(
         cache_dir: cache root (default: :func:`default_cache_dir`).
         force: discard the cached copy, any partial download and the trust-on-first-use
             checksum record, and download again.
-        progress: show a tqdm progress bar (only when stderr is a terminal).
+        progress: show a progress bar (only when stderr is a terminal, :mod:`anomsearch.progress`).
         timeout: seconds to wait for the server on connect and on each read.
         base_url: mirror replacing ``https://zenodo.org`` in the URLs (default:
             ``$ANOMSEARCH_DOWNLOAD_MIRROR`` if set).

@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +75,7 @@ import numpy as np
 
 from anomsearch.data.events import JET_FIELDS, EventTable
 from anomsearch.exceptions import AnomsearchError, ConfigError
+from anomsearch.progress import progress_bar
 
 __all__ = ["NSUB_AXES", "PROCESSES", "VARIANTS", "PythiaConfig", "generate_pythia", "nsubjettiness"]
 
@@ -459,7 +461,7 @@ def generate_pythia(
         config: the chain's settings (default :class:`PythiaConfig` ``()``, QCD "data").
         seed: Pythia's ``Random:seed`` (in ``[0, 900000000]``); it also seeds the detector
             smearing. The same seed and config give identical tables.
-        progress: show a tqdm progress bar.
+        progress: show a progress bar (:mod:`anomsearch.progress`).
         return_particles: also return the detector-level particles of every accepted event (the
             particles the jets were clustered from) as ``stats["particles"]``, a
             ``(n_events, 700, 3)`` float64 array of ``(pT, eta, phi)`` in the LHC Olympics raw
@@ -517,11 +519,10 @@ def generate_pythia(
     particles = np.zeros((n_events if return_particles else 0, MAX_PARTICLES, 3))
     n_truncated = 0
     n_tried = 0
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n_events, desc=f"pythia {cfg.process}", unit="ev")
+    stack = ExitStack()
+    bar = stack.enter_context(
+        progress_bar(n_events, description=f"pythia {cfg.process}", unit="ev", enabled=progress)
+    )
     t0 = time.perf_counter()
     try:
         while len(rows) < n_events:
@@ -554,11 +555,9 @@ def generate_pythia(
                     ptetaphi = pack_particles(ptetaphi[None], truncate=True)[0]
                 particles[len(rows), : len(ptetaphi)] = ptetaphi
             rows.append([_jet_features(j, fastjet, jet_def_kt, cfg.jet_radius) for j in jets[:2]])
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
     finally:
-        if bar is not None:
-            bar.close()
+        stack.close()
     seconds = time.perf_counter() - t0
 
     jets_arr = np.array(rows, dtype=np.float64).reshape(len(rows), 2, len(JET_FIELDS))

@@ -44,6 +44,7 @@ import json
 import logging
 import os
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -56,6 +57,7 @@ from anomsearch.data.lhco import FEATURE_COLUMNS, write_features_h5, write_maste
 from anomsearch.data.lhco_raw import MAX_PARTICLES, N_PARTICLE_COLUMNS, write_raw_h5
 from anomsearch.data.pythia import PythiaConfig, generate_pythia
 from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.progress import progress_bar
 
 __all__ = [
     "ChunkedRun",
@@ -283,7 +285,7 @@ def generate_pythia_chunks(
         out_dir: work directory for the chunks and manifests (created if needed).
         chunk_size: events per chunk (the last chunk takes the remainder).
         n_jobs: worker processes (None: ``os.cpu_count()``; 1 runs in this process).
-        progress: show a tqdm bar over chunks with the events/s rate.
+        progress: show a bar over chunks with the events/s rate.
         raw: also store each event's detector-level particles (LHCO raw layout) for
             :func:`merge_chunks` ``raw_path``.
 
@@ -345,11 +347,16 @@ def generate_pythia_chunks(
             "resuming in %s: %d of %d chunk(s) already finished", out, len(skipped), len(sizes)
         )
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(sizes), initial=len(skipped), desc="pythia chunks", unit="chunk")
+    stack = ExitStack()
+    bar = stack.enter_context(
+        progress_bar(
+            len(sizes),
+            initial=len(skipped),
+            description="pythia chunks",
+            unit="chunk",
+            enabled=progress,
+        )
+    )
     t0 = time.perf_counter()
     n_new = 0
 
@@ -364,10 +371,9 @@ def generate_pythia_chunks(
             manifest["seconds"],
             manifest["events_per_s"],
         )
-        if bar is not None:
-            elapsed = time.perf_counter() - t0
-            bar.set_postfix_str(f"{n_new / max(elapsed, 1e-9):.1f} ev/s")
-            bar.update(1)
+        elapsed = time.perf_counter() - t0
+        bar.note(f"{n_new / max(elapsed, 1e-9):.1f} ev/s")
+        bar.update(1)
 
     try:
         if n_jobs == 1 or len(todo) <= 1:
@@ -385,8 +391,7 @@ def generate_pythia_chunks(
                 for future in as_completed(futures):
                     _done(future.result())
     finally:
-        if bar is not None:
-            bar.close()
+        stack.close()
     seconds = time.perf_counter() - t0
 
     tried = np.array([manifests[i]["n_tried"] for i in range(len(sizes))], dtype=np.float64)

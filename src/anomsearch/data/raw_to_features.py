@@ -23,7 +23,7 @@ row per raw event in the same order, as the real R&D features file; ``missing_je
 such events. Either way their number is logged and returned.
 
 The file is processed in chunks (:func:`anomsearch.data.lhco_raw.iter_raw_h5`), so memory stays at
-one chunk of particles plus the (small) feature table; a tqdm bar shows the progress and the
+one chunk of particles plus the (small) feature table; a progress bar shows the progress and the
 events/s rate is logged.
 
 References:
@@ -50,6 +50,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -60,6 +61,7 @@ from anomsearch.data.lhco import write_features_h5
 from anomsearch.data.lhco_raw import DEFAULT_CHUNK_SIZE, iter_raw_h5, raw_h5_info
 from anomsearch.data.pythia import NSUB_AXES
 from anomsearch.exceptions import AnomsearchError, ConfigError, DataFormatError
+from anomsearch.progress import progress_bar
 
 __all__ = [
     "MISSING_JET_RULES",
@@ -291,7 +293,7 @@ def raw_to_features(
         start: first raw event to convert.
         stop: one past the last raw event to convert (default: the end of the file).
         key: HDF5 key of the raw table (default ``"df"``).
-        progress: show a tqdm progress bar.
+        progress: show a progress bar (:mod:`anomsearch.progress`).
         n_jobs: worker processes; with ``n_jobs > 1`` each worker reads and clusters whole
             chunks (``spawn`` start method, so a calling script needs the usual
             ``if __name__ == "__main__":`` guard); results are collected in file order.
@@ -319,11 +321,10 @@ def raw_to_features(
     end = info.n_events if stop is None else min(stop, info.n_events)
     total = max(end - start, 0)
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc="raw -> features", unit="ev")
+    stack = ExitStack()
+    bar = stack.enter_context(
+        progress_bar(total, description="raw -> features", unit="ev", enabled=progress)
+    )
     jet_parts: list[np.ndarray] = []
     njet_parts: list[np.ndarray] = []
     label_parts: list[np.ndarray] = []
@@ -352,11 +353,9 @@ def raw_to_features(
                     njet_parts.append(n_jets)
                     if chunk_labels is not None:
                         label_parts.append(chunk_labels)
-                    if bar is not None:
-                        bar.update(len(jets))
+                    bar.update(len(jets))
     finally:
-        if bar is not None:
-            bar.close()
+        stack.close()
     seconds = time.perf_counter() - t0
 
     all_jets = np.concatenate(jet_parts) if jet_parts else np.zeros((0, 2, len(JET_FIELDS)))

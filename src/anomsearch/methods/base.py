@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
-from tqdm import tqdm
 
 from anomsearch.data.events import EventTable
 from anomsearch.data.regions import Regions
 from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.progress import track
 from anomsearch.provenance import array_checksum
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ def cross_score(
             }
         except TypeError as exc:
             log.warning("%s: folds not cached: %s", name, exc)
-    bar = tqdm(fold_ids, desc=f"{name} folds", unit="fold", disable=not progress)
+    bar = track(fold_ids, description=f"{name} folds", unit="fold", enabled=progress)
     for i, k in enumerate(bar):
         test = folds == k
         key = None

@@ -40,9 +40,9 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from scipy.special import ndtr, ndtri
-from tqdm import tqdm
 
 from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.progress import progress_bar
 
 if TYPE_CHECKING:
     from anomsearch.compute import Executor
@@ -267,7 +267,7 @@ def run_pseudo_experiments(
         seed: master seed (>= 0).
         n_jobs: worker processes (``spawn`` start method, so a script needs the
             ``if __name__ == "__main__":`` guard); 1 runs in this process.
-        progress: show a tqdm progress bar.
+        progress: show a progress bar (:mod:`anomsearch.progress`).
         first_toy: index of the first toy (to split a large production into separate calls).
         batch_size: toys handed to a worker at a time (default: ``n_toys / (8 n_jobs)``, or
             ``n_toys / (8 x executor.parallelism)``); only affects scheduling.
@@ -312,7 +312,7 @@ def run_pseudo_experiments(
         raise ConfigError("run_pseudo_experiments.make_toy must be callable")
     seeds = derive_toy_seeds(seed, n, first_toy=first_toy)
     out = np.empty(n, dtype=float)
-    with tqdm(total=n, desc="pseudo-experiments", unit="toy", disable=not progress) as bar:
+    with progress_bar(n, description="pseudo-experiments", unit="toy", enabled=progress) as bar:
         if executor is not None:
             starts = range(0, n, batch)
             batches = executor.map(

@@ -298,7 +298,7 @@ def train_autoencoder(
         val_fraction: fraction of events held out for validation.
         seed: seed of the split, the initialisation and the shuffling.
         accelerator: Lightning accelerator (``"auto"`` uses a GPU when there is one).
-        progress: show Lightning's progress bar.
+        progress: show a bar over the epochs (on a terminal).
 
     Returns:
         The :class:`TrainedAutoencoder` with the best-validation-loss weights.

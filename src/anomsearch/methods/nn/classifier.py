@@ -325,7 +325,7 @@ def train_classifier(
             e.g. one fold of a nested k-fold; each class needs at least one event on each side.
         seed: seed of the split, the initialisation, the shuffling and dropout.
         accelerator: Lightning accelerator (``"auto"`` uses a GPU when there is one).
-        progress: show Lightning's progress bar.
+        progress: show a bar over the epochs (on a terminal).
 
     Returns:
         The :class:`TrainedClassifier` with the best-validation-loss weights.

@@ -387,7 +387,7 @@ def train_flow(
         val_fraction: fraction of events held out for validation.
         seed: seed of the split, the initialisation and the shuffling.
         accelerator: Lightning accelerator.
-        progress: show Lightning's progress bar.
+        progress: show a bar over the epochs (on a terminal).
 
     Returns:
         The :class:`TrainedFlow` (on the CPU) with the best-validation weights.

@@ -32,6 +32,8 @@ from torch.utils.data import (
 )
 
 from anomsearch.exceptions import DataFormatError
+from anomsearch.progress import ProgressBar, progress_bar
+from anomsearch.progress import active as progress_active
 
 __all__ = [
     "AdamTrainedModule",
@@ -85,6 +87,44 @@ class _BestWeights(Callback):
             self.state = {
                 k: v.detach().to("cpu", copy=True) for k, v in pl_module.state_dict().items()
             }
+
+
+class _EpochProgress(Callback):
+    """A bar over the epochs (with the latest ``val_loss``) in the live progress display."""
+
+    def __init__(self, description: str, max_epochs: int) -> None:
+        self._description = description
+        self._max_epochs = max_epochs
+        self._stack = contextlib.ExitStack()
+        self._bar: ProgressBar | None = None
+
+    def on_train_start(
+        self, trainer: lightning.Trainer, pl_module: lightning.LightningModule
+    ) -> None:
+        self._bar = self._stack.enter_context(
+            progress_bar(self._max_epochs, description=self._description, unit="epoch")
+        )
+
+    def on_validation_end(
+        self, trainer: lightning.Trainer, pl_module: lightning.LightningModule
+    ) -> None:
+        value = trainer.callback_metrics.get("val_loss")
+        if self._bar is not None and not trainer.sanity_checking and value is not None:
+            self._bar.note(f"val_loss {float(value):.4g}")
+            self._bar.update()
+
+    def on_train_end(
+        self, trainer: lightning.Trainer, pl_module: lightning.LightningModule
+    ) -> None:
+        self._stack.close()
+
+    def on_exception(
+        self,
+        trainer: lightning.Trainer,
+        pl_module: lightning.LightningModule,
+        exception: BaseException,
+    ) -> None:
+        self._stack.close()
 
 
 @contextlib.contextmanager
@@ -267,7 +307,9 @@ def fit_with_early_stopping(
         max_epochs: maximum number of epochs.
         patience: epochs without a lower ``val_loss`` before stopping.
         accelerator: Lightning accelerator.
-        progress: show Lightning's progress bar.
+        progress: show a bar over the epochs (:mod:`anomsearch.progress`: only on a terminal);
+            one is also shown, under the others, whenever a bar is already showing (the
+            pipeline's scan or folds).
         callbacks: further callbacks.
 
     Returns:
@@ -275,6 +317,9 @@ def fit_with_early_stopping(
     """
     best = _BestWeights()
     stopper = EarlyStopping(monitor="val_loss", mode="min", patience=int(patience))
+    if progress or progress_active():
+        description = f"{type(module).__name__} epochs"
+        callbacks = [*callbacks, _EpochProgress(description, int(max_epochs))]
     start = time.perf_counter()
     with _quiet_lightning(accelerator=accelerator):
         trainer = lightning.Trainer(
@@ -284,7 +329,7 @@ def fit_with_early_stopping(
             callbacks=[stopper, best, *callbacks],
             logger=False,
             enable_checkpointing=False,
-            enable_progress_bar=progress,
+            enable_progress_bar=False,
             enable_model_summary=False,
             num_sanity_val_steps=0,
             log_every_n_steps=max(1, len(train_loader)),
