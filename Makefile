@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml
 quickstart: $(STAMP)  ## run the quickstart search (toy data, CWoLa, bump hunt, pyhf)
 	$(BIN)/anomsearch run configs/quickstart.yaml
 
-test: $(STAMP)  ## lint + strict docs build + the full test suite (as CI runs it)
+test: $(STAMP)  ## lint + strict docs build + the full test suite incl. the browser test (as CI runs it)
+	bash scripts/ensure-chromium.sh
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(MKDOCS) --quiet

@@ -51,7 +51,7 @@ def results_dir(tmp_path):
 
 def test_answer_first_and_escaped():
     page = render_html(REPORT)
-    assert page.index("4.20") < page.index("Signal region")
+    assert page.index("4.20") < page.index('<section id="fit">')
     assert "demo&lt;&amp;&gt;" in page and "demo<&>" not in page
     assert "321 &plusmn; 40" in page
     assert "3.30-3.50" in page and "450.0 &plusmn; 10.0" in page
@@ -84,3 +84,134 @@ def test_bad_results_dir(tmp_path):
         write_html_report(tmp_path)
     result = CliRunner().invoke(app, ["report", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "no report.json" in result.output
+
+
+SCAN_REPORT = {
+    **REPORT,
+    "limit": {
+        "cl": 0.95,
+        "observed": 512.3,
+        "expected": [200.0, 260.0, 350.0, 480.0, 640.0],
+        "model": "bumphunt",
+    },
+    "global": {
+        "method": "sidak",
+        "local_significance": 4.2,
+        "p_value": 2.0e-3,
+        "significance": 2.88,
+        "trials_factor": 150.0,
+    },
+    "scan": {
+        "best": {"window_index": 1, "efficiency": 0.01},
+        "windows": [
+            {
+                "window_index": 0,
+                "sr_low": 3.0,
+                "sr_high": 3.4,
+                "efficiency": 0.01,
+                "significance": 0.4,
+                "p0": 0.34,
+                "mu_hat": 12.0,
+                "n_selected_sr": 80,
+                "skipped": None,
+            },
+            {
+                "window_index": 1,
+                "sr_low": 3.3,
+                "sr_high": 3.7,
+                "efficiency": 0.01,
+                "significance": 4.2,
+                "p0": 1.3e-5,
+                "mu_hat": 321.0,
+                "n_selected_sr": 700,
+                "skipped": None,
+            },
+            {
+                "window_index": 2,
+                "sr_low": 3.6,
+                "sr_high": 4.0,
+                "efficiency": 0.01,
+                "significance": None,
+                "p0": None,
+                "mu_hat": None,
+                "n_selected_sr": None,
+                "skipped": "too few sideband events",
+            },
+        ],
+    },
+    "config": {
+        "name": "demo",
+        "method": {"name": "cwola"},
+        "stats": {"systematics": [{"name": "lumi", "sample": "signal", "up": 0.017}]},
+    },
+}
+WORKSPACE = {
+    "channels": [
+        {
+            "name": "sr",
+            "samples": [
+                {
+                    "name": "signal",
+                    "data": [1.0],
+                    "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
+                },
+                {
+                    "name": "background",
+                    "data": [5.0],
+                    "modifiers": [
+                        {
+                            "name": "fit_ev0",
+                            "type": "histosys",
+                            "data": {"hi_data": [6.0], "lo_data": [4.0]},
+                        }
+                    ],
+                },
+            ],
+        }
+    ]
+}
+
+
+def test_every_stage_has_its_section_and_the_nav_links_resolve():
+    page = render_html(SCAN_REPORT, workspaces={"workspace.json": WORKSPACE})
+    links = re.findall(r"href='#([a-z]+)'", page)
+    sections = re.findall(r"<section id=[\'\"]([a-z]+)[\'\"]", page)
+    assert links == sections
+    assert sections == [
+        "answer",
+        "fit",
+        "scan",
+        "scores",
+        "performance",
+        "model",
+        "config",
+        "provenance",
+    ]
+    answer = page[: page.index('<section id="fit">')]
+    assert (
+        "global significance Z" in answer
+        and "2.88&sigma; <small>(scan best: 4.20&sigma; local)" in answer
+    )
+    assert "95% CL upper limit on signal events" in answer and "512 <small>(exp. 350)" in answer
+    assert re.search(r'<tr class="best"><td>3.30-3.70</td>', page)
+    assert "too few sideband events" in page
+    assert "<td>lumi</td><td>signal</td><td>normsys</td>" in page
+    assert "workspace.json</code>: bump hunt with the score cut, 2 modifiers" in page
+    assert "fit_ev0" in page
+
+
+def test_workspaces_and_all_plots_are_embedded(results_dir):
+    write_json_atomic(results_dir / "report.json", SCAN_REPORT)
+    write_json_atomic(results_dir / "workspace.json", WORKSPACE)
+    fig = Figure(figsize=(2, 2))
+    fig.subplots().plot(np.arange(3))
+    for name in ("scan_significance.png", "mjj_sculpting.png"):
+        fig.savefig(results_dir / name)
+    page = write_html_report(results_dir).read_text()
+    scan = page[page.index('<section id="scan">') : page.index('<section id="scores">')]
+    assert 'alt="scan_significance.png"' in scan
+    assert 'alt="mjj_sculpting.png"' in page[page.index('<section id="scores">') :]
+    assert "&quot;fit_ev0&quot;" in page
+    (results_dir / "workspace.json").write_text("{broken")
+    with pytest.raises(DataFormatError, match=r"workspace\.json: not valid JSON"):
+        write_html_report(results_dir)

@@ -66,7 +66,7 @@ DEFAULTS: dict[str, Any] = {
     "injection": None,
     "method": {"n_folds": 5},
     "background": {"efficiency": 0.01, "bin_width": 0.1, "n_params": 4},
-    "stats": {"signal_width": 0.05, "calculator": "asymptotics"},
+    "stats": {"signal_width": 0.05, "calculator": "asymptotics", "limit_cl": 0.95},
     "output": {"plots": True},
     "compute": {"executor": "serial", "cache": True},
 }

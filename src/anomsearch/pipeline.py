@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -44,13 +45,14 @@ from anomsearch.data import (
 from anomsearch.data.download import default_cache_dir
 from anomsearch.data.lhco_raw import DEFAULT_CHUNK_SIZE, raw_h5_info
 from anomsearch.data.raw_to_features import raw_to_features
-from anomsearch.exceptions import AnomsearchError, ConfigError, DataFormatError
+from anomsearch.exceptions import AnomsearchError, ConfigError, DataFormatError, FitError
 from anomsearch.methods import cross_score, get_method
 from anomsearch.metrics import auc, max_sic, roc_curve
 from anomsearch.provenance import array_checksum, provenance
 from anomsearch.report.html import write_html_report
 from anomsearch.scan import ScanResult, scan_windows, sliding_window_search
 from anomsearch.stats import systematics_from_config, trials_factor_approximation
+from anomsearch.stats.limits import upper_limit
 
 __all__ = [
     "SearchResult",
@@ -459,6 +461,7 @@ def _run_scan(
         efficiencies=scan.get("efficiencies", [float(bkg["efficiency"])]),
         folds=kfold_assignments(len(events), int(config["method"]["n_folds"]), seed=seeds["scan"]),
         seed=seeds["scan"],
+        fit_range=(float(scan["mjj_min"]), float(scan["mjj_max"])),
         bin_width=float(bkg["bin_width"]),
         n_params=bkg["n_params"],
         signal_width=float(config["stats"]["signal_width"]),
@@ -514,6 +517,27 @@ def _scan_sections(
         "window": {"sr_low": best.window.sr_low, "sr_high": best.window.sr_high},
         "efficiency": float(best.efficiency),
     }
+
+
+def _limit_section(spec: dict[str, Any], cl: float | None, *, model: str) -> dict[str, Any] | None:
+    """The CLs upper limit on ``mu`` (signal events) of the headline model, or None."""
+    if cl is None:
+        return None
+    try:
+        limit = upper_limit(spec, cl=float(cl))
+    except (ConfigError, FitError) as exc:
+        log.warning("no %g CL upper limit for the %s model: %s", cl, model, exc)
+        return None
+    expected = [float(v) if math.isfinite(v) else None for v in limit.expected]
+    log.info(
+        "%s: %g CL upper limit on the signal events: %.1f observed, %s expected",
+        model,
+        cl,
+        limit.observed,
+        "-" if expected[2] is None else f"{expected[2]:.1f}",
+    )
+    observed = float(limit.observed)
+    return {"cl": float(cl), "observed": observed, "expected": expected, "model": model}
 
 
 def _abcd_section(abcd: ABCDSearchResult) -> dict[str, Any]:
@@ -702,6 +726,11 @@ def run(
         },
         "timing": {"training_seconds": train_seconds},
         "abcd": None if abcd is None else _abcd_section(abcd),
+        "limit": _limit_section(
+            hunt.spec if abcd is None else abcd.spec,
+            config["stats"]["limit_cl"],
+            model="bumphunt" if abcd is None else "abcd",
+        ),
         "scan": None,
         "global": None,
         "config": config,
