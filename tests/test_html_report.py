@@ -215,3 +215,19 @@ def test_workspaces_and_all_plots_are_embedded(results_dir):
     (results_dir / "workspace.json").write_text("{broken")
     with pytest.raises(DataFormatError, match=r"workspace\.json: not valid JSON"):
         write_html_report(results_dir)
+
+
+def test_toy_global_significance_is_explained():
+    toys = {
+        **SCAN_REPORT["global"],
+        "method": "toys",
+        "p_value": 0.04,
+        "p_value_error": 0.011,
+        "n_toys": 300,
+        "n_exceeding": 12,
+        "sidak": {"p_value": 0.09, "significance": 1.34, "trials_factor": 4.0},
+    }
+    page = render_html({**SCAN_REPORT, "global": toys})
+    assert "global p-value (toys)" in page and "0.04 &plusmn; 0.011" in page
+    assert "from 300 pseudo-experiments of the whole scan, 12 of them" in page
+    assert "Sidak approximation gives p = 0.09" in page

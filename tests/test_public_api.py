@@ -126,6 +126,7 @@ PUBLIC = {
         "make_executor",
     ],
     "anomsearch.exceptions": ["AnomsearchError", "ConfigError", "DataFormatError", "FitError"],
+    "anomsearch.scan_toys": ["TOY_SOURCES", "scan_global_significance", "scan_toy_max_z"],
     "anomsearch.progress": [
         "ProgressBar",
         "active",

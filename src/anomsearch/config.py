@@ -225,6 +225,11 @@ def _semantic_checks(config: dict[str, Any]) -> None:
                     f"config field scan.width: background.bin_width {width} TeV must divide the "
                     f"window width {w.sr_high - w.sr_low:g} TeV"
                 )
+        if scan.get("global_toys", 0) > 0 and config["data"]["source"] != "toy":
+            raise ConfigError(
+                "config field scan.global_toys: pseudo-datasets are drawn from the generator, so "
+                f"they need data.source: toy, not {config['data']['source']!r} (0: Sidak only)"
+            )
     from anomsearch.stats.systematics import systematics_from_config
 
     systematics_from_config(config.get("stats", {}).get("systematics", []))

@@ -104,6 +104,7 @@ def _seeds(seed: int) -> dict[str, int]:
         "reference_signal",
         "reference_simulation",
         "scan",
+        "scan_toys",
     )
     children = np.random.SeedSequence(seed).spawn(len(names))
     return {n: int(c.generate_state(1)[0]) for n, c in zip(names, children, strict=True)}
@@ -430,6 +431,13 @@ def _write_selected_events(
     np.savez_compressed(path, **arrays)
 
 
+def _build_method(config: dict[str, Any]) -> Any:
+    """The configured anomaly method with its reference samples attached."""
+    options = dict(config["method"])
+    options.pop("n_folds")
+    return attach_reference_samples(get_method(options.pop("name"), **options), config)
+
+
 def _run_scan(
     events: EventTable,
     method: Any,
@@ -479,8 +487,9 @@ def _scan_sections(
 
     The look-elsewhere correction is the Sidak approximation with an effective number of
     independent trials = (scanned signal-region range / window width) x (number of
-    efficiencies): conservative, as overlapping windows and nested cuts are correlated.
-    Pseudo-experiments that retrain every window per toy are not run in a default search.
+    efficiencies): conservative, as overlapping windows and nested cuts are correlated. With
+    ``scan.global_toys`` > 0 the pipeline replaces it by pseudo-experiments of the whole scan
+    (:mod:`anomsearch.scan_toys`).
 
     References:
         E. Gross, O. Vitells, arXiv:1005.1891 (trials factor).
@@ -538,6 +547,56 @@ def _limit_section(spec: dict[str, Any], cl: float | None, *, model: str) -> dic
     )
     observed = float(limit.observed)
     return {"cl": float(cl), "observed": observed, "expected": expected, "model": model}
+
+
+def _toy_global_section(
+    sidak: dict[str, Any],
+    config: dict[str, Any],
+    seeds: dict[str, int],
+    executor: Executor | None,
+    cache: UnitCache | None,
+    *,
+    progress: bool,
+) -> dict[str, Any]:
+    """The ``global`` section from ``scan.global_toys`` pseudo-experiments of the whole scan,
+    with the Sidak approximation kept for comparison."""
+    from anomsearch.scan_toys import scan_global_significance
+
+    start = time.perf_counter()
+    result, toys = scan_global_significance(
+        config,
+        sidak["local_significance"],
+        seed=seeds["scan_toys"],
+        executor=executor,
+        cache=cache,
+        progress=progress,
+    )
+    log.info(
+        "global significance from %d pseudo-experiments: p = %.3g +- %.2g (Z = %.2f; "
+        "Sidak: p = %.3g) in %.0f s",
+        result.n_toys,
+        result.global_p,
+        result.global_p_error,
+        result.global_z,
+        sidak["p_value"],
+        time.perf_counter() - start,
+    )
+    return {
+        **sidak,
+        "method": "toys",
+        "p_value": float(result.global_p),
+        "p_value_error": float(result.global_p_error),
+        "significance": float(result.global_z),
+        "trials_factor": float(result.trials_factor),
+        "n_toys": int(result.n_toys),
+        "n_exceeding": int(result.n_exceeding),
+        "toy_max_local_z": [float(z) for z in toys],
+        "sidak": {
+            "p_value": sidak["p_value"],
+            "significance": sidak["significance"],
+            "trials_factor": sidak["trials_factor"],
+        },
+    }
 
 
 def _abcd_section(abcd: ABCDSearchResult) -> dict[str, Any]:
@@ -661,11 +720,8 @@ def run(
     mjj = events.mjj
     log.info("%d events in the analysis range [%.2f, %.2f] TeV", len(events), lo, hi)
 
-    method_options = dict(config["method"])
-    n_folds = int(method_options.pop("n_folds"))
-    method = get_method(method_options.pop("name"), **method_options)
-    method = attach_reference_samples(method, config)
-    folds = kfold_assignments(len(events), n_folds, seed=seeds["folds"])
+    method = _build_method(config)
+    folds = kfold_assignments(len(events), int(config["method"]["n_folds"]), seed=seeds["folds"])
     t_train = time.perf_counter()
     crossed = cross_score(
         method,
@@ -742,7 +798,11 @@ def run(
             scan = _run_scan(
                 all_events, method, config, seeds, progress=progress, executor=executor, cache=cache
             )
-        report["scan"], report["global"] = _scan_sections(scan, config)
+            report["scan"], report["global"] = _scan_sections(scan, config)
+            if report["global"] is not None and config["scan"].get("global_toys", 0) > 0:
+                report["global"] = _toy_global_section(
+                    report["global"], config, seeds, executor, cache, progress=progress
+                )
         report["timing"]["scan_seconds"] = scan.wall_seconds
     if cache is not None:
         log.info(

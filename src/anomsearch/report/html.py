@@ -141,7 +141,15 @@ def _answer_cards(report: dict[str, Any]) -> list[str]:
                 f"{gz:.2f}&sigma; <small>(scan best: {best})</small>",
                 highlight=gz >= 3,
             ),
-            _card(f"global p-value ({glob.get('method', '')})", _fmt(glob["p_value"])),
+            _card(
+                f"global p-value ({glob.get('method', '')})",
+                _fmt(glob["p_value"])
+                + (
+                    f" &plusmn; {_fmt(glob['p_value_error'], 2)}"
+                    if glob.get("p_value_error") is not None
+                    else ""
+                ),
+            ),
         ]
     cards.append(
         _card(
@@ -198,7 +206,15 @@ def _scan_section(report: dict[str, Any], plots: dict[str, Path]) -> str | None:
         body.append(
             f"<p>Look-elsewhere correction ({html.escape(str(glob.get('method')))}): local "
             f"Z = {glob['local_significance']:.2f} &rarr; global Z = {glob['significance']:.2f} "
-            f"(p = {_fmt(glob['p_value'])}, trials factor {_fmt(glob.get('trials_factor'))}).</p>"
+            f"(p = {_fmt(glob['p_value'])}, trials factor {_fmt(glob.get('trials_factor'))})"
+            + (
+                f" from {glob['n_toys']} pseudo-experiments of the whole scan, "
+                f"{glob['n_exceeding']} of them at or above the observed local Z; the Sidak "
+                f"approximation gives p = {_fmt(glob['sidak']['p_value'])}"
+                if glob.get("method") == "toys"
+                else ""
+            )
+            + ".</p>"
         )
     best = scan.get("best") or {}
     rows, classes = [], []
