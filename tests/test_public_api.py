@@ -126,6 +126,13 @@ PUBLIC = {
         "make_executor",
     ],
     "anomsearch.exceptions": ["AnomsearchError", "ConfigError", "DataFormatError", "FitError"],
+    "anomsearch.cache_admin": [
+        "CacheUsage",
+        "PruneResult",
+        "cache_usage",
+        "parse_size",
+        "prune_cache",
+    ],
     "anomsearch.scan_toys": ["TOY_SOURCES", "scan_global_significance", "scan_toy_max_z"],
     "anomsearch.progress": [
         "ProgressBar",

@@ -37,6 +37,11 @@ data_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(data_app, name="data")
+cache_app = typer.Typer(
+    help="Look after a unit cache (compute.cache_dir): its size, and pruning it.",
+    no_args_is_help=True,
+)
+app.add_typer(cache_app, name="cache")
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -415,4 +420,73 @@ def data_features_command(
     typer.echo(
         f"wrote {result.n_written} events to {result.path} ({result.events_per_s:.0f} events/s; "
         f"{result.n_missing_jets} with fewer than two jets)"
+    )
+
+
+CacheDir = Annotated[
+    Path,
+    typer.Argument(
+        help="The cache directory (compute.cache_dir; default results/.anomsearch-cache/<name>)."
+    ),
+]
+
+
+def _human(n_bytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n_bytes < 1024 or unit == "GiB":
+            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1024
+    return f"{n_bytes:.1f} GiB"  # pragma: no cover - the loop returns
+
+
+@cache_app.command("info")
+def cache_info(directory: CacheDir) -> None:
+    """Entries and size of a unit cache, per kind of unit."""
+    import datetime
+
+    from anomsearch.cache_admin import cache_usage
+
+    try:
+        usage = cache_usage(directory)
+    except AnomsearchError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"{directory}: {usage.n_entries} entries, {_human(usage.n_bytes)}")
+    for kind, (n, size) in sorted(usage.by_kind.items()):
+        typer.echo(f"  {kind:<14} {n:>7} entries  {_human(size):>10}")
+    if usage.oldest is not None and usage.newest is not None:
+        stamp = [
+            datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M")
+            for t in (usage.oldest, usage.newest)
+        ]
+        typer.echo(f"  last used between {stamp[0]} and {stamp[1]}")
+
+
+@cache_app.command("prune")
+def cache_prune(
+    directory: CacheDir,
+    older_than: Annotated[
+        float | None, typer.Option(help="Remove entries unused for this many days.")
+    ] = None,
+    max_size: Annotated[
+        str | None,
+        typer.Option(help="Then remove the least recently used entries down to this size (2G)."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Only say what would be removed.")] = False,
+) -> None:
+    """Remove old or least recently used entries of a unit cache (a rerun recomputes them)."""
+    from anomsearch.cache_admin import parse_size, prune_cache
+
+    try:
+        max_bytes = None if max_size is None else parse_size(max_size)
+        if older_than is None and max_bytes is None:
+            raise AnomsearchError("give --older-than DAYS and/or --max-size SIZE")
+        result = prune_cache(
+            directory, older_than_days=older_than, max_bytes=max_bytes, dry_run=dry_run
+        )
+    except AnomsearchError as exc:
+        raise _fail(exc) from None
+    verb = "would remove" if dry_run else "removed"
+    typer.echo(
+        f"{verb} {result.n_removed} entries ({_human(result.bytes_removed)}); "
+        f"{result.n_kept} entries ({_human(result.bytes_kept)}) kept"
     )

@@ -28,6 +28,7 @@ only point a cache at a directory you trust.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import enum
 import functools
@@ -607,6 +608,8 @@ class UnitCache:
             log.warning("corrupt cache entry %s (%s): recomputing", path, exc)
             return None
         self.hits += 1
+        with contextlib.suppress(OSError):  # mark as recently used, for pruning by age / size
+            os.utime(path)
         log.info("cached: %s", label if label is not None else key)
         return value
 
