@@ -217,6 +217,8 @@ def test_window_scan_finds_the_injected_window_and_corrects_for_look_elsewhere(t
         injection={"n_signal": 1000},
         method={"name": "cwola", "n_folds": 2, "max_epochs": 4, "hidden": [32, 32]},
         output={"plots": True},
+        # configured away from the resonance: with a scan the headline follows the best window
+        regions={"signal_region": [3.9, 4.3], "sidebands": [3.6, 4.6]},
     )
     cfg["scan"] = {
         "mjj_min": 2.8,
@@ -242,6 +244,19 @@ def test_window_scan_finds_the_injected_window_and_corrects_for_look_elsewhere(t
     assert runner.exit_code == 0, runner.output
     answer = json.loads((result.output_dir / "answer.json").read_text())
     assert answer["p_value"] == pytest.approx(glob["p_value"])
+    # ... and the mass, yield and daughters of the most significant window, not of config.regions
+    headline = report["headline"]
+    assert headline["source"] == "scan"
+    assert headline["signal_region"] == pytest.approx([best["sr_low"], best["sr_high"]])
+    assert headline["efficiency"] == best["efficiency"]
+    assert report["selection"]["efficiency"] == best["efficiency"]
+    assert report["significance"] > 3
+    details = json.loads((result.output_dir / "answer_details.json").read_text())
+    assert details["source"]["signal_region_gev"] == pytest.approx(
+        [1000 * best["sr_low"], 1000 * best["sr_high"]]
+    )
+    if "resonance_mass" in answer:
+        assert 1000 * best["sr_low"] <= answer["resonance_mass"]["value"] <= 1000 * best["sr_high"]
 
 
 @pytest.mark.slow

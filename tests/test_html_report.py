@@ -205,11 +205,13 @@ def test_workspaces_and_all_plots_are_embedded(results_dir):
     write_json_atomic(results_dir / "workspace.json", WORKSPACE)
     fig = Figure(figsize=(2, 2))
     fig.subplots().plot(np.arange(3))
-    for name in ("scan_significance.png", "mjj_sculpting.png"):
+    for name in ("scan_significance.png", "mjj_sculpting.png", "scan_window_01.png"):
         fig.savefig(results_dir / name)
     page = write_html_report(results_dir).read_text()
     scan = page[page.index('<section id="scan">') : page.index('<section id="scores">')]
     assert 'alt="scan_significance.png"' in scan
+    assert "<summary>window 1: SR [3.30, 3.70] TeV, largest local Z = 4.20</summary>" in scan
+    assert 'alt="scan_window_01.png"' in scan
     assert 'alt="mjj_sculpting.png"' in page[page.index('<section id="scores">') :]
     assert "&quot;fit_ev0&quot;" in page
     (results_dir / "workspace.json").write_text("{broken")

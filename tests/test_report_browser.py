@@ -149,7 +149,18 @@ def test_report_renders_in_chromium(results: Path, driver: Any, tmp_path: Path) 
             "return [arguments[0].complete, arguments[0].naturalWidth]", img
         )
         assert natural[0] and natural[1] > 100, img.get_attribute("alt")
-        assert img.size["width"] > 100
+        assert img.size["width"] > 100 or not img.is_displayed()
+
+    # Each window's fits are folded under its summary and unfold on a click.
+    windows = driver.find_elements(By.CSS_SELECTOR, "#scan details.window")
+    assert len(windows) == report["scan"]["n_windows"]
+    first = windows[0].find_element(By.TAG_NAME, "img")
+    assert not first.is_displayed()
+    summary = windows[0].find_element(By.TAG_NAME, "summary")
+    assert summary.text.startswith("window 0: SR [")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", summary)
+    summary.click()
+    assert first.is_displayed() and first.size["width"] > 100
 
     # The scan table marks its most significant entry; the navigation scrolls to the scan.
     best = driver.find_element(By.CSS_SELECTOR, "#scan tr.best")
@@ -168,7 +179,7 @@ def test_report_renders_in_chromium(results: Path, driver: Any, tmp_path: Path) 
     summary = driver.find_element(By.CSS_SELECTOR, "#model details summary")
     pre = driver.find_element(By.CSS_SELECTOR, "#model details pre")
     assert not pre.is_displayed()
-    driver.execute_script("arguments[0].scrollIntoView()", summary)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", summary)
     summary.click()
     assert pre.is_displayed()
     assert json.loads(pre.text)["channels"]

@@ -744,7 +744,8 @@ def answer_from_results(
     Reads ``report.json`` (``p0``, or ``global.p_value`` after a window scan, whose best entry
     then goes into the details; ``background.sr_bin_edges``, ``observed_sr``,
     ``expected_sr``, and ``expected_sr_covariance`` when present, else the diagonal from
-    ``expected_sr_uncertainty``; ``config.regions`` and ``config.stats.signal_width``) and
+    ``expected_sr_uncertainty``; the regions of ``headline`` -- after a scan its most significant
+    window -- or else ``config.regions``; ``config.stats.signal_width``) and
     ``selected_events.npz`` (``mjj``, ``mj1``, ``mj2`` of the events passing the score cut, TeV).
     Fits the resonance mass and yield in the SR bins (:func:`fit_resonance_mass`, background
     profiled with its covariance, mass free over the SR) and the daughter-jet masses from the
@@ -787,8 +788,12 @@ def answer_from_results(
             _require(report, ["background", "expected_sr_uncertainty"], src), dtype=float
         )
         cov = np.diag(sigma**2)
-    sr = [float(v) for v in _require(report, ["config", "regions", "signal_region"], src)]
-    sb = [float(v) for v in _require(report, ["config", "regions", "sidebands"], src)]
+    if "headline" in report:  # with a scan: the most significant window
+        sr = [float(v) for v in _require(report, ["headline", "signal_region"], src)]
+        sb = [float(v) for v in _require(report, ["headline", "sidebands"], src)]
+    else:
+        sr = [float(v) for v in _require(report, ["config", "regions", "signal_region"], src)]
+        sb = [float(v) for v in _require(report, ["config", "regions", "sidebands"], src)]
     rel_width = float(report["config"].get("stats", {}).get("signal_width", 0.05))
     if not (math.isfinite(daughter_bin_width) and daughter_bin_width > 0):
         raise ConfigError(f"answer.daughter_bin_width must be > 0, got {daughter_bin_width}")

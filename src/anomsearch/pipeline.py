@@ -274,9 +274,12 @@ def attach_reference_samples(method: Any, config: dict[str, Any]) -> Any:
     return dataclasses.replace(method, **updates) if updates else method
 
 
-def _bump_hunt_options(config: dict[str, Any], regions: Regions) -> dict[str, Any]:
+def _bump_hunt_options(
+    config: dict[str, Any], regions: Regions, *, fit_range: tuple[float, float] | None = None
+) -> dict[str, Any]:
     bkg = config["background"]
-    fit_range = tuple(bkg.get("fit_range", (regions.sb_low, regions.sb_high)))
+    if fit_range is None:
+        fit_range = tuple(bkg.get("fit_range", (regions.sb_low, regions.sb_high)))
     return {
         "regions": regions,
         "fit_range": fit_range,
@@ -429,6 +432,18 @@ def _write_selected_events(
     if selected.label is not None:
         arrays["label"] = selected.label
     np.savez_compressed(path, **arrays)
+
+
+def _scan_fit_range(scan: ScanResult, config: dict[str, Any]) -> tuple[float, float]:
+    """Fit range of the headline analysis in the scan's best window: ``background.fit_range``
+    widened to the window's sidebands where needed, else the scanned range."""
+    assert scan.best is not None
+    window = scan.best.window
+    if "fit_range" in config["background"]:
+        low, high = config["background"]["fit_range"]
+    else:
+        low, high = config["scan"]["mjj_min"], config["scan"]["mjj_max"]
+    return (min(float(low), window.sb_low), max(float(high), window.sb_high))
 
 
 def _build_method(config: dict[str, Any]) -> Any:
@@ -706,10 +721,37 @@ def run(
     seeds = _seeds(config["seed"])
     final_dir = _output_dir(config, output_dir)
     cache = _unit_cache(config, final_dir, force=force)
-    regions = Regions(*config["regions"]["signal_region"], *config["regions"]["sidebands"])
-    options = _bump_hunt_options(config, regions)
-
     all_events = events = load_dataset(config, progress=progress)
+    method = _build_method(config)
+
+    scan = scan_section = global_section = None
+    regions = Regions(*config["regions"]["signal_region"], *config["regions"]["sidebands"])
+    efficiency = float(config["background"]["efficiency"])
+    options = _bump_hunt_options(config, regions)
+    headline = "config"
+    if "scan" in config:
+        with make_executor(config["compute"]) as executor:
+            scan = _run_scan(
+                all_events, method, config, seeds, progress=progress, executor=executor, cache=cache
+            )
+            scan_section, global_section = _scan_sections(scan, config)
+            if global_section is not None and config["scan"].get("global_toys", 0) > 0:
+                global_section = _toy_global_section(
+                    global_section, config, seeds, executor, cache, progress=progress
+                )
+        if scan.best is not None:  # the answer is about the most significant (window, cut)
+            regions, efficiency = scan.best.window, float(scan.best.efficiency)
+            options = _bump_hunt_options(config, regions, fit_range=_scan_fit_range(scan, config))
+            headline = "scan"
+            log.info(
+                "headline analysis in the scan's most significant window: SR [%.3f, %.3f) TeV, "
+                "efficiency %g, fit range [%.3f, %.3f) TeV",
+                regions.sr_low,
+                regions.sr_high,
+                efficiency,
+                *options["fit_range"],
+            )
+
     mjj = events.mjj
     lo = min(options["fit_range"][0], regions.sb_low)
     hi = max(options["fit_range"][1], regions.sb_high)
@@ -720,7 +762,6 @@ def run(
     mjj = events.mjj
     log.info("%d events in the analysis range [%.2f, %.2f] TeV", len(events), lo, hi)
 
-    method = _build_method(config)
     folds = kfold_assignments(len(events), int(config["method"]["n_folds"]), seed=seeds["folds"])
     t_train = time.perf_counter()
     crossed = cross_score(
@@ -735,12 +776,9 @@ def run(
     train_seconds = time.perf_counter() - t_train
     scores = np.asarray(crossed.scores)
 
-    hunt = bump_hunt(
-        mjj, scores, efficiency=float(config["background"]["efficiency"]), folds=folds, **options
-    )
+    hunt = bump_hunt(mjj, scores, efficiency=efficiency, folds=folds, **options)
     no_cut = bump_hunt(mjj, scores, efficiency=1.0, folds=folds, **options)
     in_sr = regions.in_sr(mjj)
-    efficiency = float(config["background"]["efficiency"])
     decorrelation, background_like = _decorrelation(scores, events, regions, efficiency)
 
     disc = hunt.discovery
@@ -787,22 +825,19 @@ def run(
             config["stats"]["limit_cl"],
             model="bumphunt" if abcd is None else "abcd",
         ),
-        "scan": None,
-        "global": None,
+        "headline": {
+            "source": headline,
+            "signal_region": [regions.sr_low, regions.sr_high],
+            "sidebands": [regions.sb_low, regions.sb_high],
+            "fit_range": [float(v) for v in options["fit_range"]],
+            "efficiency": efficiency,
+        },
+        "scan": scan_section,
+        "global": global_section,
         "config": config,
         "provenance": {**provenance(), "seed": config["seed"], "derived_seeds": seeds},
     }
-    scan = None
-    if "scan" in config:
-        with make_executor(config["compute"]) as executor:
-            scan = _run_scan(
-                all_events, method, config, seeds, progress=progress, executor=executor, cache=cache
-            )
-            report["scan"], report["global"] = _scan_sections(scan, config)
-            if report["global"] is not None and config["scan"].get("global_toys", 0) > 0:
-                report["global"] = _toy_global_section(
-                    report["global"], config, seeds, executor, cache, progress=progress
-                )
+    if scan is not None:
         report["timing"]["scan_seconds"] = scan.wall_seconds
     if cache is not None:
         log.info(
@@ -859,6 +894,12 @@ def run(
                     staging / "scan_best_window.png",
                     title=f"{config['name']}: most significant window",
                 )
+                for index in sorted({r.window_index for r in scan.results}):
+                    plot_fits_per_efficiency(
+                        scan.for_window(index),
+                        staging / f"scan_window_{index:02d}.png",
+                        title=f"{config['name']}: window {index}",
+                    )
             if report["metrics"] is not None:
                 roc = roc_curve(scores[in_sr], events.label[in_sr])
                 plot_roc_sic(

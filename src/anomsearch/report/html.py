@@ -15,6 +15,7 @@ import html
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,7 @@ td, th { border: 1px solid #ddd; padding: 0.3em 0.7em; text-align: right; }
 th { background: #f4f4f4; } tr.best td { background: #fdf2e9; font-weight: bold; }
 figure { margin: 1em 0; } img { max-width: 100%; } figcaption { color: #555; }
 pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: 0.85em; }
-details { margin: 0.6em 0; } summary { cursor: pointer; }
+details { margin: 0.6em 0; } summary { cursor: pointer; } section { scroll-margin-top: 3em; }
 """
 
 
@@ -111,13 +112,41 @@ def _image(path: Path) -> str:
     return f'<img alt="{html.escape(path.name)}" src="data:image/png;base64,{data}">'
 
 
+#: Per-window fit plots of a scan (``scan_window_<index>.png``), shown folded in the scan section.
+_WINDOW_PLOT = re.compile(r"^scan_window_(\d+)\.png$")
+
+
 def _figures(plots: dict[str, Path], section: str) -> list[str]:
     return [
         f"<figure>{_image(path)}<figcaption>{html.escape(PLOT_FILES.get(name, name))}"
         "</figcaption></figure>"
         for name, path in plots.items()
-        if _PLOT_SECTION.get(name, "scores") == section
+        if not _WINDOW_PLOT.match(name) and _PLOT_SECTION.get(name, "scores") == section
     ]
+
+
+def _window_figures(report: dict[str, Any], plots: dict[str, Path]) -> list[str]:
+    """Each window's fits and pulls, folded, titled with its SR and best local Z."""
+    rows = (report.get("scan") or {}).get("windows", [])
+    parts = []
+    for name, path in sorted(plots.items()):
+        match = _WINDOW_PLOT.match(name)
+        if not match:
+            continue
+        index = int(match.group(1))
+        mine = [r for r in rows if r.get("window_index") == index]
+        zs = [r["significance"] for r in mine if r.get("significance") is not None]
+        label = f"window {index}"
+        if mine:
+            label += f": SR [{mine[0]['sr_low']:.2f}, {mine[0]['sr_high']:.2f}] TeV"
+        if zs:
+            label += f", largest local Z = {max(zs):.2f}"
+        parts.append(
+            f"<details class='window'><summary>{html.escape(label)}</summary><figure>"
+            f"{_image(path)}<figcaption>Sideband fit and pulls at each efficiency"
+            "</figcaption></figure></details>"
+        )
+    return parts
 
 
 def _section(anchor: str, title: str, body: list[str]) -> str:
@@ -237,6 +266,7 @@ def _scan_section(report: dict[str, Any], plots: dict[str, Path]) -> str | None:
         classes.append("best" if best and is_best else "")
     header = ["SR [TeV]", "efficiency", "local Z", "p0", "mu-hat", "selected in SR", "skipped"]
     body.append(_table(header, rows, row_classes=classes))
+    body += _window_figures(report, plots)
     return _section("scan", "Window scan", body)
 
 
@@ -390,6 +420,14 @@ def render_html(
         f" &middot; method {html.escape(str(method))}"
         f" &middot; background {html.escape(str(report.get('background', {}).get('name')))}"
     )
+    headline = report.get("headline")
+    if headline:
+        low, high = headline["signal_region"]
+        where = "the scan's most significant window" if headline["source"] == "scan" else "config"
+        subtitle += (
+            f" &middot; signal region [{low:.2f}, {high:.2f}] TeV at efficiency "
+            f"{_fmt(headline['efficiency'])} ({where})"
+        )
     sections = [
         s
         for s in (
@@ -455,6 +493,7 @@ def write_html_report(results_dir: str | os.PathLike[str]) -> Path:
         if key not in report:
             raise DataFormatError(f"{report_path}: missing key {key!r}")
     plots = {n: results_dir / n for n in PLOT_FILES if (results_dir / n).is_file()}
+    plots |= {p.name: p for p in sorted(results_dir.glob("scan_window_*.png"))}
     workspaces: dict[str, Any] = {}
     for name in WORKSPACE_FILES:
         path = results_dir / name
