@@ -20,25 +20,6 @@ from anomsearch.methods import cross_score
 from anomsearch.methods.cwola import CWoLaHunting
 from anomsearch.scan import scan_windows, sliding_window_search
 
-#: A tiny scan search: 3 windows, CWoLa with one epoch of an 8-unit MLP, 2 folds (~6 s a run).
-TINY = {
-    "name": "tiny_scan",
-    "seed": 3,
-    "data": {"source": "toy", "n_background": 60_000},
-    "injection": {"n_signal": 300},
-    "regions": {"signal_region": [3.3, 3.7], "sidebands": [2.9, 4.1]},
-    "scan": {
-        "mjj_min": 2.7,
-        "mjj_max": 4.7,
-        "width": 0.4,
-        "step": 0.4,
-        "sideband_width": 0.4,
-        "efficiencies": [0.2],
-    },
-    "method": {"name": "cwola", "n_folds": 2, "max_epochs": 1, "hidden": [8], "batch_size": 4096},
-    "background": {"name": "bumphunt", "efficiency": 0.2, "bin_width": 0.1, "n_params": 3},
-    "output": {"plots": False},
-}
 #: The report entries that must not change when units come from the cache.
 NUMBERS = (
     "significance",
@@ -121,9 +102,11 @@ def _scan(events, method=None, *, cache, seed=5, **changes):
 
 
 # ------------------------------------------------------------------------------ the pipeline
-def test_a_rerun_loads_every_unit_and_gives_the_same_report(tmp_path, monkeypatch, caplog):
+def test_a_rerun_loads_every_unit_and_gives_the_same_report(
+    tmp_path, monkeypatch, caplog, tiny_scan
+):
     out = tmp_path / "run"
-    first = pipeline.run(copy.deepcopy(TINY), output_dir=out)
+    first = pipeline.run(tiny_scan(), output_dir=out)
     cache_dir = tmp_path / ".anomsearch-cache" / "run"
     assert sorted(p.name for p in cache_dir.iterdir()) == ["fold", "scan_window"]
     assert len(list((cache_dir / "scan_window").glob("*.pkl"))) == 3
@@ -132,7 +115,7 @@ def test_a_rerun_loads_every_unit_and_gives_the_same_report(tmp_path, monkeypatc
     monkeypatch.setattr(scan_module, "run_window", _forbid)
     monkeypatch.setattr(CWoLaHunting, "fit", _forbid)
     with caplog.at_level(logging.INFO, logger="anomsearch"):
-        second = pipeline.run(copy.deepcopy(TINY), output_dir=out)
+        second = pipeline.run(tiny_scan(), output_dir=out)
     for key in NUMBERS:
         assert second.report[key] == first.report[key], key
     np.testing.assert_array_equal(second.scores, first.scores)
@@ -141,10 +124,10 @@ def test_a_rerun_loads_every_unit_and_gives_the_same_report(tmp_path, monkeypatc
     assert len(list((cache_dir / "scan_window").glob("*.pkl"))) == 3  # kept across the publish
 
 
-def test_cli_force_recomputes_and_a_plain_rerun_does_not(tmp_path, count_windows):
+def test_cli_force_recomputes_and_a_plain_rerun_does_not(tmp_path, count_windows, tiny_scan):
     config = tmp_path / "tiny.yaml"
     cache_dir = tmp_path / "units"
-    cfg = copy.deepcopy(TINY)
+    cfg = tiny_scan()
     cfg["compute"] = {"executor": "serial", "cache_dir": "units"}  # relative to the config file
     config.write_text(yaml.safe_dump(cfg))
     runner = CliRunner()
@@ -172,8 +155,8 @@ def test_cli_force_recomputes_and_a_plain_rerun_does_not(tmp_path, count_windows
     assert all(p.stat().st_mtime_ns >= m for p, m in zip(entries, mtimes, strict=True))
 
 
-def test_cache_false_writes_nothing(tmp_path, count_windows):
-    cfg = copy.deepcopy(TINY)
+def test_cache_false_writes_nothing(tmp_path, count_windows, tiny_scan):
+    cfg = tiny_scan()
     cfg["compute"] = {"cache": False}
     pipeline.run(cfg, output_dir=tmp_path / "out")
     assert not (tmp_path / ".anomsearch-cache").exists()

@@ -1,0 +1,35 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+#: A tiny scan search: 3 windows, CWoLa with one epoch of an 8-unit MLP, 2 folds (~6 s a run).
+TINY_SCAN: dict[str, Any] = {
+    "name": "tiny_scan",
+    "seed": 3,
+    "data": {"source": "toy", "n_background": 60_000},
+    "injection": {"n_signal": 300},
+    "regions": {"signal_region": [3.3, 3.7], "sidebands": [2.9, 4.1]},
+    "scan": {
+        "mjj_min": 2.7,
+        "mjj_max": 4.7,
+        "width": 0.4,
+        "step": 0.4,
+        "sideband_width": 0.4,
+        "efficiencies": [0.2],
+    },
+    "method": {"name": "cwola", "n_folds": 2, "max_epochs": 1, "hidden": [8], "batch_size": 4096},
+    "background": {"name": "bumphunt", "efficiency": 0.2, "bin_width": 0.1, "n_params": 3},
+    "output": {"plots": False},
+}
+
+
+@pytest.fixture
+def tiny_scan() -> Callable[[], dict[str, Any]]:
+    """A factory of fresh copies of :data:`TINY_SCAN` (a config each test may change)."""
+    return lambda: copy.deepcopy(TINY_SCAN)
