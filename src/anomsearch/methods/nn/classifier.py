@@ -16,6 +16,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -34,9 +35,12 @@ from anomsearch.methods.nn.training import (
 
 __all__ = [
     "BinaryClassifierModule",
+    "LabelledSplit",
     "Standardizer",
     "TrainedClassifier",
     "balanced_weights",
+    "check_binary_labels",
+    "split_labelled",
     "train_classifier",
 ]
 
@@ -278,6 +282,75 @@ def _check_val_mask(val_mask: np.ndarray, y: np.ndarray) -> np.ndarray:
     return val
 
 
+def check_binary_labels(y: np.ndarray, n: int) -> np.ndarray:
+    """``y`` as int8 0/1 labels of ``n`` events.
+
+    Raises:
+        DataFormatError: wrong shape or values other than 0 and 1.
+    """
+    y = np.asarray(y)
+    if y.shape != (n,):
+        raise DataFormatError(f"y must have shape ({n},) (0/1 labels), got {y.shape}")
+    if not np.all(np.isin(y, (0, 1))):
+        raise DataFormatError("y must contain only 0 and 1 (0/1 labels)")
+    return y.astype(np.int8)
+
+
+class LabelledSplit(NamedTuple):
+    """Training/validation split of labelled events, standardised, with class-balanced weights.
+
+    Attributes:
+        x: standardised features of all events.
+        val: boolean validation mask (``~val`` is the training set).
+        standardizer: fitted on the training events.
+        train_weight: :func:`balanced_weights` of the training events.
+        val_weight: :func:`balanced_weights` of the validation events.
+    """
+
+    x: np.ndarray
+    val: np.ndarray
+    standardizer: Standardizer
+    train_weight: np.ndarray
+    val_weight: np.ndarray
+
+
+def split_labelled(
+    x: np.ndarray,
+    y: np.ndarray,
+    sample_weight: np.ndarray | None,
+    *,
+    val_fraction: float,
+    rng: np.random.Generator,
+    val_mask: np.ndarray | None = None,
+) -> LabelledSplit:
+    """The split every labelled trainer starts from (classifier, DisCo, Double DisCo).
+
+    Args:
+        x: checked features ``(n, d)``.
+        y: checked 0/1 labels (:func:`check_binary_labels`).
+        sample_weight: checked per-event weights or None.
+        val_fraction: fraction of each class for validation (ignored with ``val_mask``).
+        rng: draws the stratified split (its only use of ``rng``).
+        val_mask: an explicit validation mask instead.
+    """
+    val = (
+        _stratified_val_mask(y, float(val_fraction), rng)
+        if val_mask is None
+        else _check_val_mask(val_mask, y)
+    )
+    train = ~val
+    standardizer = Standardizer.fit(x[train])
+    return LabelledSplit(
+        x=standardizer.transform(x),
+        val=val,
+        standardizer=standardizer,
+        train_weight=balanced_weights(
+            y[train], None if sample_weight is None else sample_weight[train]
+        ),
+        val_weight=balanced_weights(y[val], None if sample_weight is None else sample_weight[val]),
+    )
+
+
 def train_classifier(
     x: np.ndarray,
     y: np.ndarray,
@@ -338,13 +411,8 @@ def train_classifier(
         arXiv:1805.02664, arXiv:1902.02634.
     """
     x = _as_matrix(x)
-    y = np.asarray(y)
     n = x.shape[0]
-    if y.shape != (n,):
-        raise DataFormatError(f"y must have shape ({n},), got {y.shape}")
-    if not np.all(np.isin(y, (0, 1))):
-        raise DataFormatError("y must contain only 0 and 1")
-    y = y.astype(np.int8)
+    y = check_binary_labels(y, n)
     sample_weight = check_sample_weight(sample_weight, n)
     _check_options(
         lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience,
@@ -352,17 +420,11 @@ def train_classifier(
     )  # fmt: skip
 
     rng = np.random.default_rng(seed)
-    if val_mask is None:
-        val = _stratified_val_mask(y, float(val_fraction), rng)
-    else:
-        val = _check_val_mask(val_mask, y)
-    train = ~val
-    standardizer = Standardizer.fit(x[train])
-    xs = standardizer.transform(x)
-    sw_train = None if sample_weight is None else sample_weight[train]
-    sw_val = None if sample_weight is None else sample_weight[val]
-    w_train = balanced_weights(y[train], sw_train)
-    w_val = balanced_weights(y[val], sw_val)
+    split = split_labelled(
+        x, y, sample_weight, val_fraction=val_fraction, rng=rng, val_mask=val_mask
+    )
+    xs, val, standardizer = split.x, split.val, split.standardizer
+    train, w_train, w_val = ~val, split.train_weight, split.val_weight
 
     with seeded_torch(seed, rng) as generator:
         net = MLP(x.shape[1], hidden=hidden, dropout=dropout, batch_norm=batch_norm)

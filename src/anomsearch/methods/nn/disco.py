@@ -36,12 +36,11 @@ from torch.nn.functional import binary_cross_entropy_with_logits
 
 from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.nn.classifier import (
-    Standardizer,
     TrainedClassifier,
     _as_matrix,
     _check_options,
-    _stratified_val_mask,
-    balanced_weights,
+    check_binary_labels,
+    split_labelled,
 )
 from anomsearch.methods.nn.mlp import MLP
 from anomsearch.methods.nn.training import (
@@ -240,10 +239,7 @@ def train_disco_classifier(
     """
     x = _as_matrix(x)
     n = x.shape[0]
-    y = np.asarray(y)
-    if y.shape != (n,) or not np.all(np.isin(y, (0, 1))):
-        raise DataFormatError(f"y must be 0/1 labels of shape ({n},), got shape {y.shape}")
-    y = y.astype(np.int8)
+    y = check_binary_labels(y, n)
     mjj = np.asarray(mjj, dtype=np.float64)
     if mjj.shape != (n,) or not np.all(np.isfinite(mjj)):
         raise DataFormatError(f"mjj must be finite with shape ({n},), got shape {mjj.shape}")
@@ -261,14 +257,9 @@ def train_disco_classifier(
     )  # fmt: skip
 
     rng = np.random.default_rng(seed)
-    val = _stratified_val_mask(y, float(val_fraction), rng)
-    train = ~val
-    standardizer = Standardizer.fit(x[train])
-    xs = standardizer.transform(x)
-    sw_train = None if sample_weight is None else sample_weight[train]
-    sw_val = None if sample_weight is None else sample_weight[val]
-    w_train = balanced_weights(y[train], sw_train)
-    w_val = balanced_weights(y[val], sw_val)
+    split = split_labelled(x, y, sample_weight, val_fraction=val_fraction, rng=rng)
+    xs, val, standardizer = split.x, split.val, split.standardizer
+    train, w_train, w_val = ~val, split.train_weight, split.val_weight
     # mjj enters only through dCor^2 (affine invariant): centre it for float32 precision
     mjj_c = (mjj - mjj[train].mean()) / max(float(mjj[train].std()), 1e-12)
 

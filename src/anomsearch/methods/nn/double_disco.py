@@ -29,14 +29,13 @@ import torch
 from torch import nn
 from torch.nn.functional import binary_cross_entropy_with_logits
 
-from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.exceptions import ConfigError
 from anomsearch.methods.nn.classifier import (
-    Standardizer,
     TrainedClassifier,
     _as_matrix,
     _check_options,
-    _stratified_val_mask,
-    balanced_weights,
+    check_binary_labels,
+    split_labelled,
 )
 from anomsearch.methods.nn.disco import _MIN_VAL_BATCH, distance_correlation_loss
 from anomsearch.methods.nn.mlp import MLP
@@ -187,10 +186,7 @@ def train_double_disco(
     """
     x = _as_matrix(x)
     n = x.shape[0]
-    y = np.asarray(y)
-    if y.shape != (n,) or not np.all(np.isin(y, (0, 1))):
-        raise DataFormatError(f"y must be 0/1 labels of shape ({n},), got shape {y.shape}")
-    y = y.astype(np.int8)
+    y = check_binary_labels(y, n)
     sample_weight = check_sample_weight(sample_weight, n)
     if (
         isinstance(disco_lambda, bool)
@@ -205,12 +201,9 @@ def train_double_disco(
     )  # fmt: skip
 
     rng = np.random.default_rng(seed)
-    val = _stratified_val_mask(y, float(val_fraction), rng)
-    train = ~val
-    standardizer = Standardizer.fit(x[train])
-    xs = standardizer.transform(x)
-    w_train = balanced_weights(y[train], None if sample_weight is None else sample_weight[train])
-    w_val = balanced_weights(y[val], None if sample_weight is None else sample_weight[val])
+    split = split_labelled(x, y, sample_weight, val_fraction=val_fraction, rng=rng)
+    xs, val, standardizer = split.x, split.val, split.standardizer
+    train, w_train, w_val = ~val, split.train_weight, split.val_weight
 
     with seeded_torch(seed, rng) as generator:
         twin = TwinMLP(x.shape[1], hidden=hidden, dropout=dropout, batch_norm=batch_norm)
