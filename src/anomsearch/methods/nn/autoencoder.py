@@ -146,14 +146,7 @@ class AutoencoderModule(AdamTrainedModule):
         x, w = batch
         per_event = (self(x) - x).pow(2).mean(dim=1)
         loss = (w * per_event).mean()
-        self.log(
-            f"{stage}_loss",
-            loss,
-            on_step=False,
-            on_epoch=True,
-            prog_bar=stage == "val",
-            batch_size=int(x.shape[0]),
-        )
+        self._log_epoch(stage, x.shape[0], loss=loss)
         return loss
 
 

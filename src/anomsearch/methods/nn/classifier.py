@@ -164,14 +164,7 @@ class BinaryClassifierModule(AdamTrainedModule):
         x, y, w = batch
         logits = self(x)
         loss = binary_cross_entropy_with_logits(logits, y, weight=w)
-        self.log(
-            f"{stage}_loss",
-            loss,
-            on_step=False,
-            on_epoch=True,
-            prog_bar=stage == "val",
-            batch_size=int(x.shape[0]),
-        )
+        self._log_epoch(stage, x.shape[0], loss=loss)
         return loss
 
 

@@ -172,16 +172,7 @@ class DiscoClassifierModule(AdamTrainedModule):
         else:
             dcor = torch.zeros((), dtype=bce.dtype, device=bce.device)
         loss = bce + self.hparams.disco_lambda * dcor
-        n = int(x.shape[0])
-        for key, value in (("loss", loss), ("bce", bce), ("dcor", dcor)):
-            self.log(
-                f"{stage}_{key}",
-                value,
-                on_step=False,
-                on_epoch=True,
-                prog_bar=stage == "val" and key == "loss",
-                batch_size=n,
-            )
+        self._log_epoch(stage, x.shape[0], loss=loss, bce=bce, dcor=dcor)
         return loss
 
 

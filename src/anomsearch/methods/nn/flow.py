@@ -226,14 +226,7 @@ class ConditionalFlowModule(AdamTrainedModule):
     def _common_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         z, c = batch
         loss = -self.log_prob(z, c).mean()
-        self.log(
-            f"{stage}_loss",
-            loss,
-            on_step=False,
-            on_epoch=True,
-            prog_bar=stage == "val",
-            batch_size=int(z.shape[0]),
-        )
+        self._log_epoch(stage, z.shape[0], loss=loss)
         return loss
 
 

@@ -100,11 +100,7 @@ class SimAssistedClassifierModule(AdamTrainedModule):
         data_loss = torch.mean(w * bce * (1.0 - is_sim))
         sim_loss = torch.mean(w * bce * is_sim)
         loss = data_loss - self.hparams.sim_lambda * sim_loss
-        size = int(x.shape[0])
-        opts = {"on_step": False, "on_epoch": True, "batch_size": size}
-        self.log(f"{stage}_loss", loss, prog_bar=stage == "val", **opts)
-        self.log(f"{stage}_data_loss", data_loss, **opts)
-        self.log(f"{stage}_sim_loss", sim_loss, **opts)
+        self._log_epoch(stage, x.shape[0], loss=loss, data_loss=data_loss, sim_loss=sim_loss)
         return loss
 
 

@@ -218,6 +218,14 @@ class AdamTrainedModule(lightning.LightningModule):
     #: Defined by every subclass: the (logged) loss of ``batch`` at ``stage``.
     _common_step: Callable[[Any, str], torch.Tensor]
 
+    def _log_epoch(self, stage: str, batch_size: int, **values: torch.Tensor) -> None:
+        """Log each value as ``{stage}_{name}``, averaged over the epoch (``loss``: the
+        ``{stage}_loss`` early stopping watches)."""
+        for name, value in values.items():
+            self.log(
+                f"{stage}_{name}", value, on_step=False, on_epoch=True, batch_size=int(batch_size)
+            )
+
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """Loss of one training batch."""
         return self._common_step(batch, "train")
