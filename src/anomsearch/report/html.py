@@ -17,7 +17,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -149,8 +149,15 @@ def _window_figures(report: dict[str, Any], plots: dict[str, Path]) -> list[str]
     return parts
 
 
-def _section(anchor: str, title: str, body: list[str]) -> str:
-    return f'<section id="{anchor}"><h2>{html.escape(title)}</h2>' + "\n".join(body) + "</section>"
+class _Section(NamedTuple):
+    anchor: str
+    title: str
+    html: str
+
+
+def _section(anchor: str, title: str, body: list[str]) -> _Section:
+    text = f'<section id="{anchor}"><h2>{html.escape(title)}</h2>' + "\n".join(body) + "</section>"
+    return _Section(anchor, title, text)
 
 
 def _answer_cards(report: dict[str, Any]) -> list[str]:
@@ -203,7 +210,7 @@ def _answer_cards(report: dict[str, Any]) -> list[str]:
     return ["<div class='answer'>", *cards, "</div>"]
 
 
-def _fit_section(report: dict[str, Any], plots: dict[str, Path]) -> str:
+def _fit_section(report: dict[str, Any], plots: dict[str, Path]) -> _Section:
     body = _figures(plots, "fit")
     background = report.get("background", {})
     if "sr_bin_edges" in background:
@@ -225,7 +232,7 @@ def _fit_section(report: dict[str, Any], plots: dict[str, Path]) -> str:
     return _section("fit", "Signal region", body)
 
 
-def _scan_section(report: dict[str, Any], plots: dict[str, Path]) -> str | None:
+def _scan_section(report: dict[str, Any], plots: dict[str, Path]) -> _Section | None:
     scan = report.get("scan")
     if not scan:
         return None
@@ -270,7 +277,7 @@ def _scan_section(report: dict[str, Any], plots: dict[str, Path]) -> str | None:
     return _section("scan", "Window scan", body)
 
 
-def _abcd_section(report: dict[str, Any], plots: dict[str, Path]) -> str | None:
+def _abcd_section(report: dict[str, Any], plots: dict[str, Path]) -> _Section | None:
     abcd = report.get("abcd")
     if not abcd:
         return None
@@ -297,7 +304,7 @@ def _abcd_section(report: dict[str, Any], plots: dict[str, Path]) -> str | None:
     return _section("abcd", "ABCD", body)
 
 
-def _scores_section(report: dict[str, Any], plots: dict[str, Path]) -> str:
+def _scores_section(report: dict[str, Any], plots: dict[str, Path]) -> _Section:
     body = _figures(plots, "scores")
     deco = report.get("decorrelation")
     if deco:
@@ -318,7 +325,7 @@ def _scores_section(report: dict[str, Any], plots: dict[str, Path]) -> str:
     return _section("scores", "Scores and decorrelation", body)
 
 
-def _performance_section(report: dict[str, Any], plots: dict[str, Path]) -> str | None:
+def _performance_section(report: dict[str, Any], plots: dict[str, Path]) -> _Section | None:
     metrics = report.get("metrics")
     if not metrics:
         return None
@@ -346,7 +353,7 @@ def _performance_section(report: dict[str, Any], plots: dict[str, Path]) -> str 
     return _section("performance", "Score performance (labels known)", body)
 
 
-def _model_section(report: dict[str, Any], workspaces: dict[str, Any]) -> str:
+def _model_section(report: dict[str, Any], workspaces: dict[str, Any]) -> _Section:
     systematics = report.get("config", {}).get("stats", {}).get("systematics", [])
     body = []
     if systematics:
@@ -453,11 +460,9 @@ def render_html(
     sections.append(
         _section("provenance", "Provenance", [f"<pre>{html.escape(provenance_text)}</pre>"])
     )
-    anchors = [s.split('"', 2)[1] for s in sections]
-    titles = [s.split("<h2>", 1)[1].split("</h2>", 1)[0] for s in sections]
     nav = (
         "<nav><a href='#answer'>Answer</a>"
-        + "".join(f"<a href='#{a}'>{t}</a>" for a, t in zip(anchors, titles, strict=True))
+        + "".join(f"<a href='#{s.anchor}'>{html.escape(s.title)}</a>" for s in sections)
         + "</nav>"
     )
     parts = [
@@ -468,7 +473,7 @@ def render_html(
         f"<p class='sub'>{subtitle}</p>",
         *_answer_cards(report),
         "</section>",
-        *sections,
+        *(s.html for s in sections),
         "</body></html>",
     ]
     return "\n".join(parts)
