@@ -134,6 +134,8 @@ def test_cli_force_recomputes_and_a_plain_rerun_does_not(tmp_path, count_windows
     args = ["run", str(config), "-o", str(tmp_path / "out"), "-q"]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
+    assert "scan: most significant SR [" in first.output and "global Z = " in first.output
+    assert "95% CL upper limit on the signal events: " in first.output
     assert sorted(count_windows) == [0, 1, 2]
     entries = sorted((cache_dir / "scan_window").glob("*.pkl"))
     assert len(entries) == 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.logging import RichHandler
@@ -140,11 +140,37 @@ def run(
         f"{report['selection']['efficiency']:g}; "
         f"without the score cut Z = {no_cut['significance']:.2f}"
     )
-    if report.get("metrics"):
-        typer.echo(
-            f"  max SIC = {report['metrics']['max_sic']:.2f}, AUC = {report['metrics']['auc']:.3f}"
-        )
+    for line in _summary_lines(report):
+        typer.echo(f"  {line}")
     typer.echo(f"  results: {result.output_dir / 'report.json'}")
+
+
+def _summary_lines(report: dict[str, Any]) -> list[str]:
+    """The run summary after the headline line: scan, limit and score performance."""
+    lines = []
+    glob, headline = report.get("global"), report.get("headline") or {}
+    if glob:
+        low, high = headline.get("signal_region", [float("nan")] * 2)
+        lines.append(
+            f"scan: most significant SR [{low:.2f}, {high:.2f}] TeV at efficiency "
+            f"{headline.get('efficiency', float('nan')):g} (the headline above); global Z = "
+            f"{glob['significance']:.2f} (p = {glob['p_value']:.3g}, {glob['method']})"
+        )
+    limit = report.get("limit")
+    if limit:
+        band = limit["expected"]
+        expected = "" if band[2] is None else f" (expected {band[2]:.0f}"
+        if expected and band[1] is not None and band[3] is not None:
+            expected += f", 68% band {band[1]:.0f}-{band[3]:.0f}"
+        lines.append(
+            f"{100 * limit['cl']:g}% CL upper limit on the signal events: "
+            f"{limit['observed']:.0f}{expected}{')' if expected else ''}"
+        )
+    if report.get("metrics"):
+        lines.append(
+            f"max SIC = {report['metrics']['max_sic']:.2f}, AUC = {report['metrics']['auc']:.3f}"
+        )
+    return lines
 
 
 @generate_app.command("pythia")
