@@ -138,6 +138,7 @@ PUBLIC = {
         "ProgressBar",
         "active",
         "console",
+        "format_bytes",
         "progress_bar",
         "terminal_progress",
         "track",

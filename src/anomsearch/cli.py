@@ -13,7 +13,7 @@ from rich.logging import RichHandler
 from anomsearch import __version__
 from anomsearch.exceptions import AnomsearchError
 from anomsearch.progress import console as progress_console
-from anomsearch.progress import terminal_progress
+from anomsearch.progress import format_bytes, terminal_progress
 
 if TYPE_CHECKING:
     from anomsearch.data import EventTable
@@ -457,14 +457,6 @@ CacheDir = Annotated[
 ]
 
 
-def _human(n_bytes: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n_bytes < 1024 or unit == "GiB":
-            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
-        n_bytes /= 1024
-    return f"{n_bytes:.1f} GiB"  # pragma: no cover - the loop returns
-
-
 @cache_app.command("info")
 def cache_info(directory: CacheDir) -> None:
     """Entries and size of a unit cache, per kind of unit."""
@@ -476,9 +468,9 @@ def cache_info(directory: CacheDir) -> None:
         usage = cache_usage(directory)
     except AnomsearchError as exc:
         raise _fail(exc) from None
-    typer.echo(f"{directory}: {usage.n_entries} entries, {_human(usage.n_bytes)}")
+    typer.echo(f"{directory}: {usage.n_entries} entries, {format_bytes(usage.n_bytes)}")
     for kind, (n, size) in sorted(usage.by_kind.items()):
-        typer.echo(f"  {kind:<14} {n:>7} entries  {_human(size):>10}")
+        typer.echo(f"  {kind:<14} {n:>7} entries  {format_bytes(size):>10}")
     if usage.oldest is not None and usage.newest is not None:
         stamp = [
             datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M")
@@ -513,6 +505,6 @@ def cache_prune(
         raise _fail(exc) from None
     verb = "would remove" if dry_run else "removed"
     typer.echo(
-        f"{verb} {result.n_removed} entries ({_human(result.bytes_removed)}); "
-        f"{result.n_kept} entries ({_human(result.bytes_kept)}) kept"
+        f"{verb} {result.n_removed} entries ({format_bytes(result.bytes_removed)}); "
+        f"{result.n_kept} entries ({format_bytes(result.bytes_kept)}) kept"
     )

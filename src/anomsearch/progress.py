@@ -43,6 +43,7 @@ __all__ = [
     "ProgressBar",
     "active",
     "console",
+    "format_bytes",
     "progress_bar",
     "terminal_progress",
     "track",
@@ -95,8 +96,8 @@ class _CountColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         unit = task.fields.get("unit", "")
         if task.fields.get("bytes"):
-            done = _format_bytes(task.completed)
-            total = "?" if task.total is None else _format_bytes(task.total)
+            done = format_bytes(task.completed)
+            total = "?" if task.total is None else format_bytes(task.total)
             return Text(f"{done}/{total}", style="progress.download")
         total = "?" if task.total is None else f"{int(task.total)}"
         return Text(f"{int(task.completed)}/{total} {unit}".rstrip(), style="progress.download")
@@ -111,13 +112,14 @@ class _RateColumn(ProgressColumn):
         rate = ""
         if speed:
             if task.fields.get("bytes"):
-                rate = f"{_format_bytes(speed)}/s"
+                rate = f"{format_bytes(speed)}/s"
             else:
                 rate = f"{speed:.3g} {task.fields.get('unit', '')}/s".replace(" /s", "/s")
         return Text("  ".join(s for s in (rate, note) if s), style="progress.data.speed")
 
 
-def _format_bytes(n: float) -> str:
+def format_bytes(n: float) -> str:
+    """``n`` bytes as ``512 B``, ``1.5 KiB``, ``3.0 MiB`` or ``2.1 GiB``."""
     for suffix in ("B", "KiB", "MiB", "GiB"):
         if abs(n) < 1024 or suffix == "GiB":
             return f"{n:.0f} {suffix}" if suffix == "B" else f"{n:.1f} {suffix}"
