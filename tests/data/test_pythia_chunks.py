@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from unittest.mock import ANY
 
 import numpy as np
 import pandas as pd
@@ -78,7 +79,7 @@ def test_failed_chunk_leaves_no_chunk_file(tmp_path: Path, monkeypatch: pytest.M
     chunk_path(tmp_path, 0).write_bytes(b"data without manifest")  # died before the manifest
     with pytest.raises(RuntimeError, match="killed"):
         generate_pythia_chunks(4, seed=1, out_dir=tmp_path, chunk_size=2, n_jobs=1, progress=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "run.json"]
 
 
 # ---------------------------------------------------------------- Pythia runs
@@ -180,6 +181,62 @@ def test_resume_regenerates_only_missing_chunk(
         N, config=CFG, seed=4, out_dir=work, chunk_size=CHUNK, n_jobs=1, progress=False, raw=True
     )
     assert again.generated == () and again.skipped == (0, 1)
+
+
+def test_a_run_grows_and_shrinks_reusing_its_chunks(serial_run: Path, tmp_path: Path) -> None:
+    """Chunk i is the start of its seed's event sequence: another n reuses what is there."""
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(serial_run, work)
+    args: dict[str, object] = {"config": CFG, "seed": 4, "out_dir": work, "chunk_size": CHUNK}
+    args.update(n_jobs=1, progress=False, raw=True)
+    full = read_features_h5(merge_chunks(work, tmp_path / "16.h5", n=N).features_path)
+
+    grown = generate_pythia_chunks(N + 4, **args)  # type: ignore[arg-type]
+    assert grown.generated == (2,) and grown.skipped == (0, 1)
+    merged = read_features_h5(merge_chunks(work, tmp_path / "20.h5").features_path)
+    np.testing.assert_array_equal(merged.jets[:N], full.jets)
+
+    shrunk = generate_pythia_chunks(N - 4, **args)  # type: ignore[arg-type]
+    assert shrunk.generated == () and shrunk.n_events == N - 4
+    part = read_features_h5(merge_chunks(work, tmp_path / "12.h5", n=N - 4).features_path)
+    np.testing.assert_array_equal(part.jets, full.jets[: N - 4])
+
+    # the 4-event chunk 2 is too short for 24 events: generated again in full, and its first
+    # 4 events are the ones it had (Pythia's sequence from the chunk seed)
+    again = generate_pythia_chunks(N + CHUNK, **args)  # type: ignore[arg-type]
+    assert again.generated == (2,) and again.skipped == (0, 1)
+    longer = read_features_h5(merge_chunks(work, tmp_path / "24.h5", n=N + CHUNK).features_path)
+    np.testing.assert_array_equal(longer.jets[: N + 4], merged.jets)
+    assert len(longer) == N + CHUNK
+    with pytest.raises(ConfigError, match=r"merge_chunks\.n"):
+        merge_chunks(work, tmp_path / "x.h5", n=0)
+    with pytest.raises(DataFormatError, match=r"chunk\(s\) \[3\] not finished"):
+        merge_chunks(work, tmp_path / "x.h5", n=N + CHUNK + 1)
+
+
+def test_readers_write_nothing_and_two_generators_do_not_race(
+    serial_run: Path, tmp_path: Path
+) -> None:
+    import fcntl
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(serial_run, work)
+    before = {p.name: p.stat().st_mtime_ns for p in work.iterdir()}
+    args: dict[str, object] = {"config": CFG, "seed": 4, "out_dir": work, "chunk_size": CHUNK}
+    args.update(n_jobs=1, progress=False, raw=True)
+    with open(work / ".lock", "a", encoding="utf-8") as other:  # another process generating
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        (work / ".chunk_00002.h5.xyz.tmp").write_bytes(b"being written by the other process")
+        run = generate_pythia_chunks(N, **args)  # type: ignore[arg-type]
+        assert run.generated == () and run.skipped == (0, 1)
+        after = {p.name: p.stat().st_mtime_ns for p in work.iterdir()}
+        assert after == {**before, ".lock": after[".lock"], ".chunk_00002.h5.xyz.tmp": ANY}
+        with pytest.raises(ConfigError, match=r"another process is generating chunks"):
+            generate_pythia_chunks(N + 1, **args)  # type: ignore[arg-type]
+        assert (work / ".chunk_00002.h5.xyz.tmp").exists()  # the other's file is left alone
 
 
 def test_mismatched_manifest_is_a_clear_error(serial_run: Path, tmp_path: Path) -> None:

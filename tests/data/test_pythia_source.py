@@ -119,9 +119,11 @@ def test_sample_specs_and_keys() -> None:
     assert sim.config.variant == "simulation"
     keys = {
         sample_key(s, versions=VERSIONS)
-        for s in (qcd, qcd._replace(seed=8), qcd._replace(n=41), qcd._replace(chunk_size=10), sim)
+        for s in (qcd, qcd._replace(seed=8), qcd._replace(chunk_size=10), sim)
     }
-    assert len(keys) == 5
+    assert len(keys) == 4
+    # samples of any size are prefixes of one stream: n is not part of the key
+    assert sample_key(qcd._replace(n=41), versions=VERSIONS) == sample_key(qcd, versions=VERSIONS)
     assert sample_key(qcd, versions=VERSIONS) != sample_key(
         qcd, versions={**VERSIONS, "fastjet": "4"}
     )
@@ -166,13 +168,16 @@ def test_counts_labels_and_cache_layout(first, cache: Path) -> None:
     events, entries = first
     assert len(events) == 45 and int(events.label.sum()) == 5
     assert len(entries) == 2  # the QCD background and the signal pool
-    specs = [json.loads((cache / "generated" / e / "sample.json").read_text()) for e in entries]
-    assert sorted((s["config"]["process"], s["n"]) for s in specs) == [("qcd", 40), ("wprime", 20)]
+    layout = {}
     for e in entries:
-        assert sorted(p.name for p in (cache / "generated" / e).iterdir()) == [
-            "features.h5",
-            "sample.json",
-        ]  # the chunks are gone once merged
+        spec = json.loads((cache / "generated" / e / "sample.json").read_text())
+        assert "n" not in spec and spec["chunk_size"] == 20  # the stream, whatever the size
+        files = sorted(p.name for p in (cache / "generated" / e).iterdir())
+        layout[spec["config"]["process"]] = files
+    assert layout == {
+        "qcd": ["chunks", "features_40.h5", "sample.json"],
+        "wprime": ["chunks", "features_20.h5", "sample.json"],
+    }
     signal = events.subset(events.label == 1)
     assert np.median(signal.mjj) == pytest.approx(3.5, rel=0.2)  # TeV
     pt = np.hypot(events.jets[:, 0, 0], events.jets[:, 0, 1])
@@ -191,6 +196,34 @@ def test_second_run_reuses_the_cache(first, in_cache: Path, monkeypatch, caplog)
     np.testing.assert_array_equal(again.jets, first[0].jets)
     np.testing.assert_array_equal(again.label, first[0].label)
     assert _entries(in_cache) == first[1]
+
+
+@pytest.mark.slow
+def test_samples_grow_and_shrink_along_their_stream(first, in_cache: Path, monkeypatch) -> None:
+    data = CONFIG["data"]
+    seed = pipeline._seeds(CONFIG["seed"])["background"]
+    forty = pythia_source.generated_sample(pythia_sample_spec(data, "background", 40, seed))
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("generated again")
+
+    with monkeypatch.context() as mp:  # fewer events: the first ones of the cached chunks
+        mp.setattr(pythia_chunks, "generate_pythia", no_generation)
+        thirty = pythia_source.generated_sample(pythia_sample_spec(data, "background", 30, seed))
+    np.testing.assert_array_equal(thirty.jets, forty.jets[:30])
+    # more events: only the missing chunk is generated, the first 40 events stay
+    calls = []
+    real = pythia_chunks.generate_pythia
+    monkeypatch.setattr(
+        pythia_chunks, "generate_pythia", lambda n, **kw: calls.append(n) or real(n, **kw)
+    )
+    fifty = pythia_source.generated_sample(pythia_sample_spec(data, "background", 50, seed))
+    assert calls == [10]
+    np.testing.assert_array_equal(fifty.jets[:40], forty.jets)
+    key = sample_key(pythia_sample_spec(data, "background", 50, seed))
+    assert key in first[1]  # the entry of the first run's background, no new one
+    names = sorted(p.name for p in (in_cache / "generated" / key).glob("features_*.h5"))
+    assert names == ["features_30.h5", "features_40.h5", "features_50.h5"]
 
 
 @pytest.mark.slow

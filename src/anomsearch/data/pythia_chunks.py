@@ -16,14 +16,22 @@ usual ``if __name__ == "__main__":`` guard):
 * a run that was killed and is restarted with the same arguments skips the finished chunks
   (after checking their manifests) and removes leftovers of the killed one (temporary files and
   chunk files without a manifest), so no partial chunk is ever used. Restarting with a different
-  config, seed, ``n``, ``chunk_size`` or ``raw`` flag in the same directory is a
-  :class:`~anomsearch.exceptions.ConfigError` naming the differing fields.
+  config, seed, ``chunk_size`` or ``raw`` flag in the same directory is a
+  :class:`~anomsearch.exceptions.ConfigError` naming the differing fields;
+* another ``n`` in the same directory grows or shrinks the run: chunk ``i`` always holds the
+  first events of its seed's sequence (Pythia generates event after event from the seed), so a
+  finished chunk with at least the events now needed is reused (its first ones), and only a
+  shorter one (the last chunk of a smaller run) is generated again, in full for its new size;
+* a call that finds every chunk it needs finished writes nothing in the directory, so another
+  process may read the first chunks of a run that is still generating its later ones; a call that
+  generates holds an exclusive lock on ``out_dir/.lock`` and a second generating call in the same
+  directory is a :class:`~anomsearch.exceptions.ConfigError` instead of a race.
 
-:func:`merge_chunks` then concatenates the chunks in chunk order into the final LHCO features file
-(R&D layout with ``label``, or the black-box layout plus a master key) and, optionally, the LHCO
-raw-particle file (:func:`anomsearch.data.lhco_raw.write_raw_h5`). Fixed arguments give identical
-files whatever ``n_jobs``. The merge holds the merged raw particles in memory
-(16.8 kB per event: 1.7 GB for 100k events).
+:func:`merge_chunks` then concatenates the chunks in chunk order (the first ``n`` events) into the
+final LHCO features file (R&D layout with ``label``, or the black-box layout plus a master key)
+and, optionally, the LHCO raw-particle file (:func:`anomsearch.data.lhco_raw.write_raw_h5`).
+Fixed arguments give identical files whatever ``n_jobs``. The merge holds the merged raw
+particles in memory (16.8 kB per event: 1.7 GB for 100k events).
 
 References:
     Pythia 8.3: arXiv:2203.11601. LHC Olympics 2020: arXiv:2101.08320.
@@ -44,7 +52,8 @@ import json
 import logging
 import os
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -74,8 +83,11 @@ log = logging.getLogger(__name__)
 _FORMAT = 1
 _MAX_PYTHIA_SEED = 900_000_000
 _RUN_MANIFEST = "run.json"
+_LOCK = ".lock"
 _FEATURES_KEY = "features"
 _RAW_KEY = "raw"
+#: A chunk to generate: (out_dir, config dict, run seed, chunk index, chunk seed, events, raw).
+_Task = tuple[str, dict[str, Any], int, int, int, int, bool]
 
 
 class ChunkedRun(NamedTuple):
@@ -92,7 +104,8 @@ class ChunkedRun(NamedTuple):
             ``nan`` when nothing was generated).
         sigma_gen_pb: Pythia's generated cross section (before the trigger, pb), averaged over
             the chunks weighted by their tried events.
-        efficiency: accepted / tried events over all chunks.
+        efficiency: accepted / tried events over the chunks (their manifests' events, which may
+            exceed the events used from the last chunk).
     """
 
     out_dir: Path
@@ -193,7 +206,7 @@ def _mismatch(expected: dict[str, Any], found: dict[str, Any]) -> list[str]:
     return diffs
 
 
-def _run_chunk(task: tuple[str, dict[str, Any], int, int, int, int, bool]) -> dict[str, Any]:
+def _run_chunk(task: _Task) -> dict[str, Any]:
     """Worker: generate one chunk and write its data file, then its manifest (both atomic)."""
     out_dir_s, cfg_dict, run_seed, index, seed, n_events, raw = task
     out_dir = Path(out_dir_s)
@@ -232,12 +245,17 @@ def _run_chunk(task: tuple[str, dict[str, Any], int, int, int, int, bool]) -> di
     return manifest
 
 
-def _finished(out_dir: Path, index: int, expected: dict[str, Any]) -> dict[str, Any] | None:
-    """The manifest of a finished chunk (checked against ``expected``), or None if unfinished."""
+def _finished(
+    out_dir: Path, index: int, expected: dict[str, Any], size: int, *, repair: bool
+) -> dict[str, Any] | None:
+    """The manifest of a finished chunk with at least ``size`` events (checked against
+    ``expected``), or None when it must be generated. With ``repair``, the files of a chunk
+    that must be generated again (no manifest, a data file of the wrong size, fewer events than
+    ``size``) are removed; without it nothing is touched."""
     mpath = _manifest_path(out_dir, index)
     dpath = chunk_path(out_dir, index)
     if not mpath.exists():
-        if dpath.exists():  # data written but the run died before its manifest: redo it
+        if repair and dpath.exists():  # data written but the run died before its manifest
             log.info("chunk %d: %s has no manifest, regenerating it", index, dpath.name)
             dpath.unlink()
         return None
@@ -248,13 +266,41 @@ def _finished(out_dir: Path, index: int, expected: dict[str, Any]) -> dict[str, 
             f"{mpath}: chunk {index} was generated with different settings: "
             f"{'; '.join(bad)}; use another work directory or delete this one"
         )
+    n_events = manifest.get("n_events")
     if not dpath.exists() or dpath.stat().st_size != manifest.get("bytes"):
-        log.info("chunk %d: data file missing or incomplete, regenerating it", index)
+        reason = "data file missing or incomplete"
+    elif not isinstance(n_events, int) or n_events < size:
+        reason = f"holds {n_events} events, {size} needed"
+    else:
+        return manifest
+    if repair:
+        log.info("chunk %d: %s, regenerating it", index, reason)
         mpath.unlink()
-        if dpath.exists():
-            dpath.unlink()
-        return None
-    return manifest
+        dpath.unlink(missing_ok=True)
+    return None
+
+
+@contextmanager
+def _generation_lock(out_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``out_dir/.lock`` (POSIX ``flock``; no lock elsewhere)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    path = out_dir / _LOCK
+    with open(path, "a", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(
+                f"{out_dir}: another process is generating chunks in this directory (it holds "
+                f"{path}); wait for it to finish, then run again"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _remove_leftovers(out_dir: Path) -> None:
@@ -279,7 +325,8 @@ def generate_pythia_chunks(
     See the module docstring for the seeds, files and the resume rules.
 
     Args:
-        n: total number of accepted events.
+        n: total number of accepted events (another ``n`` than a previous call in ``out_dir``
+            grows or shrinks its run, see the module docstring).
         config: the chain's settings (default :class:`PythiaConfig` ``()``).
         seed: run seed (a non-negative integer); chunk ``i`` uses :func:`chunk_seed`.
         out_dir: work directory for the chunks and manifests (created if needed).
@@ -293,8 +340,9 @@ def generate_pythia_chunks(
         :class:`ChunkedRun`.
 
     Raises:
-        ConfigError: a bad option (named as ``generate_pythia_chunks.<option>``) or a work
-            directory holding a run or chunks made with different settings.
+        ConfigError: a bad option (named as ``generate_pythia_chunks.<option>``), a work
+            directory holding a run or chunks made with different settings, or another process
+            generating in it.
         DataFormatError: an unreadable manifest.
         AnomsearchError: as :func:`~anomsearch.data.pythia.generate_pythia`.
 
@@ -316,45 +364,51 @@ def generate_pythia_chunks(
     out.mkdir(parents=True, exist_ok=True)
 
     spec = _run_spec(cfg, seed, n, chunk_size, raw)
+    identity = {key: value for key, value in spec.items() if key != "n"}  # n may change
     run_path = out / _RUN_MANIFEST
     if run_path.exists():
-        found = _read_json(run_path)
-        bad = _mismatch(spec, found)
+        bad = _mismatch(identity, _read_json(run_path))
         if bad:
             raise ConfigError(
                 f"{run_path}: this work directory holds a run with different settings: "
                 f"{'; '.join(bad)}; use another work directory (--work-dir) or delete this one"
             )
-    else:
-        write_json_atomic(run_path, {"format": _FORMAT, **spec})
-    _remove_leftovers(out)
 
     sizes = chunk_sizes(n, chunk_size)
     cfg_dict = spec["config"]
-    manifests: dict[int, dict[str, Any]] = {}
-    todo: list[tuple[str, dict[str, Any], int, int, int, int, bool]] = []
-    for i, size in enumerate(sizes):
-        expected = {"config": cfg_dict, "seed": seed, "chunk_index": i, "n_events": size}
-        expected["raw"] = raw
-        done = _finished(out, i, expected)
-        if done is not None:
-            manifests[i] = done
-        else:
-            todo.append((str(out), cfg_dict, seed, i, chunk_seed(seed, i), size, raw))
+
+    def scan(*, repair: bool) -> tuple[dict[int, dict[str, Any]], list[_Task]]:
+        manifests: dict[int, dict[str, Any]] = {}
+        todo: list[_Task] = []
+        for i, size in enumerate(sizes):
+            expected = {"config": cfg_dict, "seed": seed, "chunk_index": i, "raw": raw}
+            done = _finished(out, i, expected, size, repair=repair)
+            if done is not None:
+                manifests[i] = done
+            else:
+                todo.append((str(out), cfg_dict, seed, i, chunk_seed(seed, i), size, raw))
+        return manifests, todo
+
+    stack = ExitStack()
+    manifests, todo = scan(repair=False)  # read-only: a reader of finished chunks writes nothing
+    if todo or not run_path.exists():
+        stack.enter_context(_generation_lock(out))
+        manifests, todo = scan(repair=True)
+        write_json_atomic(run_path, {"format": _FORMAT, **spec})
+        _remove_leftovers(out)
     skipped = tuple(sorted(manifests))
-    if skipped:
+    if skipped and todo:
         log.info(
             "resuming in %s: %d of %d chunk(s) already finished", out, len(skipped), len(sizes)
         )
 
-    stack = ExitStack()
     bar = stack.enter_context(
         progress_bar(
             len(sizes),
             initial=len(skipped),
             description="pythia chunks",
             unit="chunk",
-            enabled=progress,
+            enabled=progress and bool(todo),
         )
     )
     t0 = time.perf_counter()
@@ -394,8 +448,10 @@ def generate_pythia_chunks(
         stack.close()
     seconds = time.perf_counter() - t0
 
-    tried = np.array([manifests[i]["n_tried"] for i in range(len(sizes))], dtype=np.float64)
-    sigma = np.array([manifests[i]["sigma_gen_pb"] for i in range(len(sizes))])
+    used = [manifests[i] for i in range(len(sizes))]
+    tried = np.array([m["n_tried"] for m in used], dtype=np.float64)
+    sigma = np.array([m["sigma_gen_pb"] for m in used])
+    accepted = sum(int(m["n_events"]) for m in used)
     rate = n_new / seconds if n_new and seconds > 0 else float("nan")
     log.info(
         "pythia chunks: %d events in %d chunk(s) (%d generated, %d reused) in %s, %.1f ev/s",
@@ -415,7 +471,7 @@ def generate_pythia_chunks(
         seconds=seconds,
         events_per_s=rate,
         sigma_gen_pb=float(np.sum(sigma * tried) / np.sum(tried)),
-        efficiency=float(n / np.sum(tried)),
+        efficiency=float(accepted / np.sum(tried)),
     )
 
 
@@ -424,8 +480,10 @@ def merge_chunks(
     features_path: str | os.PathLike[str],
     raw_path: str | os.PathLike[str] | None = None,
     master_key: str | os.PathLike[str] | None = None,
+    *,
+    n: int | None = None,
 ) -> MergedFiles:
-    """Concatenate the chunks of a finished run, in chunk order, into LHC Olympics files.
+    """Concatenate the first events of a run's chunks, in chunk order, into LHC Olympics files.
 
     Args:
         out_dir: the work directory of :func:`generate_pythia_chunks`.
@@ -433,21 +491,27 @@ def merge_chunks(
             ``master_key`` is given).
         raw_path: also write the raw-particle file here (needs a run with ``raw=True``).
         master_key: black-box layout: no label columns; the labels go to this master-key file.
+        n: events to merge (the first ``n``, from the first chunks; default: the ``n`` of the
+            directory's latest generating call). Pass it when other processes may use the same
+            directory with another ``n``.
 
     Returns:
         :class:`MergedFiles`.
 
     Raises:
-        DataFormatError: no run in ``out_dir``, an unfinished or malformed chunk (named), or
-            ``raw_path`` for a run without raw particles.
+        ConfigError: a bad ``n``.
+        DataFormatError: no run in ``out_dir``, an unfinished, short or malformed chunk (named),
+            or ``raw_path`` for a run without raw particles.
     """
     out = Path(out_dir)
     run_path = out / _RUN_MANIFEST
     if not run_path.exists():
         raise DataFormatError(f"{run_path}: not found; run generate_pythia_chunks first")
     run = _read_json(run_path)
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1):
+        raise ConfigError(f"merge_chunks.n must be an integer >= 1, got {n!r}")
     try:
-        sizes = chunk_sizes(int(run["n"]), int(run["chunk_size"]))
+        sizes = chunk_sizes(int(run["n"]) if n is None else int(n), int(run["chunk_size"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise DataFormatError(f"{run_path}: malformed run manifest ({exc})") from exc
     if raw_path is not None and not run.get("raw"):
@@ -470,8 +534,11 @@ def merge_chunks(
             raw_frame = pd.read_hdf(path, key=_RAW_KEY) if raw_path is not None else None
         except (OSError, KeyError, ValueError) as exc:
             raise DataFormatError(f"{path}: unreadable chunk ({exc})") from exc
-        if not isinstance(frame, pd.DataFrame) or len(frame) != size:
+        if not isinstance(frame, pd.DataFrame) or len(frame) < size:
             raise DataFormatError(f"{path}: expected {size} events in key {_FEATURES_KEY!r}")
+        frame = frame.iloc[:size]  # the chunk's first events (it may hold more)
+        if raw_frame is not None:
+            raw_frame = raw_frame.iloc[:size]
         jets.append(frame[list(FEATURE_COLUMNS)].to_numpy(np.float64).reshape(size, 2, -1))
         labels.append(frame["label"].to_numpy().astype(np.int8))
         if raw_frame is not None:

@@ -20,18 +20,29 @@ its config (a QCD sample keeps the default masses, a signal sample the default `
 the QCD background. The number of worker processes (``data.pythia.n_jobs``) does not change the
 events and is not part of the spec.
 
+Samples grow:
+    A sample of ``n`` events is the first ``n`` events of its *stream*, the endless sequence of
+    chunks fixed by the settings, the seed and the chunk size (chunk ``i`` of the stream is the
+    event sequence of its own seed, see :mod:`anomsearch.data.pythia_chunks`). So asking for more
+    events than a previous run generates only the missing chunks, and asking for fewer reads the
+    first events of the chunks already there: a 100k-event try-out is the start of the 1M-event
+    production of the same config, and a benchmark can use the first 300k events of a production
+    that is still running.
+
 Cache:
-    A sample lives in ``<cache>/generated/<key>/`` where ``<cache>`` is the download cache
+    A stream lives in ``<cache>/generated/<key>/`` where ``<cache>`` is the download cache
     (:func:`anomsearch.data.download.default_cache_dir`: ``$ANOMSEARCH_DATA`` or the platform user
-    cache directory) and ``<key>`` is :func:`sample_key`: the sha256 of the spec, the generator
-    chain version :data:`CHAIN_VERSION` and the installed ``pythia8mc`` and ``fastjet`` versions.
-    The directory holds ``sample.json`` (what was hashed, for people), ``chunks/`` while the
-    sample is being generated (the resumable work directory of
+    cache directory) and ``<key>`` is :func:`sample_key`: the sha256 of the spec without ``n``,
+    the generator chain version :data:`CHAIN_VERSION` and the installed ``pythia8mc`` and
+    ``fastjet`` versions. The directory holds ``sample.json`` (what was hashed, for people),
+    ``chunks/`` (the resumable work directory of
     :func:`~anomsearch.data.pythia_chunks.generate_pythia_chunks`: a killed run resumes from its
-    finished chunks), and finally ``features.h5`` (the LHC Olympics R&D features layout with
-    ``label``, written atomically, after which ``chunks/`` is removed). A sample whose
-    ``features.h5`` exists is read back, never regenerated. Not handled: two processes generating
-    the same sample at the same time.
+    finished chunks; kept, so the stream can grow) and one ``features_<n>.h5`` per sample size
+    asked for (the LHC Olympics R&D features layout with ``label``, written atomically; a sample
+    whose file exists is read back at once). The features take about 130 bytes per event in the
+    chunks and again in each ``features_<n>.h5`` (1M events: ~130 MB each); delete an entry to
+    free it. Two processes may read a stream while a third generates it; two generating the same
+    stream at the same time is an error in the second (a lock in ``chunks/``).
 
 Seeds:
     The pipeline passes one seed per sample, derived from the config's master ``seed``
@@ -56,7 +67,6 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -90,7 +100,6 @@ DEFAULT_CHUNK_SIZE = 1000
 SIGNAL_PROCESSES: tuple[str, ...] = ("wprime", "wprime_3prong")
 
 _KINDS = ("background", "signal", "simulation")
-_FEATURES = "features.h5"
 _SPEC = "sample.json"
 _CHUNKS = "chunks"
 _DEFAULT_MASSES = {"wprime": 3500.0, "x": 500.0, "y": 100.0}
@@ -120,7 +129,7 @@ class SampleSpec(NamedTuple):
     chunk_size: int = DEFAULT_CHUNK_SIZE
 
     def as_dict(self) -> dict[str, Any]:
-        """The spec as plain JSON-able data (what :func:`sample_key` hashes, with versions)."""
+        """The spec as plain JSON-able data (:func:`sample_key` hashes it without ``n``)."""
         return {
             "config": dataclasses.asdict(self.config),
             "n": int(self.n),
@@ -160,7 +169,8 @@ def require_generator() -> dict[str, str]:
 
 
 def sample_key(spec: SampleSpec, *, versions: dict[str, str] | None = None) -> str:
-    """The cache key of a sample: sha256 of its spec, :data:`CHAIN_VERSION` and the versions.
+    """The cache key of a sample's stream: sha256 of its spec without ``n``,
+    :data:`CHAIN_VERSION` and the versions (samples of any size of one stream share it).
 
     Args:
         spec: the sample.
@@ -171,12 +181,16 @@ def sample_key(spec: SampleSpec, *, versions: dict[str, str] | None = None) -> s
         64 hex digits.
     """
     payload = {
-        **spec.as_dict(),
+        **_stream_dict(spec),
         "chain_version": CHAIN_VERSION,
         "versions": require_generator() if versions is None else dict(versions),
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _stream_dict(spec: SampleSpec) -> dict[str, Any]:
+    return {key: value for key, value in spec.as_dict().items() if key != "n"}
 
 
 def generated_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -256,8 +270,8 @@ def _read_sample(path: Path, spec: SampleSpec) -> EventTable:
     events = read_features_h5(path)
     if len(events) != spec.n:
         raise DataFormatError(
-            f"{path}: holds {len(events)} events, the sample needs {spec.n}; delete "
-            f"{path.parent} to regenerate it"
+            f"{path}: holds {len(events)} events, the sample needs {spec.n}; delete it to "
+            "merge it again from the chunks"
         )
     return events
 
@@ -271,6 +285,9 @@ def generated_sample(
 ) -> EventTable:
     """The events of ``spec``: read from the cache, or generated (resumably) into it.
 
+    The first ``spec.n`` events of the spec's stream (see the module docstring): chunks already
+    in the cache are reused, whatever sample size made them.
+
     Args:
         spec: the sample.
         n_jobs: worker processes for a generation (None: all cores). The events do not depend
@@ -282,29 +299,29 @@ def generated_sample(
         The events (label 0 for QCD, 1 for the signal processes), in chunk order.
 
     Raises:
-        ConfigError: ``pythia8mc``/``fastjet`` missing (see :func:`require_generator`).
-        DataFormatError: a cached ``features.h5`` that is unreadable or of the wrong size.
+        ConfigError: ``pythia8mc``/``fastjet`` missing (see :func:`require_generator`), or
+            another process generating the same stream.
+        DataFormatError: a cached features file that is unreadable or of the wrong size.
         AnomsearchError: as :func:`~anomsearch.data.pythia_chunks.generate_pythia_chunks`.
     """
     from anomsearch.data.pythia_chunks import generate_pythia_chunks, merge_chunks
 
     versions = require_generator()
-    key = sample_key(spec, versions=versions)
-    entry = generated_cache_dir(cache_dir) / key
-    features = entry / _FEATURES
+    entry = generated_cache_dir(cache_dir) / sample_key(spec, versions=versions)
+    features = entry / f"features_{spec.n}.h5"
     if features.is_file():
         log.info("reusing generated sample %s from %s", spec.describe(), entry)
         return _read_sample(features, spec)
     entry.mkdir(parents=True, exist_ok=True)
     write_json_atomic(
-        entry / _SPEC, {**spec.as_dict(), "chain_version": CHAIN_VERSION, "versions": versions}
+        entry / _SPEC, {**_stream_dict(spec), "chain_version": CHAIN_VERSION, "versions": versions}
     )
     chunks = entry / _CHUNKS
     log.info(
-        "generating %s with Pythia into %s (%s)",
+        "%s %s with Pythia in %s",
+        "extending the stream to" if chunks.is_dir() else "generating",
         spec.describe(),
         entry,
-        "resuming" if chunks.is_dir() else "new",
     )
     run = generate_pythia_chunks(
         spec.n,
@@ -315,16 +332,19 @@ def generated_sample(
         n_jobs=n_jobs,
         progress=progress,
     )
-    merge_chunks(chunks, features)
-    shutil.rmtree(chunks)
-    log.info(
-        "generated %s in %.0f s (%.1f events/s; %d chunk(s) resumed): %s",
-        spec.describe(),
-        run.seconds,
-        run.events_per_s,
-        len(run.skipped),
-        features,
-    )
+    merge_chunks(chunks, features, n=spec.n)
+    if run.generated:
+        log.info(
+            "generated %d chunk(s) of %s in %.0f s (%.1f events/s; %d chunk(s) reused): %s",
+            len(run.generated),
+            spec.describe(),
+            run.seconds,
+            run.events_per_s,
+            len(run.skipped),
+            features,
+        )
+    else:
+        log.info("%s: the first events of the cached chunks, %s", spec.describe(), features)
     return _read_sample(features, spec)
 
 
