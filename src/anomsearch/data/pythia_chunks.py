@@ -393,9 +393,13 @@ def generate_pythia_chunks(
     manifests, todo = scan(repair=False)  # read-only: a reader of finished chunks writes nothing
     if todo or not run_path.exists():
         stack.enter_context(_generation_lock(out))
-        manifests, todo = scan(repair=True)
-        write_json_atomic(run_path, {"format": _FORMAT, **spec})
-        _remove_leftovers(out)
+        try:
+            manifests, todo = scan(repair=True)
+            write_json_atomic(run_path, {"format": _FORMAT, **spec})
+            _remove_leftovers(out)
+        except BaseException:
+            stack.close()  # release the lock at once, not when the traceback is freed
+            raise
     skipped = tuple(sorted(manifests))
     if skipped and todo:
         log.info(
