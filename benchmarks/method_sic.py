@@ -252,7 +252,7 @@ def main() -> None:
     print("-" * len(header))
 
     def fmt(value: float | None, spec: str) -> str:
-        return "-" if value is None else format(value, spec)
+        return format("-", spec.split(".")[0]) if value is None else format(value, spec)
 
     for r in rows:
         print(
