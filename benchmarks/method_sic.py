@@ -92,14 +92,17 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _pythia_samples(args: argparse.Namespace) -> tuple[EventTable, dict[str, EventTable]]:
-    """Data and disjoint reference samples from the Pythia streams of ``args.config``."""
+    """Data and disjoint reference samples from the Pythia streams of ``args.config``
+    (``args.seed`` None: set to the config's master seed)."""
     from anomsearch.data.pythia_source import config_sample
 
     config = config_module.load(args.config)
     data = config["data"]
     if data["source"] != "pythia":
         raise SystemExit(f"{args.config}: data.source must be 'pythia' for --source pythia")
-    seeds = _seeds(config["seed"] if args.seed is None else args.seed)
+    if args.seed is None:
+        args.seed = config["seed"]
+    seeds = _seeds(args.seed)
     n, m = args.n_background, args.n_reference_background
     qcd = config_sample(data, "background", n + m, seeds["background"])
     pool = config_sample(data, "signal", int(data["n_signal_pool"]), seeds["signal"])
@@ -223,8 +226,6 @@ def main() -> None:
     references: dict[str, EventTable] | None = None
     if args.source == "pythia":
         events, references = _pythia_samples(args)
-        if args.seed is None:
-            args.seed = config_module.load(args.config)["seed"]
     else:
         args.seed = 1 if args.seed is None else args.seed
         config = _config(args)
