@@ -4,7 +4,7 @@ Every method is cross-scored with the same k folds on the same toy dataset (by d
 quickstart's: 1M QCD-like events + 1000 injected W' -> XY events, SR [3.3, 3.7] TeV, sidebands
 [2.9, 4.1] TeV); methods that need extra samples (idealized: a background sample; supervised: a
 signal sample; SALAD / SA-CWoLa: a mismodelled "simulation") get them exactly as the pipeline
-gives them (:func:`anomsearch.pipeline.attach_reference_samples`). For each method the table lists
+gives them (:func:`anomsearch.workflow.attach_reference_samples`). For each method the table lists
 the max SIC (signal vs background in the SR, at least 20 background events above the cut), the
 AUC, the background rejection 1/eps_B at eps_S = 0.3, 1/JSD of the background mjj shape (SR and
 sidebands) before vs after a cut keeping 10% of the background, and the training wall time;
@@ -13,9 +13,9 @@ max SIC is also given relative to the idealized detector when it ran.
 Pythia data (``--source pythia``): the QCD and signal streams of a config with
 ``data.source: pythia`` (default ``configs/pythia_rnd.yaml``: the R&D-like W'(3.5 TeV) ->
 X(500 GeV) Y(100 GeV) chain), generated into the cache by ``anomsearch run`` of that config or read
-from it (:mod:`anomsearch.data.pythia_source`: a sample of n events is the first n of its stream,
-so this reads the first events of a production that may still be running, and fails clearly when
-it would have to generate chunks another process is generating). The data are the first
+from it (:mod:`anomsearch.data.generate.pythia_source`: a sample of n events is the first n of its
+stream, so this reads the first events of a production that may still be running, and fails clearly
+when it would have to generate chunks another process is generating). The data are the first
 ``--n-background`` QCD events; the idealized and supervised references are the next
 ``--n-reference-background`` QCD events of the same stream and the last ``--n-reference-signal``
 events of the signal pool, the ``--n-signal`` injected events are drawn from the rest of the pool
@@ -50,8 +50,8 @@ from anomsearch.data.injection import inject_signal
 from anomsearch.data.regions import Regions, kfold_assignments
 from anomsearch.methods import cross_score, get_method
 from anomsearch.metrics import auc, max_sic, rejection_at_efficiency
-from anomsearch.pipeline import _seeds, attach_reference_samples, load_dataset
 from anomsearch.provenance import provenance
+from anomsearch.workflow import _seeds, attach_reference_samples, load_dataset
 
 PUBLISHED_MAX_SIC = {
     "supervised": 17.65,
@@ -94,7 +94,7 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
 def _pythia_samples(args: argparse.Namespace) -> tuple[EventTable, dict[str, EventTable]]:
     """Data and disjoint reference samples from the Pythia streams of ``args.config``
     (``args.seed`` None: set to the config's master seed)."""
-    from anomsearch.data.pythia_source import config_sample
+    from anomsearch.data.generate.pythia_source import config_sample
 
     config = config_module.load(args.config)
     data = config["data"]
@@ -141,7 +141,7 @@ def _with_references(method: Any, references: dict[str, EventTable]) -> Any:
 
 def _one_over_jsd(mjj: np.ndarray, scores: np.ndarray, efficiency: float) -> float | None:
     try:
-        from anomsearch.decorrelation import mjj_sculpting
+        from anomsearch.metrics.decorrelation import mjj_sculpting
     except ImportError:  # pragma: no cover - older checkouts
         return None
     result = mjj_sculpting(mjj, scores, background_efficiencies=(efficiency,))

@@ -2,7 +2,8 @@
 
 Measured side by side in one run, on the same seeds:
 
-* **chain**: :func:`anomsearch.data.pythia.generate_pythia` (Pythia 8 + detector + anti-kT +
+* **chain**: :func:`anomsearch.data.generate.pythia.generate_pythia` (Pythia 8 + detector + anti-kT
++
   N-subjettiness) for ``--n-chain`` accepted events per process; it reports how many Pythia events
   it tried (``n_tried``);
 * **bare**: a Pythia instance with the same settings and seed calling ``pythia.next()``
@@ -13,10 +14,10 @@ The ratio ``bare time / chain time`` is the fraction of the chain's time spent i
 (goal >= 80%). A per-stage breakdown of the chain (Pythia, reading the final state, smearing,
 clustering, substructure) is measured with an instrumented copy of the event loop.
 
-Then :func:`anomsearch.data.pythia_chunks.generate_pythia_chunks` with ``--n-jobs`` (2) workers
-produces ``--n-parallel`` QCD events; the wall time (process start-up and Pythia initialisation
-included) is extrapolated linearly to 100k background events -- an **extrapolation**, not a
-measured 100k run.
+Then :func:`anomsearch.data.generate.pythia_chunks.generate_pythia_chunks` with ``--n-jobs`` (2)
+workers produces ``--n-parallel`` QCD events; the wall time (process start-up and Pythia
+initialisation included) is extrapolated linearly to 100k background events -- an **extrapolation**,
+not a measured 100k run.
 
 Prints a table and writes ``benchmarks/results/pythia_rate.json``.
 
@@ -42,19 +43,17 @@ from typing import Any
 
 import numpy as np
 
-from anomsearch.data.pythia import (
-    _KT_AXES_R,
+from anomsearch.data.features.jets import JetClusterer, particles_to_four_vectors
+from anomsearch.data.generate.pythia import (
     PythiaConfig,
     _final_state,
-    _import_generators,
-    _jet_features,
     _make_pythia,
     _smear,
     _SpeciesTable,
     _to_pt_eta_phi,
     generate_pythia,
 )
-from anomsearch.data.pythia_chunks import generate_pythia_chunks
+from anomsearch.data.generate.pythia_chunks import generate_pythia_chunks
 
 __all__ = ["bare_seconds", "main", "stage_breakdown"]
 
@@ -74,14 +73,10 @@ def bare_seconds(cfg: PythiaConfig, seed: int, n_tries: int) -> float:
 
 def stage_breakdown(cfg: PythiaConfig, seed: int, n_tries: int) -> dict[str, float]:
     """Seconds per stage of the chain over ``n_tries`` Pythia events (instrumented event loop)."""
-    from anomsearch.data.raw_to_features import particles_to_four_vectors
-
-    _, fastjet = _import_generators()
     pythia = _make_pythia(cfg, seed)
     species = _SpeciesTable(pythia.particleData)
     rng = np.random.default_rng([seed, 0x5EED])
-    jet_def = fastjet.JetDefinition(fastjet.antikt_algorithm, cfg.jet_radius)
-    jet_def_kt = fastjet.JetDefinition(fastjet.kt_algorithm, _KT_AXES_R, fastjet.E_scheme)
+    clusterer = JetClusterer(cfg.jet_radius, "kt")
     times = dict.fromkeys(
         ("pythia_next", "read_final_state", "detector", "antikt_clustering", "substructure"), 0.0
     )
@@ -100,15 +95,13 @@ def stage_breakdown(cfg: PythiaConfig, seed: int, n_tries: int) -> dict[str, flo
         p4 = particles_to_four_vectors(_to_pt_eta_phi(p4))
         times["detector"] += clock() - t
         t = clock()
-        pjs = [fastjet.PseudoJet(*row) for row in p4.tolist()]
-        cs = fastjet.ClusterSequence(pjs, jet_def)  # must outlive the jets
-        jets = fastjet.sorted_by_pt(cs.inclusive_jets())
+        _sequence, jets = clusterer.cluster(p4)  # the sequence must outlive the jets
         times["antikt_clustering"] += clock() - t
         if len(jets) < 2 or jets[0].pt() < cfg.trigger_pt:
             continue
         t = clock()
         for j in jets[:2]:
-            _jet_features(j, fastjet, jet_def_kt, cfg.jet_radius)
+            clusterer.jet_features(j)
         times["substructure"] += clock() - t
     return times
 

@@ -1,6 +1,6 @@
 """Validation plots of the Pythia chain (``docs/validation.md``, PNGs in ``docs/img/``).
 
-Generates a modest sample with :func:`anomsearch.data.pythia_chunks.generate_pythia_chunks`
+Generates a modest sample with :func:`anomsearch.data.generate.pythia_chunks.generate_pythia_chunks`
 (default 2000 QCD + 1000 W' -> X(500) Y(100) events, "data" variant, 2 worker processes; the
 chunks are kept in ``--work-dir`` so a rerun only redraws), then plots mjj, the two jet masses and
 tau21 of both jets, and prints the numbers quoted on the validation page (W' mjj peak, jet-mass
@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from anomsearch.data.events import EventTable
-from anomsearch.data.lhco import read_features_h5
-from anomsearch.data.pythia import PythiaConfig
-from anomsearch.data.pythia_chunks import generate_pythia_chunks, merge_chunks
+from anomsearch.data.generate.pythia import PythiaConfig
+from anomsearch.data.generate.pythia_chunks import generate_pythia_chunks, merge_chunks
+from anomsearch.data.io.lhco import read_features_h5
 
 __all__ = ["histogram_peak", "main", "summarise"]
 

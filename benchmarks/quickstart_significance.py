@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from anomsearch import config as config_module
-from anomsearch import pipeline
+from anomsearch import workflow
 from anomsearch._io import write_json_atomic
 from anomsearch.provenance import provenance
 
@@ -37,7 +37,7 @@ PUBLISHED = {
 
 def _run(config: dict, out: Path) -> dict:
     start = time.perf_counter()
-    result = pipeline.run(copy.deepcopy(config), output_dir=out)
+    result = workflow.run(copy.deepcopy(config), output_dir=out)
     report = result.report
     truth = report["truth"] or {}
     n_b = truth.get("n_background_sr", 0)

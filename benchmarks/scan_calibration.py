@@ -30,7 +30,7 @@ import numpy as np
 from scipy import stats
 
 from anomsearch import config as config_module
-from anomsearch import pipeline
+from anomsearch import workflow
 from anomsearch.stats.look_elsewhere import derive_toy_seeds
 
 CONFIG: dict[str, Any] = {
@@ -59,9 +59,9 @@ THRESHOLDS = (1.0, 2.0, 3.0)
 def _scan_zs(config: dict[str, Any], seed: int) -> list[float]:
     toy = copy.deepcopy(config)
     toy["seed"] = int(seed)
-    seeds = pipeline._seeds(toy["seed"])
-    events = pipeline.load_dataset(toy)
-    scan = pipeline._run_scan(events, pipeline._build_method(toy), toy, seeds, progress=False)
+    seeds = workflow._seeds(toy["seed"])
+    events = workflow.load_dataset(toy)
+    scan = workflow._run_scan(events, workflow._build_method(toy), toy, seeds, progress=False)
     return [float(r.significance) for r in scan.results]
 
 

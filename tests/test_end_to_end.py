@@ -17,7 +17,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from anomsearch import pipeline
+from anomsearch import workflow
 from anomsearch.cli import app
 from anomsearch.stats import discovery_test, load_workspace
 
@@ -54,7 +54,7 @@ def _config(**changes):
 def signal_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("signal")
     cfg = _config(output={"plots": True})
-    return pipeline.run(cfg, output_dir=out / "res")
+    return workflow.run(cfg, output_dir=out / "res")
 
 
 @pytest.mark.slow
@@ -146,7 +146,7 @@ def test_outputs_written_and_consistent(signal_run):
 @pytest.mark.parametrize("seed", [11, 12, 13])
 def test_background_only_stays_below_three_sigma(tmp_path, seed):
     cfg = _config(seed=seed, injection={"n_signal": 0})
-    result = pipeline.run(cfg, output_dir=tmp_path / "res")
+    result = workflow.run(cfg, output_dir=tmp_path / "res")
     assert result.report["significance"] < 3.0
     assert result.report["reference"]["no_cut"]["significance"] < 3.0
     assert result.report["metrics"] is None  # no signal: no SIC
@@ -154,7 +154,7 @@ def test_background_only_stays_below_three_sigma(tmp_path, seed):
 
 @pytest.mark.slow
 def test_same_seed_same_result(tmp_path, signal_run):
-    again = pipeline.run(_config(output={"plots": False}), output_dir=tmp_path / "again")
+    again = workflow.run(_config(output={"plots": False}), output_dir=tmp_path / "again")
     np.testing.assert_array_equal(again.scores, signal_run.scores)
     assert again.report["significance"] == signal_run.report["significance"]
     assert again.report["data"]["checksum"] == signal_run.report["data"]["checksum"]
@@ -187,7 +187,7 @@ def test_reference_methods_through_the_pipeline(tmp_path, name):
     cfg = _config(data={"source": "toy", "n_background": 100_000, "n_reference_signal": 3000})
     cfg["injection"] = {"n_signal": 300}
     cfg["method"] = {"name": name, "n_folds": 2, "max_epochs": 3}
-    result = pipeline.run(cfg, output_dir=tmp_path / "res")
+    result = workflow.run(cfg, output_dir=tmp_path / "res")
     assert result.report["config"]["method"]["name"] == name
     assert result.report["metrics"]["auc"] > 0.6
     assert np.all(np.isfinite(result.scores))
@@ -204,7 +204,7 @@ def test_failed_run_leaves_no_partial_output(tmp_path, monkeypatch):
     cfg["method"]["max_epochs"] = 1
     cfg["output"] = {"plots": True}
     with pytest.raises(RuntimeError, match="plotting exploded"):
-        pipeline.run(cfg, output_dir=tmp_path / "res")
+        workflow.run(cfg, output_dir=tmp_path / "res")
     # no results directory; only the resume state (the finished folds) next to it
     assert [p.name for p in tmp_path.iterdir()] == [".anomsearch-cache"]
     assert sorted(p.name for p in (tmp_path / ".anomsearch-cache" / "res").iterdir()) == ["fold"]
@@ -228,7 +228,7 @@ def test_window_scan_finds_the_injected_window_and_corrects_for_look_elsewhere(t
         "sideband_width": 0.3,
         "efficiencies": [0.1, 0.02],
     }
-    result = pipeline.run(cfg, output_dir=tmp_path / "scan")
+    result = workflow.run(cfg, output_dir=tmp_path / "scan")
     report = result.report
     scan, glob = report["scan"], report["global"]
     assert scan["n_windows"] == 5  # SR low edges 3.1, ..., 3.9 (upper sideband <= 4.6)
@@ -270,7 +270,7 @@ def test_double_disco_abcd_search(tmp_path):
         output={"plots": True},
     )
     cfg["background"]["name"] = "abcd"
-    result = pipeline.run(cfg, output_dir=tmp_path / "abcd")
+    result = workflow.run(cfg, output_dir=tmp_path / "abcd")
     report, abcd = result.report, result.report["abcd"]
     assert report["significance"] == pytest.approx(abcd["significance"])
     assert abcd["significance"] > 3

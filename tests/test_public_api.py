@@ -35,7 +35,7 @@ PUBLIC = {
         "write_master_key",
         "write_raw_h5",
     ],
-    "anomsearch.data.lhco_raw": [
+    "anomsearch.data.io.lhco_raw": [
         "DEFAULT_CHUNK_SIZE",
         "MAX_PARTICLES",
         "N_PARTICLE_COLUMNS",
@@ -48,7 +48,7 @@ PUBLIC = {
         "read_raw_h5",
         "write_raw_h5",
     ],
-    "anomsearch.data.pythia_chunks": [
+    "anomsearch.data.generate.pythia_chunks": [
         "ChunkedRun",
         "MergedFiles",
         "chunk_path",
@@ -57,7 +57,7 @@ PUBLIC = {
         "generate_pythia_chunks",
         "merge_chunks",
     ],
-    "anomsearch.data.pythia_source": [
+    "anomsearch.data.generate.pythia_source": [
         "CHAIN_VERSION",
         "DEFAULT_CHUNK_SIZE",
         "SIGNAL_PROCESSES",
@@ -69,15 +69,14 @@ PUBLIC = {
         "require_generator",
         "sample_key",
     ],
-    "anomsearch.data.raw_to_features": [
+    "anomsearch.data.features.raw_to_features": [
         "MISSING_JET_RULES",
         "ClusteredEvents",
         "RawToFeaturesResult",
         "cluster_events",
-        "particles_to_four_vectors",
         "raw_to_features",
     ],
-    "anomsearch.data.download": [
+    "anomsearch.data.io.download": [
         "DATA_ENV",
         "MIRROR_ENV",
         "REGISTRY",
@@ -103,7 +102,7 @@ PUBLIC = {
         "resolve",
         "validate",
     ],
-    "anomsearch.config_reference": [
+    "anomsearch.config.reference": [
         "INTRO",
         "OUTRO",
         "ReferenceRow",
@@ -126,14 +125,14 @@ PUBLIC = {
         "make_executor",
     ],
     "anomsearch.exceptions": ["AnomsearchError", "ConfigError", "DataFormatError", "FitError"],
-    "anomsearch.cache_admin": [
+    "anomsearch.compute.cache_admin": [
         "CacheUsage",
         "PruneResult",
         "cache_usage",
         "parse_size",
         "prune_cache",
     ],
-    "anomsearch.scan_toys": ["TOY_SOURCES", "scan_global_significance", "scan_toy_max_z"],
+    "anomsearch.search.global_toys": ["TOY_SOURCES", "scan_global_significance", "scan_toy_max_z"],
     "anomsearch.progress": [
         "ProgressBar",
         "active",
@@ -144,17 +143,15 @@ PUBLIC = {
         "track",
     ],
     "anomsearch.provenance": ["array_checksum", "git_state", "package_versions", "provenance"],
-    "anomsearch.selection": ["Selection", "select_at_efficiency"],
-    "anomsearch.bumphunt": ["BumpHuntResult", "aligned_bin_edges", "bump_hunt"],
-    "anomsearch.data.pythia": [
-        "NSUB_AXES",
+    "anomsearch.search.selection": ["Selection", "select_at_efficiency"],
+    "anomsearch.search.bump_hunt": ["BumpHuntResult", "aligned_bin_edges", "bump_hunt"],
+    "anomsearch.data.generate.pythia": [
         "PROCESSES",
         "PythiaConfig",
         "VARIANTS",
         "generate_pythia",
-        "nsubjettiness",
     ],
-    "anomsearch.pipeline": [
+    "anomsearch.workflow": [
         "SearchResult",
         "attach_reference_samples",
         "fetch_datasets",
@@ -294,8 +291,13 @@ PUBLIC = {
     ],
     "anomsearch.metrics": [
         "BootstrapResult",
+        "DEFAULT_MAX_EVENTS",
         "DEFAULT_MIN_BACKGROUND",
         "MaxSic",
+        "MjjSculpting",
+        "distance_correlation",
+        "jensen_shannon_divergence",
+        "mjj_sculpting",
         "RocCurve",
         "SicCurve",
         "auc",
@@ -313,7 +315,7 @@ PUBLIC = {
         "plot_scan_significance",
         "plot_score_distribution",
     ],
-    "anomsearch.scan": [
+    "anomsearch.search.scan": [
         "ScanResult",
         "SkippedWindow",
         "WindowOutcome",
@@ -343,20 +345,28 @@ PUBLIC = {
         "validate_key",
         "write_answer",
     ],
-    "anomsearch.resonance_fit": ["ResonanceFit", "fit_resonance_mass"],
-    "anomsearch.daughter_masses": [
+    "anomsearch.answer.resonance_fit": ["ResonanceFit", "fit_resonance_mass"],
+    "anomsearch.answer.daughter_masses": [
         "DaughterMass",
         "estimate_daughter_masses",
         "subtracted_spectrum",
     ],
     "anomsearch.cli": ["app"],
-    "anomsearch.decorrelation": [
+    "anomsearch.metrics.decorrelation": [
         "DEFAULT_MAX_EVENTS",
         "MjjSculpting",
         "distance_correlation",
         "jensen_shannon_divergence",
         "mjj_sculpting",
-        "plot_mjj_sculpting",
+    ],
+    "anomsearch.report.sculpting": ["plot_mjj_sculpting"],
+    "anomsearch.data.features.jets": [
+        "KT_AXES_R",
+        "NSUB_AXES",
+        "JetClusterer",
+        "import_fastjet",
+        "nsubjettiness",
+        "particles_to_four_vectors",
     ],
 }
 

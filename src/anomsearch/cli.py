@@ -124,11 +124,11 @@ def run(
     of a run that was killed, loads them instead of recomputing them; --force recomputes."""
     _setup_logging(verbose, quiet)
     from anomsearch import config as config_module
-    from anomsearch import pipeline
+    from anomsearch import workflow
 
     try:
         resolved = config_module.load(config)
-        result = pipeline.run(resolved, output_dir=output_dir, progress=not quiet, force=force)
+        result = workflow.run(resolved, output_dir=output_dir, progress=not quiet, force=force)
     except AnomsearchError as exc:
         raise _fail(exc) from None
     report = result.report
@@ -200,8 +200,8 @@ def generate_pythia_command(
     """Generate events with Pythia 8 + fastjet in resumable chunks, written in the LHC Olympics
     formats (features file; optionally the raw-particle file)."""
     _setup_logging(verbose, quiet)
-    from anomsearch.data.pythia import PythiaConfig
-    from anomsearch.data.pythia_chunks import generate_pythia_chunks, merge_chunks
+    from anomsearch.data.generate.pythia import PythiaConfig
+    from anomsearch.data.generate.pythia_chunks import generate_pythia_chunks, merge_chunks
 
     chunks = work_dir if work_dir is not None else output.with_name(output.name + ".chunks")
     try:
@@ -247,7 +247,7 @@ def config_reference_command(
     ] = None,
 ) -> None:
     """Render the configuration reference (docs/config.md) from the config schema."""
-    from anomsearch.config_reference import render_config_reference
+    from anomsearch.config.reference import render_config_reference
 
     text = render_config_reference()
     if output is None:
@@ -374,7 +374,7 @@ CacheDir = Annotated[
 @data_app.command("list")
 def data_list_command(cache_dir: CacheDir = None) -> None:
     """List the datasets `anomsearch data download` knows and whether each is cached."""
-    from anomsearch.data.download import format_dataset_table, list_datasets
+    from anomsearch.data.io.download import format_dataset_table, list_datasets
 
     typer.echo(format_dataset_table(list_datasets(cache_dir=cache_dir)))
 
@@ -393,7 +393,7 @@ def data_download_command(
 ) -> None:
     """Download NAME into the cache (resuming a partial download) and verify its checksum."""
     _setup_logging(verbose, quiet)
-    from anomsearch.data.download import download_dataset
+    from anomsearch.data.io.download import download_dataset
 
     try:
         result = download_dataset(
@@ -427,7 +427,7 @@ def data_features_command(
 ) -> None:
     """Cluster the particles of RAW (anti-kT, fastjet) into the LHCO features file OUTPUT."""
     _setup_logging(verbose, quiet)
-    from anomsearch.data.raw_to_features import raw_to_features
+    from anomsearch.data.features.raw_to_features import raw_to_features
 
     try:
         result = raw_to_features(
@@ -462,7 +462,7 @@ def cache_info(directory: CacheDir) -> None:
     """Entries and size of a unit cache, per kind of unit."""
     import datetime
 
-    from anomsearch.cache_admin import cache_usage
+    from anomsearch.compute.cache_admin import cache_usage
 
     try:
         usage = cache_usage(directory)
@@ -492,7 +492,7 @@ def cache_prune(
     dry_run: Annotated[bool, typer.Option(help="Only say what would be removed.")] = False,
 ) -> None:
     """Remove old or least recently used entries of a unit cache (a rerun recomputes them)."""
-    from anomsearch.cache_admin import parse_size, prune_cache
+    from anomsearch.compute.cache_admin import parse_size, prune_cache
 
     try:
         max_bytes = None if max_size is None else parse_size(max_size)

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from anomsearch.data.events import EventTable
+from anomsearch.data.generate.toy import ToyConfig, generate_toy_background
 from anomsearch.data.regions import Regions
-from anomsearch.data.toy import ToyConfig, generate_toy_background
 from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.cathode import Cathode, CathodeDiagnostics, sample_sr_mjj
 from anomsearch.methods.classifier_scorer import ClassifierScorer

@@ -13,12 +13,12 @@ import torch
 
 from anomsearch.data.events import EventTable
 from anomsearch.data.regions import Regions
-from anomsearch.decorrelation import distance_correlation, mjj_sculpting
 from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.classifier_scorer import ClassifierScorer
 from anomsearch.methods.disco import DiscoClassifier
 from anomsearch.methods.nn.disco import distance_correlation_loss, train_disco_classifier
 from anomsearch.metrics import auc
+from anomsearch.metrics.decorrelation import distance_correlation, mjj_sculpting
 
 REGIONS = Regions(3.3, 3.7, 2.8, 4.4)
 

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from anomsearch.abcd_search import abcd_search
 from anomsearch.background.abcd import abcd_counts, abcd_estimate
 from anomsearch.data.regions import Regions
-from anomsearch.decorrelation import distance_correlation
 from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.nn.double_disco import DoubleDiscoModule, TwinMLP, train_double_disco
 from anomsearch.metrics import auc
+from anomsearch.metrics.decorrelation import distance_correlation
+from anomsearch.search.abcd_search import abcd_search
 from anomsearch.stats import load_workspace
 
 FAST = {"hidden": (32, 32), "batch_size": 512, "max_epochs": 8, "patience": 3}

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from anomsearch.data.events import EventTable
+from anomsearch.data.generate.toy import ToyConfig, generate_toy, generate_toy_background
+from anomsearch.data.generate.toy_simulation import generate_toy_simulation
 from anomsearch.data.regions import Regions
-from anomsearch.data.toy import ToyConfig, generate_toy, generate_toy_background
-from anomsearch.data.toy_simulation import generate_toy_simulation
 from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.classifier_scorer import ClassifierScorer
 from anomsearch.methods.salad import Salad, SaladClosure, SaladReweighter

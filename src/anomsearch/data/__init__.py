@@ -3,26 +3,26 @@ regions."""
 
 from __future__ import annotations
 
-from anomsearch.data.download import DownloadError, download_dataset, list_datasets
 from anomsearch.data.events import DERIVED_FEATURES, JET_FIELDS, EventTable
+from anomsearch.data.features.raw_to_features import raw_to_features
+from anomsearch.data.generate.toy import (
+    ToyConfig,
+    generate_toy,
+    generate_toy_background,
+    generate_toy_signal,
+)
+from anomsearch.data.generate.toy_simulation import SimulationMismodelling, generate_toy_simulation
 from anomsearch.data.injection import inject_signal, split_by_label
-from anomsearch.data.lhco import (
+from anomsearch.data.io.download import DownloadError, download_dataset, list_datasets
+from anomsearch.data.io.lhco import (
     FEATURE_COLUMNS,
     read_features_h5,
     read_master_key,
     write_features_h5,
     write_master_key,
 )
-from anomsearch.data.lhco_raw import iter_raw_h5, read_raw_h5, write_raw_h5
-from anomsearch.data.raw_to_features import raw_to_features
+from anomsearch.data.io.lhco_raw import iter_raw_h5, read_raw_h5, write_raw_h5
 from anomsearch.data.regions import Regions, kfold_assignments
-from anomsearch.data.toy import (
-    ToyConfig,
-    generate_toy,
-    generate_toy_background,
-    generate_toy_signal,
-)
-from anomsearch.data.toy_simulation import SimulationMismodelling, generate_toy_simulation
 
 __all__ = [
     "DERIVED_FEATURES",

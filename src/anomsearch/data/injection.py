@@ -46,7 +46,7 @@ def inject_signal(
             ``injection.n_signal``).
 
     Examples:
-        >>> from anomsearch.data.toy import generate_toy_background, generate_toy_signal
+        >>> from anomsearch.data.generate.toy import generate_toy_background, generate_toy_signal
         >>> background = generate_toy_background(100, seed=1)
         >>> data = inject_signal(background, generate_toy_signal(50, seed=2), 7, seed=3)
         >>> len(data), int(data.label.sum())

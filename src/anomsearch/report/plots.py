@@ -29,7 +29,7 @@ def plot_mjj_fit(result, path: str | os.PathLike[str], *, title: str = "") -> Pa
     """Selected mjj spectrum, sideband fit with its uncertainty band, SR shaded, pull panel.
 
     Args:
-        result: a :class:`anomsearch.bumphunt.BumpHuntResult`.
+        result: a :class:`anomsearch.search.bump_hunt.BumpHuntResult`.
         path: output image (``.png``/``.pdf``).
         title: text written above the plot.
     """

@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from anomsearch.background import abcd_counts, dijet_bin_integrals, predict_background
 from anomsearch.exceptions import DataFormatError
 from anomsearch.report.plots import _save
-from anomsearch.scan import ScanResult, WindowResult
+from anomsearch.search.scan import ScanResult, WindowResult
 
 __all__ = ["plot_abcd_plane", "plot_fits_per_efficiency", "plot_scan_significance"]
 
@@ -49,7 +49,7 @@ def plot_scan_significance(
     Skipped (window, efficiency) pairs leave gaps in their line.
 
     Args:
-        scan: a :class:`~anomsearch.scan.ScanResult`.
+        scan: a :class:`~anomsearch.search.scan.ScanResult`.
         path: output image (``.png``/``.pdf``), written atomically.
         title: text written above the plot.
 
@@ -98,7 +98,7 @@ def plot_fits_per_efficiency(
     SR shaded; and below it the pulls ``(n - b) / sqrt(b + sigma_b^2)``.
 
     Args:
-        results: the :class:`~anomsearch.scan.WindowResult` of one window (e.g.
+        results: the :class:`~anomsearch.search.scan.WindowResult` of one window (e.g.
             ``scan.for_window(i)``).
         path: output image (``.png``/``.pdf``), written atomically.
         title: text written above the plot.

@@ -2,8 +2,8 @@
 
 :func:`distance_correlation_loss` is the weighted batch estimator of the squared distance
 correlation ``dCor^2`` (same definition and normalisation as the numpy reference
-:func:`anomsearch.decorrelation.distance_correlation`), written with tensor operations so that it
-can be back-propagated. :func:`train_disco_classifier` trains an
+:func:`anomsearch.metrics.decorrelation.distance_correlation`), written with tensor operations so
+that it can be back-propagated. :func:`train_disco_classifier` trains an
 :class:`~anomsearch.methods.nn.mlp.MLP` with the loss
 
     ``L = BCE + disco_lambda * dCor^2(sigmoid(logit), mjj)``,
@@ -78,8 +78,8 @@ def distance_correlation_loss(
     ``|y_i - y_j|`` are double-centred with weighted means (``A``, ``B``), and
     ``dCor^2 = sum p_i p_j A_ij B_ij / sqrt(sum p_i p_j A_ij^2 * sum p_i p_j B_ij^2)``, the
     estimator of the DisCo paper; it equals
-    :func:`anomsearch.decorrelation.distance_correlation`. Memory and time are ``O(N^2)`` in the
-    batch size. A (numerically) constant ``x`` or ``y`` gives 0 (no gradient through the guard).
+    :func:`anomsearch.metrics.decorrelation.distance_correlation`. Memory and time are ``O(N^2)`` in
+    the batch size. A (numerically) constant ``x`` or ``y`` gives 0 (no gradient through the guard).
 
     Args:
         x: first variable, shape ``(n,)`` (e.g. the classifier output), ``n >= 2``.

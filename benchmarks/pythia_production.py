@@ -1,0 +1,82 @@
+"""Benchmark data: named Pythia productions with raw particles, resumable, for the sensitivity
+studies.
+
+The physics benchmarks need the same events in several feature sets (the four standard features,
+N-subjettiness tau_N^beta, energy flow polynomials), so these productions keep every event's
+detector-level particles (the LHC Olympics raw layout, ``raw=True`` of
+:func:`anomsearch.data.generate.pythia_chunks.generate_pythia_chunks`): any feature set is computed
+from them later with :mod:`anomsearch.data.features.raw_to_features`, without generating again. Each
+sample is one stream of resumable chunks in ``<cache>/productions/<name>/`` (``<cache>``:
+``$ANOMSEARCH_DATA`` or the platform cache directory); a killed production continues where it
+stopped, and a larger ``n`` only adds chunks. Raw particles take ~17 MB per 1000 events on disk.
+
+Samples (``--samples``; each ``name:n``, generated in the order given):
+
+    qcd             QCD dijets, Monash tune ("data"), the background stream of every benchmark
+    wprime          W'(3.5 TeV) -> X(500) Y(100), X, Y -> qq (the LHCO R&D signal)
+    wprime_3prong   the same with X -> qqg (three-prong X, two-prong Y: unequal prongs)
+    simulation      QCD dijets, A14 tune with a softer FSR (SALAD / SA-CWoLa's "simulation")
+
+Usage (niced, in the background; safe to kill and start again):
+    nice -n 19 python benchmarks/pythia_production.py --samples wprime:20000 qcd:400000 --n-jobs 2
+
+References:
+    Pythia 8.3: arXiv:2203.11601. LHC Olympics 2020: arXiv:2101.08320.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from anomsearch.data.generate.pythia import PythiaConfig
+from anomsearch.data.generate.pythia_chunks import generate_pythia_chunks
+from anomsearch.data.io.download import default_cache_dir
+
+#: name -> (PythiaConfig, run seed). Seeds differ per sample so no two streams share events.
+SAMPLES: dict[str, tuple[PythiaConfig, int]] = {
+    "qcd": (PythiaConfig(process="qcd"), 9100),
+    "wprime": (PythiaConfig(process="wprime"), 9101),
+    "wprime_3prong": (PythiaConfig(process="wprime_3prong"), 9102),
+    "simulation": (PythiaConfig(process="qcd", variant="simulation"), 9103),
+}
+
+
+def production_dir(name: str, cache_dir: Path | None = None) -> Path:
+    """Work directory of the production ``name`` (``<cache>/productions/<name>``)."""
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return root / "productions" / name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", nargs="+", required=True, help="name:n, in order")
+    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--cache-dir", type=Path, default=None)
+    parser.add_argument("--chunk-size", type=int, default=1000)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    plan = []
+    for item in args.samples:
+        name, _, n = item.partition(":")
+        if name not in SAMPLES or not n.isdigit():
+            parser.error(f"--samples: {item!r} is not NAME:N with NAME in {sorted(SAMPLES)}")
+        plan.append((name, int(n)))
+    for name, n in plan:
+        config, seed = SAMPLES[name]
+        run = generate_pythia_chunks(
+            n,
+            config=config,
+            seed=seed,
+            out_dir=production_dir(name, args.cache_dir),
+            chunk_size=args.chunk_size,
+            n_jobs=args.n_jobs,
+            progress=False,
+            raw=True,
+        )
+        logging.info("%s: %d events in %s (%.1f ev/s)", name, n, run.out_dir, run.events_per_s)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,381 @@
+"""Datasets of search configs made with the Pythia chain (``data.source: pythia``), cached.
+
+A config with ``data.source: pythia`` asks for up to five samples of the Pythia 8 -> detector ->
+fastjet chain (:mod:`anomsearch.data.generate.pythia`):
+
+==========================  =====================================  ==============================
+sample                      process / tune                         size
+==========================  =====================================  ==============================
+background                  ``qcd``, ``"data"`` (Monash)           ``data.n_background``
+signal pool                 ``data.pythia.signal_process``         ``data.n_signal_pool``
+reference background        ``qcd``, ``"data"``                    ``data.n_reference_background``
+reference signal            ``data.pythia.signal_process``         ``data.n_reference_signal``
+reference simulation        ``qcd``, ``"simulation"`` (A14)        ``data.n_reference_simulation``
+==========================  =====================================  ==============================
+
+Each sample is a :class:`SampleSpec`: the :class:`~anomsearch.data.generate.pythia.PythiaConfig`,
+the number of events, the run seed and the chunk size. Only the settings that change a sample's
+events enter its config (a QCD sample keeps the default masses, a signal sample the default
+``pthat_min``, the ``"data"`` tune the default simulation alpha_s), so changing the signal masses
+never regenerates the QCD background. The number of worker processes (``data.pythia.n_jobs``) does
+not change the events and is not part of the spec.
+
+Samples grow:
+    A sample of ``n`` events is the first ``n`` events of its *stream*, the endless sequence of
+    chunks fixed by the settings, the seed and the chunk size (chunk ``i`` of the stream is the
+    event sequence of its own seed, see :mod:`anomsearch.data.generate.pythia_chunks`). So asking
+    for more events than a previous run generates only the missing chunks, and asking for fewer
+    reads the first events of the chunks already there: a 100k-event try-out is the start of the
+    1M-event production of the same config, and a benchmark can use the first 300k events of a
+    production that is still running.
+
+Cache:
+    A stream lives in ``<cache>/generated/<key>/`` where ``<cache>`` is the download cache
+    (:func:`anomsearch.data.io.download.default_cache_dir`: ``$ANOMSEARCH_DATA`` or the platform
+    user cache directory) and ``<key>`` is :func:`sample_key`: the sha256 of the spec without ``n``,
+    the generator chain version :data:`CHAIN_VERSION` and the installed ``pythia8mc`` and
+    ``fastjet`` versions. The directory holds ``sample.json`` (what was hashed, for people),
+    ``chunks/`` (the resumable work directory of
+    :func:`~anomsearch.data.generate.pythia_chunks.generate_pythia_chunks`: a killed run resumes
+    from its finished chunks; kept, so the stream can grow) and one ``features_<n>.h5`` per sample
+    size asked for (the LHC Olympics R&D features layout with ``label``, written atomically; a
+    sample whose file exists is read back at once). The features take about 130 bytes per event in
+    the chunks and again in each ``features_<n>.h5`` (1M events: ~130 MB each); delete an entry to
+    free it. Two processes may read a stream while a third generates it; two generating the same
+    stream at the same time is an error in the second (a lock in ``chunks/``).
+
+Seeds:
+    The pipeline passes one seed per sample, derived from the config's master ``seed``
+    (``anomsearch.workflow._seeds``): background, signal (the signal pool), reference_background,
+    reference_signal and reference_simulation; chunk ``i`` of a sample then uses
+    :func:`~anomsearch.data.generate.pythia_chunks.chunk_seed`. The same config gives the same
+    events.
+
+Examples:
+    >>> spec = SampleSpec(PythiaConfig(process="qcd"), n=100, seed=7, chunk_size=50)
+    >>> spec.describe()
+    '100 qcd/data events (seed 7)'
+    >>> len(sample_key(spec, versions={"pythia8mc": "8", "fastjet": "3"}))
+    64
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from anomsearch._io import write_json_atomic
+from anomsearch.data.events import EventTable
+from anomsearch.data.generate.pythia import PythiaConfig
+from anomsearch.exceptions import ConfigError, DataFormatError
+
+__all__ = [
+    "CHAIN_VERSION",
+    "DEFAULT_CHUNK_SIZE",
+    "SIGNAL_PROCESSES",
+    "SampleSpec",
+    "config_sample",
+    "generated_cache_dir",
+    "generated_sample",
+    "pythia_sample_spec",
+    "require_generator",
+    "sample_key",
+]
+
+log = logging.getLogger(__name__)
+
+#: Version of the generator chain's output. Bump it whenever a change to
+#: :mod:`anomsearch.data.generate.pythia` or :mod:`anomsearch.data.generate.pythia_chunks` changes
+#: the events of a given spec: every cached sample is then regenerated.
+CHAIN_VERSION = 1
+#: Events per resumable chunk when ``data.pythia.chunk_size`` is not set.
+DEFAULT_CHUNK_SIZE = 1000
+#: The signal processes a config may ask for (``data.pythia.signal_process``).
+SIGNAL_PROCESSES: tuple[str, ...] = ("wprime", "wprime_3prong")
+
+_KINDS = ("background", "signal", "simulation")
+_SPEC = "sample.json"
+_CHUNKS = "chunks"
+_DEFAULT_MASSES = {"wprime": 3500.0, "x": 500.0, "y": 100.0}
+#: PythiaConfig attribute -> config field (under data.pythia) named in error messages.
+_FIELD_NAMES = (
+    ("m_", ".masses"),
+    ("process", ".signal_process"),
+    ("pthat_min", ".pthat_min"),
+    ("fsr_alpha_s_simulation", ".fsr_alpha_s_simulation"),
+)
+
+
+class SampleSpec(NamedTuple):
+    """Everything that fixes the events of one generated sample.
+
+    Attributes:
+        config: the chain's settings.
+        n: number of accepted events.
+        seed: the run seed (each chunk derives its own).
+        chunk_size: events per chunk (chunk seeds depend on the chunk index, so the chunk size
+            changes the events).
+    """
+
+    config: PythiaConfig
+    n: int
+    seed: int
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+
+    def as_dict(self) -> dict[str, Any]:
+        """The spec as plain JSON-able data (:func:`sample_key` hashes it without ``n``)."""
+        return {
+            "config": dataclasses.asdict(self.config),
+            "n": int(self.n),
+            "seed": int(self.seed),
+            "chunk_size": int(self.chunk_size),
+        }
+
+    def describe(self) -> str:
+        """A short human description, e.g. ``'1000 qcd/data events (seed 7)'``."""
+        return f"{self.n} {self.config.process}/{self.config.variant} events (seed {self.seed})"
+
+
+def require_generator() -> dict[str, str]:
+    """Check that the generator chain is installed; return the versions that enter the cache key.
+
+    Returns:
+        ``{"pythia8mc": version, "fastjet": version}``.
+
+    Raises:
+        ConfigError: ``pythia8mc`` or ``fastjet`` is missing (names ``data.source`` and the
+            ``generate`` extra).
+    """
+    missing = [name for name in ("pythia8mc", "fastjet") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(
+            "config field data.source: 'pythia' generates events with Pythia 8 and fastjet, but "
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed; "
+            "install the generate extra: pip install 'anomsearch[generate]'"
+        )
+    versions = {}
+    for name in ("pythia8mc", "fastjet"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:  # pragma: no cover - odd installs
+            versions[name] = "unknown"
+    return versions
+
+
+def sample_key(spec: SampleSpec, *, versions: dict[str, str] | None = None) -> str:
+    """The cache key of a sample's stream: sha256 of its spec without ``n``,
+    :data:`CHAIN_VERSION` and the versions (samples of any size of one stream share it).
+
+    Args:
+        spec: the sample.
+        versions: generator package versions (default: the installed ones, see
+            :func:`require_generator`).
+
+    Returns:
+        64 hex digits.
+    """
+    payload = {
+        **_stream_dict(spec),
+        "chain_version": CHAIN_VERSION,
+        "versions": require_generator() if versions is None else dict(versions),
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _stream_dict(spec: SampleSpec) -> dict[str, Any]:
+    return {key: value for key, value in spec.as_dict().items() if key != "n"}
+
+
+def generated_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Root of the generated samples: ``<cache>/generated`` (``<cache>`` as for downloads).
+
+    Args:
+        cache_dir: the cache root; default
+            :func:`anomsearch.data.io.download.default_cache_dir` (``$ANOMSEARCH_DATA`` or the
+            platform user cache directory).
+    """
+    from anomsearch.data.io.download import default_cache_dir
+
+    root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    return root / "generated"
+
+
+def _number(options: dict[str, Any], key: str, default: float) -> float:
+    return float(options.get(key, default))
+
+
+def pythia_sample_spec(data: dict[str, Any], kind: str, n: int, seed: int) -> SampleSpec:
+    """The spec of one sample of a config's ``data`` section (``data.source: pythia``).
+
+    Args:
+        data: the config's ``data`` section (its ``pythia`` options are read).
+        kind: ``"background"`` (QCD, ``"data"`` tune), ``"signal"`` (``data.pythia.signal_process``
+            with ``data.pythia.masses``) or ``"simulation"`` (QCD, ``"simulation"`` tune).
+        n: number of events.
+        seed: the sample's run seed.
+
+    Returns:
+        The :class:`SampleSpec`, with only the settings that matter for ``kind`` set.
+
+    Raises:
+        ConfigError: an unknown ``kind`` or unphysical ``data.pythia`` values (the message names
+            the field).
+
+    Examples:
+        >>> data = {"pythia": {"masses": {"wprime": 4000}, "pthat_min": 1000}}
+        >>> pythia_sample_spec(data, "signal", 10, 1).config.m_wprime
+        4000.0
+        >>> pythia_sample_spec(data, "background", 10, 1).config.m_wprime  # irrelevant for QCD
+        3500.0
+    """
+    if kind not in _KINDS:
+        raise ConfigError(f"sample kind must be one of {_KINDS}, got {kind!r}")
+    options = data.get("pythia", {})
+    fields: dict[str, Any] = {}
+    if kind == "signal":
+        fields["process"] = options.get("signal_process", SIGNAL_PROCESSES[0])
+        masses = {**_DEFAULT_MASSES, **options.get("masses", {})}
+        fields.update(
+            m_wprime=float(masses["wprime"]), m_x=float(masses["x"]), m_y=float(masses["y"])
+        )
+    else:
+        fields["process"] = "qcd"
+        fields["pthat_min"] = _number(options, "pthat_min", PythiaConfig.pthat_min)
+    if kind == "simulation":
+        fields["variant"] = "simulation"
+        fields["fsr_alpha_s_simulation"] = _number(
+            options, "fsr_alpha_s_simulation", PythiaConfig.fsr_alpha_s_simulation
+        )
+    try:
+        config = PythiaConfig(**fields)
+    except ConfigError as exc:
+        field = next(
+            (name for attr, name in _FIELD_NAMES if f"PythiaConfig.{attr}" in str(exc)), ""
+        )
+        raise ConfigError(f"config field data.pythia{field}: {exc}") from None
+    chunk_size = int(options.get("chunk_size", DEFAULT_CHUNK_SIZE))
+    return SampleSpec(config, n=int(n), seed=int(seed), chunk_size=chunk_size)
+
+
+def _read_sample(path: Path, spec: SampleSpec) -> EventTable:
+    from anomsearch.data.io.lhco import read_features_h5
+
+    events = read_features_h5(path)
+    if len(events) != spec.n:
+        raise DataFormatError(
+            f"{path}: holds {len(events)} events, the sample needs {spec.n}; delete it to "
+            "merge it again from the chunks"
+        )
+    return events
+
+
+def generated_sample(
+    spec: SampleSpec,
+    *,
+    n_jobs: int | None = None,
+    progress: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> EventTable:
+    """The events of ``spec``: read from the cache, or generated (resumably) into it.
+
+    The first ``spec.n`` events of the spec's stream (see the module docstring): chunks already
+    in the cache are reused, whatever sample size made them.
+
+    Args:
+        spec: the sample.
+        n_jobs: worker processes for a generation (None: all cores). The events do not depend
+            on it.
+        progress: show a progress bar over the chunks while generating.
+        cache_dir: the cache root (default: as :func:`generated_cache_dir`).
+
+    Returns:
+        The events (label 0 for QCD, 1 for the signal processes), in chunk order.
+
+    Raises:
+        ConfigError: ``pythia8mc``/``fastjet`` missing (see :func:`require_generator`), or
+            another process generating the same stream.
+        DataFormatError: a cached features file that is unreadable or of the wrong size.
+        AnomsearchError: as :func:`~anomsearch.data.generate.pythia_chunks.generate_pythia_chunks`.
+    """
+    from anomsearch.data.generate.pythia_chunks import generate_pythia_chunks, merge_chunks
+
+    versions = require_generator()
+    entry = generated_cache_dir(cache_dir) / sample_key(spec, versions=versions)
+    features = entry / f"features_{spec.n}.h5"
+    if features.is_file():
+        log.info("reusing generated sample %s from %s", spec.describe(), entry)
+        return _read_sample(features, spec)
+    entry.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(
+        entry / _SPEC, {**_stream_dict(spec), "chain_version": CHAIN_VERSION, "versions": versions}
+    )
+    chunks = entry / _CHUNKS
+    log.info(
+        "%s %s with Pythia in %s",
+        "extending the stream to" if chunks.is_dir() else "generating",
+        spec.describe(),
+        entry,
+    )
+    run = generate_pythia_chunks(
+        spec.n,
+        config=spec.config,
+        seed=spec.seed,
+        out_dir=chunks,
+        chunk_size=spec.chunk_size,
+        n_jobs=n_jobs,
+        progress=progress,
+    )
+    merge_chunks(chunks, features, n=spec.n)
+    if run.generated:
+        log.info(
+            "generated %d chunk(s) of %s in %.0f s (%.1f events/s; %d chunk(s) reused): %s",
+            len(run.generated),
+            spec.describe(),
+            run.seconds,
+            run.events_per_s,
+            len(run.skipped),
+            features,
+        )
+    else:
+        log.info("%s: the first events of the cached chunks, %s", spec.describe(), features)
+    return _read_sample(features, spec)
+
+
+def config_sample(
+    data: dict[str, Any],
+    kind: str,
+    n: int,
+    seed: int,
+    *,
+    progress: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> EventTable:
+    """One sample of a config's ``data`` section: :func:`pythia_sample_spec` +
+    :func:`generated_sample` with ``data.pythia.n_jobs`` workers.
+
+    Args:
+        data: the config's ``data`` section (``data.source: pythia``).
+        kind: ``"background"``, ``"signal"`` or ``"simulation"``.
+        n: number of events.
+        seed: the sample's run seed.
+        progress: show a progress bar while generating.
+        cache_dir: the cache root (default: as :func:`generated_cache_dir`).
+
+    Returns:
+        The events.
+
+    Raises:
+        ConfigError: as :func:`pythia_sample_spec` and :func:`require_generator`.
+    """
+    require_generator()
+    spec = pythia_sample_spec(data, kind, n, seed)
+    n_jobs = data.get("pythia", {}).get("n_jobs")
+    return generated_sample(spec, n_jobs=n_jobs, progress=progress, cache_dir=cache_dir)

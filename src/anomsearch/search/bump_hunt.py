@@ -1,0 +1,192 @@
+"""One bump hunt in one signal-region window: score cut, sideband fit, pyhf model, discovery test.
+
+This composes the selection (:mod:`anomsearch.search.selection`), the sideband background fit
+(:mod:`anomsearch.background`) and the pyhf model and inference (:mod:`anomsearch.stats`).
+
+References:
+    J. H. Collins, K. Howe, B. Nachman, "Anomaly detection for resonant new physics with machine
+    learning", arXiv:1805.02664; and arXiv:1902.02634.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from anomsearch.background import (
+    BackgroundPrediction,
+    FunctionChoice,
+    SidebandFit,
+    alternative_function_variation,
+    choose_dijet_function,
+    fit_binned_sideband,
+    predict_background,
+)
+from anomsearch.data.regions import Regions
+from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.search.selection import Selection, select_at_efficiency
+from anomsearch.stats import (
+    DiscoveryResult,
+    Systematic,
+    add_common_systematics,
+    build_bumphunt_spec,
+    discovery_test,
+    gaussian_signal_template,
+)
+
+__all__ = ["BumpHuntResult", "aligned_bin_edges", "bump_hunt"]
+
+log = logging.getLogger(__name__)
+
+
+class BumpHuntResult(NamedTuple):
+    """Everything one bump hunt produced.
+
+    Attributes:
+        selection: the score cut.
+        fit: the sideband fit of the selected mjj spectrum.
+        prediction: the background predicted in the SR bins.
+        observed_sr: selected events per SR bin.
+        signal_template: signal shape over the SR bins (sums to 1).
+        spec: the pyhf workspace specification.
+        discovery: the discovery test.
+        function_choice: the F-test choice of the dijet function (``n_params="auto"``), else None.
+    """
+
+    selection: Selection
+    fit: SidebandFit
+    prediction: BackgroundPrediction
+    observed_sr: np.ndarray
+    signal_template: np.ndarray
+    spec: dict[str, Any]
+    discovery: DiscoveryResult
+    function_choice: FunctionChoice | None = None
+
+
+def aligned_bin_edges(
+    *, signal_region: tuple[float, float], fit_range: tuple[float, float], bin_width: float
+) -> np.ndarray:
+    """Equal-width bin edges over (at most) ``fit_range`` with edges exactly on the SR boundaries.
+
+    Examples:
+        >>> edges = aligned_bin_edges(
+        ...     signal_region=(3.3, 3.7), fit_range=(3.05, 4.0), bin_width=0.2
+        ... )
+        >>> edges.round(2)
+        array([3.1, 3.3, 3.5, 3.7, 3.9])
+    """
+    sr_low, sr_high = signal_region
+    n_sr = round((sr_high - sr_low) / bin_width)
+    if n_sr < 1 or not math.isclose(n_sr * bin_width, sr_high - sr_low, rel_tol=1e-6):
+        raise ConfigError(
+            f"background.bin_width={bin_width} does not divide the signal region "
+            f"[{sr_low}, {sr_high}] into whole bins"
+        )
+    n_below = math.floor((sr_low - fit_range[0]) / bin_width + 1e-9)
+    n_above = math.floor((fit_range[1] - sr_high) / bin_width + 1e-9)
+    if n_below < 1 or n_above < 1:
+        raise ConfigError(
+            f"background.fit_range {list(fit_range)} leaves no whole sideband bin of width "
+            f"{bin_width} below or above the signal region"
+        )
+    return sr_low + bin_width * np.arange(-n_below, n_sr + n_above + 1)
+
+
+def bump_hunt(
+    mjj: np.ndarray,
+    scores: np.ndarray,
+    *,
+    regions: Regions,
+    efficiency: float,
+    fit_range: tuple[float, float],
+    bin_width: float,
+    n_params: int | str = 4,
+    signal_width: float = 0.05,
+    folds: np.ndarray | None = None,
+    systematics: Sequence[Systematic] = (),
+) -> BumpHuntResult:
+    """Cut on the score, fit the sideband mjj spectrum, and test for a signal in the SR.
+
+    Args:
+        mjj: dijet masses (TeV) of all events.
+        scores: anomaly scores (higher = more signal-like), cross-scored.
+        regions: the SR (the sidebands of ``regions`` are not used here: the fit uses
+            ``fit_range``).
+        efficiency: fraction of SR events kept by the cut (per fold); 1 = no cut.
+        fit_range: mjj range of the sideband fit (TeV).
+        bin_width: mjj bin width (TeV); must divide the SR.
+        n_params: number of parameters of the dijet function (3, 4 or 5), or ``"auto"``: chosen by
+            the nested F-test (:func:`anomsearch.background.choose_dijet_function`), with the
+            difference to the alternative order as a ``histosys`` (``bkg_function_choice``).
+        signal_width: relative mjj resolution of the signal template (width = signal_width * mass).
+        folds: fold of each event, for per-fold thresholds (default: one threshold).
+        systematics: common normalisation systematics (luminosity, signal efficiency, ...) added
+            to the pyhf model (:func:`anomsearch.stats.add_common_systematics`).
+
+    Returns:
+        The :class:`BumpHuntResult`.
+    """
+    mjj = np.asarray(mjj, dtype=np.float64)
+    if mjj.shape != np.shape(scores):
+        raise DataFormatError(f"mjj has shape {mjj.shape} but scores {np.shape(scores)}")
+    signal_region = (regions.sr_low, regions.sr_high)
+    edges = aligned_bin_edges(signal_region=signal_region, fit_range=fit_range, bin_width=bin_width)
+    in_sr = regions.in_sr(mjj)
+    selection = select_at_efficiency(scores, efficiency=efficiency, reference=in_sr, groups=folds)
+    selected = mjj[selection.mask]
+    selected = selected[(selected >= edges[0]) & (selected < edges[-1])]
+    log.info(
+        "selection at efficiency %.4g keeps %d events in the fit range [%.2f, %.2f] TeV",
+        efficiency,
+        selected.size,
+        edges[0],
+        edges[-1],
+    )
+    counts, _ = np.histogram(selected, bins=edges)
+    choice, shape_systematics = None, {}
+    if n_params == "auto":
+        choice = choose_dijet_function(counts, bin_edges=edges, signal_region=signal_region)
+        fit = choice.fit
+        if choice.alternative is not None:
+            shape_systematics["bkg_function_choice"] = alternative_function_variation(
+                fit, choice.fits[choice.alternative]
+            )
+        log.info("F-test chose the %d-parameter dijet function", fit.n_params)
+    elif n_params in (3, 4, 5):
+        fit = fit_binned_sideband(
+            counts, bin_edges=edges, signal_region=signal_region, n_params=int(n_params)
+        )
+    else:
+        raise ConfigError(f"background.n_params must be 3, 4, 5 or 'auto', got {n_params!r}")
+    prediction = predict_background(fit)
+    sr_bins = (edges[:-1] >= regions.sr_low - 1e-9) & (edges[1:] <= regions.sr_high + 1e-9)
+    observed_sr = np.asarray(fit.counts)[sr_bins]
+    template = gaussian_signal_template(
+        prediction.bin_edges, mass=regions.sr_center, width=signal_width * regions.sr_center
+    )
+    spec = build_bumphunt_spec(
+        observed=observed_sr,
+        background=prediction,
+        signal_template=template,
+        shape_systematics=shape_systematics,
+    )
+    if systematics:
+        spec = add_common_systematics(spec, systematics)
+    discovery = discovery_test(spec)
+    log.info(
+        "bump hunt: observed %d, expected %.1f +- %.1f in the SR; Z = %.2f (p0 = %.3g), "
+        "mu_hat = %.1f",
+        observed_sr.sum(),
+        prediction.expected.sum(),
+        math.sqrt(float(np.sum(prediction.covariance))),
+        discovery.significance,
+        discovery.p0,
+        discovery.mu_hat,
+    )
+    return BumpHuntResult(
+        selection, fit, prediction, observed_sr, template, spec, discovery, choice
+    )

@@ -1,0 +1,104 @@
+"""estimate_daughter_masses: X(500 GeV) and Y(100 GeV) peaks recovered on a broad background."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from anomsearch.answer.daughter_masses import estimate_daughter_masses, subtracted_spectrum
+from anomsearch.exceptions import ConfigError, DataFormatError
+
+EDGES = np.linspace(0.0, 1.0, 51)  # TeV, 20 GeV bins
+Y_MASS, X_MASS = 0.1, 0.5  # TeV: mj1 = lighter jet (Y), mj2 = heavier jet (X)
+
+
+def _background(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Broad QCD-like jet masses, (mj1, mj2) ordered by mass, independent of mjj."""
+    return np.sort(rng.gamma(2.0, 0.08, size=(n, 2)), axis=1)
+
+
+def _signal(rng: np.random.Generator, n: int) -> np.ndarray:
+    return np.column_stack([rng.normal(Y_MASS, 0.01, n), rng.normal(X_MASS, 0.03, n)])
+
+
+def _toy(rng: np.random.Generator, n_bkg: int = 2000, n_sig: int = 250, n_sb: int = 8000):
+    sr = np.vstack([_background(rng, rng.poisson(n_bkg)), _signal(rng, rng.poisson(n_sig))])
+    return sr, _background(rng, n_sb)
+
+
+def test_recovers_daughter_masses():
+    rng = np.random.default_rng(3)
+    sr, sb = _toy(rng)
+    mj1, mj2 = estimate_daughter_masses(sr, sb, n_background_sr=2000.0, bins=EDGES)
+    assert (mj1.name, mj2.name) == ("mj1", "mj2")
+    assert mj1.converged and mj2.converged
+    assert abs(mj1.value - Y_MASS) < 3 * mj1.error
+    assert abs(mj2.value - X_MASS) < 3 * mj2.error
+    assert mj1.error < 0.005 and mj2.error < 0.01  # informative: 5 and 10 GeV
+    assert mj1.n_excess == pytest.approx(250, abs=4 * mj1.n_excess_error)
+    assert mj2.width == pytest.approx(0.03, rel=0.4)
+    np.testing.assert_array_equal(mj1.bin_edges, EDGES)
+    assert mj1.excess.shape == mj1.excess_error.shape == (50,)
+
+
+def test_uncertainties_cover_over_toys():
+    rng = np.random.default_rng(4)
+    pulls = []
+    for _ in range(100):
+        sr, sb = _toy(rng)
+        mj1, mj2 = estimate_daughter_masses(sr, sb, n_background_sr=2000.0, bins=EDGES)
+        pulls.append([(mj1.value - Y_MASS) / mj1.error, (mj2.value - X_MASS) / mj2.error])
+    pulls = np.array(pulls)
+    assert np.all(np.abs(pulls.mean(axis=0)) < 0.3)
+    assert np.all(np.abs(pulls.std(axis=0) - 1.0) < 0.25)
+    assert 0.55 < np.mean(np.abs(pulls) < 1.0) < 0.8  # ~68 % inside 1 sigma
+
+
+def test_subtracted_spectrum_by_hand():
+    sr = np.array([0.05, 0.15, 0.15, 0.35])
+    sb = np.array([0.05, 0.05, 0.15, 0.25, 0.35, 0.35, 0.35, 0.35])
+    edges = np.array([0.0, 0.1, 0.2, 0.3, 0.4])
+    excess, cov = subtracted_spectrum(
+        sr, sb, n_background_sr=2.0, bin_edges=edges, n_background_sr_error=0.4
+    )
+    r = 2.0 / 8.0
+    n_sr = np.array([1, 2, 0, 1])
+    n_sb = np.array([2, 1, 1, 4])
+    np.testing.assert_allclose(excess, n_sr - r * n_sb)
+    expected_var = np.maximum(n_sr + r * r * n_sb, 1.0 + r * r)
+    expected = np.diag(expected_var) + (0.4 / 8.0) ** 2 * np.outer(n_sb, n_sb)
+    np.testing.assert_allclose(cov, expected)
+    # with the background prediction equal to the sideband count, the excess sums to N_SR - N_B
+    excess_all, _ = subtracted_spectrum(sr, sb, n_background_sr=3.0, bin_edges=edges)
+    assert excess_all.sum() == pytest.approx(sr.size - 3.0)
+
+
+def test_integer_bins_and_single_column():
+    rng = np.random.default_rng(5)
+    sr, sb = _toy(rng, n_sig=400)
+    (est,) = estimate_daughter_masses(
+        sr[:, 1], sb[:, 1], n_background_sr=2000.0, bins=40, mass_range=(0.2, 1.0), names=["mj2"]
+    )
+    assert est.bin_edges[0] == 0.2 and est.bin_edges[-1] == 1.0 and est.bin_edges.size == 41
+    assert abs(est.value - X_MASS) < 3 * est.error
+
+
+def test_bad_inputs():
+    rng = np.random.default_rng(6)
+    sr, sb = _toy(rng)
+    with pytest.raises(DataFormatError, match="jet columns"):
+        estimate_daughter_masses(sr, sb[:, :1], n_background_sr=2000.0, bins=EDGES)
+    with pytest.raises(ConfigError, match=r"daughter_masses\.names"):
+        estimate_daughter_masses(sr, sb, n_background_sr=2000.0, bins=EDGES, names=["mj1"])
+    with pytest.raises(ConfigError, match=r"daughter_masses\.bins"):
+        estimate_daughter_masses(sr, sb, n_background_sr=2000.0, bins=2)
+    with pytest.raises(ConfigError, match=r"daughter_masses\.bins"):
+        estimate_daughter_masses(sr, sb, n_background_sr=2000.0, bins=EDGES[::-1])
+    with pytest.raises(ConfigError, match="n_background_sr"):
+        estimate_daughter_masses(sr, sb, n_background_sr=-1.0, bins=EDGES)
+    with pytest.raises(DataFormatError, match="mj_selected_sb"):
+        estimate_daughter_masses(sr, sb[:0], n_background_sr=2000.0, bins=EDGES)
+    bad = sr.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(DataFormatError, match="mj_selected_sr"):
+        estimate_daughter_masses(bad, sb, n_background_sr=2000.0, bins=EDGES)

@@ -1,0 +1,449 @@
+"""LHCO black-box answer: exact keys, threshold, validation, atomic files, scoring by hand."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+
+from anomsearch.answer import (
+    answer_from_results,
+    answer_schema,
+    build_answer,
+    build_answer_details,
+    format_answer_text,
+    format_submission_score,
+    load_answer,
+    load_key,
+    p_value_threshold,
+    score_submission,
+    submit,
+    validate_answer,
+    write_answer,
+)
+from anomsearch.answer.daughter_masses import DaughterMass
+from anomsearch.answer.resonance_fit import ResonanceFit
+from anomsearch.exceptions import ConfigError, DataFormatError
+
+LHCO_KEYS = ["p_value", "resonance_mass", "n_signal", "daughter_masses"]
+
+
+def _resonance_fit() -> ResonanceFit:
+    return ResonanceFit(
+        mass=3.512,
+        mass_error=0.040,
+        mass_errors=(0.035, 0.045),
+        n_signal=850.0,
+        n_signal_error=210.0,
+        n_signal_errors=(200.0, 220.0),
+        profile_masses=np.linspace(3.4, 3.6, 5),
+        profile_delta_nll=np.zeros(5),
+        nll_min=3.2,
+        mass_at_limit=False,
+        converged=True,
+    )
+
+
+def _daughter(name: str, value: float, error: float) -> DaughterMass:
+    edges = np.linspace(0, 1, 6)
+    return DaughterMass(name, value, error, 0.02, 240.0, 40.0, edges, np.ones(5), np.ones(5), True)
+
+
+DAUGHTERS = [_daughter("mj1", 0.103, 0.008), _daughter("mj2", 0.498, 0.012)]
+
+
+def _signal_answer(**overrides):
+    answer = {
+        "p_value": 2e-5,
+        "resonance_mass": {"value": 3512.0, "uncertainty": 40.0},
+        "n_signal": {"value": 850.0, "uncertainty": 210.0},
+        "daughter_masses": [
+            {"value": 103.0, "uncertainty": 8.0},
+            {"value": 498.0, "uncertainty": 12.0},
+        ],
+    }
+    answer.update(overrides)
+    return answer
+
+
+def test_significant_answer_has_exactly_the_lhco_keys_in_gev():
+    answer = build_answer(p_value=2e-5, resonance=_resonance_fit(), daughter_masses=DAUGHTERS[::-1])
+    assert list(answer) == LHCO_KEYS
+    assert answer["resonance_mass"] == pytest.approx({"value": 3512.0, "uncertainty": 40.0})
+    assert answer["n_signal"] == {"value": 850.0, "uncertainty": 210.0}
+    assert answer["daughter_masses"] == [
+        pytest.approx({"value": 103.0, "uncertainty": 8.0}),
+        pytest.approx({"value": 498.0, "uncertainty": 12.0}),
+    ]
+    jsonschema.validate(answer, answer_schema())
+    json.dumps(answer, allow_nan=False)
+
+
+def test_threshold_decides_the_claim():
+    threshold = p_value_threshold(3.0)
+    assert threshold == pytest.approx(1.3498980316e-3, rel=1e-8)
+    below = build_answer(p_value=0.99 * threshold, resonance=(3500.0, 40.0), n_signal=(800, 200))
+    above = build_answer(p_value=1.01 * threshold, resonance=(3500.0, 40.0), n_signal=(800, 200))
+    assert list(below) == LHCO_KEYS
+    assert above == {"p_value": pytest.approx(1.01 * threshold)}
+    # a looser threshold (Z = 2) claims the same excess
+    loose = build_answer(
+        p_value=0.01, resonance=(3500.0, 40.0), n_signal=(800, 200), significance_threshold=2.0
+    )
+    assert "resonance_mass" in loose
+    with pytest.raises(ConfigError, match=r"answer\.significance_threshold"):
+        build_answer(p_value=0.01, significance_threshold=0.0)
+
+
+def test_signal_efficiency_scales_the_yield():
+    answer = build_answer(p_value=1e-5, resonance=_resonance_fit(), signal_efficiency=0.25)
+    assert answer["n_signal"] == pytest.approx({"value": 3400.0, "uncertainty": 840.0})
+    assert answer["resonance_mass"]["value"] == pytest.approx(3512.0)
+    with pytest.raises(ConfigError, match=r"answer\.signal_efficiency"):
+        build_answer(p_value=1e-5, resonance=_resonance_fit(), signal_efficiency=0.0)
+
+
+def test_no_excess_answer_has_only_p_value():
+    answer = build_answer(p_value=0.3, resonance=_resonance_fit(), daughter_masses=DAUGHTERS)
+    assert answer == {"p_value": 0.3}
+    validate_answer(answer)
+    details = build_answer_details(
+        p_value=0.3,
+        resonance=_resonance_fit(),
+        daughter_masses=DAUGHTERS,
+        most_significant_window={"mjj_range_gev": [3300, 3700], "p_value": 0.3},
+    )
+    assert details["claimed_signal"] is False
+    assert details["significance"] == pytest.approx(0.5244, abs=1e-3)
+    # the withheld measurements and the asymmetric errors are kept in the details, in GeV
+    assert details["measurements"]["resonance_mass_gev"]["value"] == pytest.approx(3512.0)
+    assert details["resonance_fit"]["mass_errors_gev"] == pytest.approx([35.0, 45.0])
+    assert [d["name"] for d in details["daughter_fits"]] == ["mj1", "mj2"]
+    assert details["most_significant_window"]["mjj_range_gev"] == [3300, 3700]
+
+
+def test_significant_without_measurements_is_an_error():
+    with pytest.raises(DataFormatError, match="resonance"):
+        build_answer(p_value=1e-6)
+    with pytest.raises(DataFormatError, match="n_signal"):
+        build_answer(p_value=1e-6, resonance=(3500.0, 40.0))
+    with pytest.raises(DataFormatError, match="p_value"):
+        build_answer(p_value=1.5)
+
+
+@pytest.mark.parametrize(
+    ("answer", "key"),
+    [
+        ({"p_value": 0.2, "most_significant_window": {}}, "most_significant_window"),
+        ({"p_value": 1.2}, "p_value"),
+        ({"p_value": "small"}, "p_value"),
+        ({}, "p_value"),
+        (
+            _signal_answer(resonance_mass={"value": 3500.0, "uncertainty": -1.0}),
+            "resonance_mass.uncertainty",
+        ),
+        (_signal_answer(n_signal={"value": 800.0}), "n_signal"),
+        (_signal_answer(daughter_masses=[{"value": 100.0}]), "daughter_masses.0"),
+        (
+            _signal_answer(resonance_mass={"value": math.nan, "uncertainty": 1.0}),
+            "resonance_mass.value",
+        ),
+        (
+            {"p_value": 1e-4, "resonance_mass": {"value": 3500.0, "uncertainty": 40.0}},
+            "resonance_mass",
+        ),
+    ],
+)
+def test_invalid_answers_name_the_key(answer, key):
+    with pytest.raises(DataFormatError, match=key.replace(".", r"\.")):
+        validate_answer(answer)
+
+
+def test_score_submission_pulls_by_hand():
+    key = {"resonance_mass": 3500.0, "n_signal": 1000.0, "daughter_masses": [500.0, 100.0]}
+    score = score_submission(_signal_answer(), key)
+    pulls = {q.name: q.pull for q in score.quantities}
+    assert pulls == pytest.approx(
+        {
+            "resonance_mass": (3512 - 3500) / 40,
+            "n_signal": (850 - 1000) / 210,
+            "daughter_mass_0": (103 - 100) / 8,
+            "daughter_mass_1": (498 - 500) / 12,
+        }
+    )
+    assert score.claimed_signal and score.true_signal and score.detection_correct
+    assert score.passed
+    # a wrong mass fails at the default max_pull = 2, passes with a looser one
+    far = _signal_answer(resonance_mass={"value": 3700.0, "uncertainty": 40.0})
+    failed = score_submission(far, key)
+    assert not failed.passed and not failed.quantities[0].passed
+    assert failed.quantities[0].pull == pytest.approx(5.0)
+    assert score_submission(far, key, max_pull=6.0).passed
+    table = format_submission_score(failed)
+    assert table.startswith("submission: FAIL")
+    assert "resonance_mass" in table and "+5.00" in table
+
+
+def test_score_detection_and_missing_quantities():
+    key = {"resonance_mass": 3500.0, "n_signal": 1000.0, "daughter_masses": [100.0, 500.0]}
+    missed = score_submission({"p_value": 0.1}, key)
+    assert not missed.detection_correct and not missed.passed and missed.quantities == ()
+    false_claim = score_submission(_signal_answer(), None)
+    assert not false_claim.detection_correct and not false_claim.passed
+    assert score_submission({"p_value": 0.1}, {}).passed
+    one_daughter = _signal_answer(daughter_masses=[{"value": 498.0, "uncertainty": 12.0}])
+    score = score_submission(one_daughter, key)
+    assert not score.passed
+    # 498 is matched to the lighter true daughter (ascending order): pull (498 - 100) / 12
+    assert score.quantities[2].pull == pytest.approx((498 - 100) / 12)
+    assert math.isnan(score.quantities[3].pull) and not score.quantities[3].passed
+    exact = _signal_answer(n_signal={"value": 1000.0, "uncertainty": 0.0})
+    zero = score_submission(exact, key)
+    assert zero.quantities[1].pull == 0.0
+    off = score_submission(_signal_answer(n_signal={"value": 900.0, "uncertainty": 0.0}), key)
+    assert off.quantities[1].pull == -math.inf and not off.quantities[1].passed
+    with pytest.raises(DataFormatError, match="n_signal"):
+        score_submission(_signal_answer(), {"resonance_mass": 3500.0})
+    with pytest.raises(ConfigError, match="max_pull"):
+        score_submission(_signal_answer(), key, max_pull=0.0)
+
+
+def test_write_answer_files(tmp_path):
+    answer = _signal_answer()
+    details = build_answer_details(p_value=2e-5, resonance=_resonance_fit())
+    files = write_answer(tmp_path / "run", answer, details)
+    assert json.loads(files.answer.read_text()) == answer
+    assert list(json.loads(files.answer.read_text())) == LHCO_KEYS
+    assert json.loads(files.details.read_text())["claimed_signal"] is True
+    assert files.text.read_text() == (
+        "p-value 2e-05 (Z = 4.11); resonance at 3512 +- 40 GeV; ~850 +- 210 signal events; "
+        "daughter jets 103 +- 8 GeV and 498 +- 12 GeV\n"
+    )
+    assert load_answer(files.answer) == answer
+    none = write_answer(tmp_path / "none", {"p_value": 0.4})
+    assert json.loads(none.answer.read_text()) == {"p_value": 0.4}
+    assert "no significant excess" in none.text.read_text()
+
+
+def _listing(directory: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in directory.iterdir()}
+
+
+def test_write_answer_is_all_or_nothing(tmp_path, monkeypatch):
+    write_answer(tmp_path, {"p_value": 0.4}, {"note": "old"})
+    before = _listing(tmp_path)
+
+    calls = {"n": 0}
+    original = Path.write_text
+
+    def failing_write_text(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:  # the last of the three files
+            raise OSError("disk full")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", failing_write_text)
+    with pytest.raises(OSError, match="disk full"):
+        write_answer(tmp_path, _signal_answer(), {"note": "new"})
+    monkeypatch.undo()
+    assert _listing(tmp_path) == before  # old files intact, no new or temporary files
+
+    def failing_render(*args, **kwargs):
+        raise RuntimeError("render failed")
+
+    monkeypatch.setattr("anomsearch.answer.submission.format_answer_text", failing_render)
+    fresh = tmp_path / "fresh"
+    with pytest.raises(RuntimeError, match="render failed"):
+        write_answer(fresh, _signal_answer())
+    assert not fresh.exists() or list(fresh.iterdir()) == []
+
+
+def test_write_answer_rejects_invalid_answer(tmp_path):
+    with pytest.raises(DataFormatError, match="resonance_mass"):
+        write_answer(tmp_path, {"p_value": 1e-4, "resonance_mass": {"value": 1, "uncertainty": 1}})
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(DataFormatError, match="JSON"):
+        write_answer(tmp_path, {"p_value": 0.3}, {"bad": object()})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_key_and_answer_errors(tmp_path):
+    key_file = tmp_path / "key.json"
+    key_file.write_text(
+        json.dumps({"resonance_mass": 3500, "n_signal": 834, "daughter_masses": [500, 100]})
+    )
+    assert load_key(key_file) == {
+        "resonance_mass": 3500.0,
+        "n_signal": 834.0,
+        "daughter_masses": [100.0, 500.0],
+    }
+    null_key = tmp_path / "null.json"
+    null_key.write_text("null")
+    assert load_key(null_key) is None
+    bad_key = tmp_path / "bad_key.json"
+    bad_key.write_text(json.dumps({"resonance_mass": 3500, "n_signal": -1}))
+    with pytest.raises(DataFormatError, match=r"bad_key\.json.*n_signal"):
+        load_key(bad_key)
+    bad = tmp_path / "answer.json"
+    bad.write_text(json.dumps({"p_value": 0.1, "extra": 1}))
+    with pytest.raises(DataFormatError, match=r"answer\.json.*extra"):
+        load_answer(bad)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    with pytest.raises(DataFormatError, match=r"broken\.json"):
+        load_answer(broken)
+    with pytest.raises(DataFormatError, match="not found"):
+        load_answer(tmp_path / "missing.json")
+
+
+def test_answer_text_without_signal_mentions_window():
+    text = format_answer_text(
+        {"p_value": 0.05}, {"most_significant_window": {"mjj_range_gev": [3300, 3700]}}
+    )
+    assert text.startswith("p-value 0.05 (Z = 1.64): no significant excess")
+    assert "3300" in text
+
+
+@pytest.mark.slow
+def test_black_box_answer_on_the_toy_generator():
+    """End to end on the toy LHCO-like generator (W' 3.5 TeV -> X 500 GeV, Y 100 GeV, with badly
+    reconstructed signal jets): an oracle-like score, the bump hunt, then the three estimators.
+    Mass and daughter masses must pass against the generator's truth."""
+    from anomsearch.answer.daughter_masses import estimate_daughter_masses
+    from anomsearch.answer.resonance_fit import fit_resonance_mass
+    from anomsearch.data import Regions, generate_toy
+    from anomsearch.search.bump_hunt import bump_hunt
+
+    regions = Regions(3.3, 3.7, 2.9, 4.1)
+    events = generate_toy(200_000, 1200, seed=7)
+    scores = np.random.default_rng(0).random(len(events)) + 0.8 * events.label
+    hunt = bump_hunt(
+        events.mjj,
+        scores,
+        regions=regions,
+        fit_range=(2.7, 5.5),
+        bin_width=0.05,
+        efficiency=0.05,
+        n_params=4,
+    )
+    pred = hunt.prediction
+    fit = fit_resonance_mass(
+        hunt.observed_sr,
+        pred.bin_edges,
+        pred,
+        relative_width=0.045,
+        mass_range=(3.35, 3.65),
+        background_covariance=pred.covariance,
+    )
+    mjj, selected = events.mjj, hunt.selection.mask
+    in_sr = selected & regions.in_sr(mjj)
+    in_sb = selected & ~regions.in_sr(mjj) & (mjj >= regions.sb_low) & (mjj < regions.sb_high)
+    jet_masses = np.column_stack([events.feature("mj1"), events.feature("mj2")])
+    daughters = estimate_daughter_masses(
+        jet_masses[in_sr],
+        jet_masses[in_sb],
+        n_background_sr=float(pred.expected.sum()),
+        n_background_sr_error=float(np.sqrt(pred.covariance.sum())),
+        bins=np.linspace(0, 1, 101),
+    )
+    answer = build_answer(p_value=hunt.discovery.p0, resonance=fit, daughter_masses=daughters)
+    assert list(answer) == LHCO_KEYS
+    n_true = int(events.label[in_sr].sum())  # selected signal events in the SR
+    key = {"resonance_mass": 3500.0, "n_signal": n_true, "daughter_masses": [100.0, 500.0]}
+    score = score_submission(answer, key)
+    ok = {q.name: q.passed for q in score.quantities}
+    assert ok == {
+        "resonance_mass": True,
+        "n_signal": ok["n_signal"],
+        "daughter_mass_0": True,
+        "daughter_mass_1": True,
+    }, format_submission_score(score)
+    # The yield is biased low by the signal's mjj tail leaking into the sidebands (the sideband
+    # fit absorbs it, so the background under the peak is overestimated); it stays within 25 %.
+    assert answer["n_signal"]["value"] == pytest.approx(n_true, rel=0.25)
+
+
+def _fake_results(directory: Path, *, n_signal: int, seed: int = 0, full_cov: bool = True):
+    """A results directory as the pipeline writes it: report.json + selected_events.npz (TeV),
+    with known truth: W' 3.5 TeV (3 % width), X 0.5 TeV, Y 0.1 TeV on an exponential mjj
+    background whose expectation in the SR bins is exact."""
+    rng = np.random.default_rng(seed)
+    sb_low, sr_low, sr_high, sb_high = 2.9, 3.3, 3.7, 4.1
+    slope, n_bkg = 2.0, 12_000
+
+    def cdf(x):
+        return (1 - np.exp(-slope * (x - sb_low))) / (1 - np.exp(-slope * (sb_high - sb_low)))
+
+    u = rng.random(n_bkg)
+    mjj_b = sb_low - np.log(1 - u * (1 - np.exp(-slope * (sb_high - sb_low)))) / slope
+    mjj_s = rng.normal(3.5, 0.03 * 3.5, n_signal)
+    jets_b = np.sort(rng.gamma(2.0, 0.08, size=(n_bkg, 2)), axis=1)
+    jets_s = np.column_stack([rng.normal(0.1, 0.01, n_signal), rng.normal(0.5, 0.03, n_signal)])
+    mjj = np.r_[mjj_b, mjj_s]
+    jets = np.vstack([jets_b, jets_s])
+    edges = np.round(np.arange(sr_low, sr_high + 1e-9, 0.05), 6)
+    expected = n_bkg * np.diff(cdf(edges))
+    unc = 0.01 * expected
+    background = {
+        "sr_bin_edges": edges.tolist(),
+        "observed_sr": np.histogram(mjj, bins=edges)[0].tolist(),
+        "expected_sr": expected.tolist(),
+        "expected_sr_uncertainty": unc.tolist(),
+    }
+    if full_cov:
+        background["expected_sr_covariance"] = np.outer(unc, unc).tolist()  # normalisation
+    report = {
+        "p0": 1e-9 if n_signal else 0.4,
+        "background": background,
+        "config": {
+            "regions": {"signal_region": [sr_low, sr_high], "sidebands": [sb_low, sb_high]},
+            "stats": {"signal_width": 0.03},
+        },
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "report.json").write_text(json.dumps(report))
+    np.savez_compressed(directory / "selected_events.npz", mjj=mjj, mj1=jets[:, 0], mj2=jets[:, 1])
+    in_sr_signal = int(np.sum((mjj_s >= sr_low) & (mjj_s < sr_high)))
+    return in_sr_signal
+
+
+@pytest.mark.parametrize("full_cov", [True, False])
+def test_submit_from_results_directory(tmp_path, full_cov):
+    n_true = _fake_results(tmp_path, n_signal=800, full_cov=full_cov)
+    files = submit(tmp_path)
+    answer = load_answer(files.answer)
+    details = json.loads(files.details.read_text())
+    assert details["source"]["background_covariance"] == ("full" if full_cov else "diagonal")
+    key = {"resonance_mass": 3500.0, "n_signal": n_true, "daughter_masses": [100.0, 500.0]}
+    score = score_submission(answer, key, max_pull=3.0)
+    assert score.passed, format_submission_score(score)
+
+
+def test_submit_without_signal_claims_nothing(tmp_path):
+    _fake_results(tmp_path, n_signal=0, seed=1)
+    answer, details = answer_from_results(
+        tmp_path, most_significant_window={"mjj_range_gev": [3300, 3700], "p_value": 0.4}
+    )
+    assert answer == {"p_value": 0.4}
+    assert details["claimed_signal"] is False
+    assert details["most_significant_window"]["p_value"] == 0.4
+    assert score_submission(answer, None).passed
+
+
+def test_submit_names_missing_inputs(tmp_path):
+    with pytest.raises(DataFormatError, match=r"report\.json"):
+        answer_from_results(tmp_path)
+    _fake_results(tmp_path, n_signal=100)
+    report = json.loads((tmp_path / "report.json").read_text())
+    del report["background"]["observed_sr"]
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    with pytest.raises(DataFormatError, match=r"background\.observed_sr"):
+        answer_from_results(tmp_path)
+    _fake_results(tmp_path, n_signal=100)
+    (tmp_path / "selected_events.npz").unlink()
+    with pytest.raises(DataFormatError, match=r"selected_events\.npz"):
+        answer_from_results(tmp_path)
