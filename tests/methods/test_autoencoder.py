@@ -15,15 +15,15 @@ import torch
 from anomsearch.data.events import EventTable
 from anomsearch.data.regions import Regions
 from anomsearch.exceptions import ConfigError, DataFormatError
-from anomsearch.methods.autoencoder import Autoencoder, AutoencoderScorer
-from anomsearch.methods.autoencoder_scorer import AUTOENCODER_SCORER_FORMAT_VERSION
-from anomsearch.methods.base import AnomalyMethod, Scorer
-from anomsearch.methods.nn.autoencoder import (
+from anomsearch.methods.autoencoder import (
+    AUTOENCODER_SCORER_FORMAT_VERSION,
     SCORE_KINDS,
-    AutoencoderModule,
-    AutoencoderNet,
-    train_autoencoder,
+    Autoencoder,
+    AutoencoderScorer,
 )
+from anomsearch.methods.base import AnomalyMethod, Scorer
+from anomsearch.methods.nn.autoencoder_net import AutoencoderNet
+from anomsearch.methods.nn.autoencoder_training import AutoencoderModule, train_autoencoder
 from anomsearch.metrics import auc
 
 if TYPE_CHECKING:  # the fixture's type; conftest modules are not importable at run time

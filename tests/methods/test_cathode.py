@@ -14,8 +14,8 @@ from anomsearch.data.generate.toy import ToyConfig, generate_toy_background
 from anomsearch.data.regions import Regions
 from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.cathode import Cathode, CathodeDiagnostics, sample_sr_mjj
-from anomsearch.methods.classifier_scorer import ClassifierScorer
-from anomsearch.methods.nn.classifier import train_classifier
+from anomsearch.methods.classifier import ClassifierScorer
+from anomsearch.methods.nn.classifier_training import train_classifier
 from anomsearch.metrics import auc
 
 if TYPE_CHECKING:  # the fixture's type; conftest modules are not importable at run time

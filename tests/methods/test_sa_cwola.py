@@ -13,8 +13,8 @@ from anomsearch.data.generate.toy import ToyConfig, generate_toy, generate_toy_b
 from anomsearch.data.generate.toy_simulation import generate_toy_simulation
 from anomsearch.data.regions import Regions
 from anomsearch.exceptions import ConfigError, DataFormatError
-from anomsearch.methods.classifier_scorer import ClassifierScorer
-from anomsearch.methods.nn.sa_cwola import train_sim_assisted_classifier
+from anomsearch.methods.classifier import ClassifierScorer
+from anomsearch.methods.nn.sim_assisted_training import train_sim_assisted_classifier
 from anomsearch.methods.sa_cwola import SACWoLa
 from anomsearch.metrics import auc
 

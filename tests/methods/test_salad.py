@@ -11,7 +11,7 @@ from anomsearch.data.generate.toy import ToyConfig, generate_toy, generate_toy_b
 from anomsearch.data.generate.toy_simulation import generate_toy_simulation
 from anomsearch.data.regions import Regions
 from anomsearch.exceptions import ConfigError, DataFormatError
-from anomsearch.methods.classifier_scorer import ClassifierScorer
+from anomsearch.methods.classifier import ClassifierScorer
 from anomsearch.methods.salad import Salad, SaladClosure, SaladReweighter
 from anomsearch.metrics import auc
 

@@ -15,7 +15,7 @@ from torch import nn
 import anomsearch
 from anomsearch.exceptions import DataFormatError
 from anomsearch.methods import ClassifierScorer
-from anomsearch.methods.classifier_scorer import SCORER_FORMAT_VERSION
+from anomsearch.methods.classifier import SCORER_FORMAT_VERSION
 from anomsearch.methods.nn import train_classifier
 
 if TYPE_CHECKING:  # the fixture's type; conftest modules are not importable at run time

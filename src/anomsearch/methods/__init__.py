@@ -3,6 +3,17 @@
 Every method is a dataclass of options with a ``name`` and a ``fit(events, *, regions, seed)`` that
 returns a :class:`Scorer`; :func:`cross_score` applies a method with k-fold cross-scoring.
 
+One file per method, holding the method and its scorer: :mod:`~anomsearch.methods.cwola`,
+:mod:`~anomsearch.methods.reference` (idealized and supervised), :mod:`~anomsearch.methods.salad`,
+:mod:`~anomsearch.methods.sa_cwola`, :mod:`~anomsearch.methods.cathode`,
+:mod:`~anomsearch.methods.disco` (DisCo and Double DisCo) and
+:mod:`~anomsearch.methods.autoencoder`; beside them :mod:`~anomsearch.methods.base` (the
+interface, cross-scoring), :mod:`~anomsearch.methods.options` (the option checks and the
+classifier options), :mod:`~anomsearch.methods.classifier` (the classifier methods' scorer) and
+:mod:`~anomsearch.methods.scorer_io`. Importing this package, building a method and checking its
+options (:func:`get_method`) does not import torch: the networks and training loops of
+:mod:`anomsearch.methods.nn` are imported when a method trains or a scorer scores.
+
 Examples:
     >>> print(*sorted(METHODS))
     autoencoder cathode cwola disco double_disco idealized sa_cwola salad supervised
@@ -19,11 +30,10 @@ from anomsearch.exceptions import ConfigError
 from anomsearch.methods.autoencoder import Autoencoder, AutoencoderScorer
 from anomsearch.methods.base import AnomalyMethod, CrossScores, Scorer, cross_score, derive_seed
 from anomsearch.methods.cathode import Cathode
-from anomsearch.methods.classifier_options import ClassifierOptions
-from anomsearch.methods.classifier_scorer import ClassifierScorer
+from anomsearch.methods.classifier import ClassifierScorer
 from anomsearch.methods.cwola import CWoLaHunting
-from anomsearch.methods.disco import DEFAULT_DISCO_LAMBDA, DiscoClassifier, DoubleDisco
-from anomsearch.methods.pair_scorer import PairScorer
+from anomsearch.methods.disco import DEFAULT_DISCO_LAMBDA, DiscoClassifier, DoubleDisco, PairScorer
+from anomsearch.methods.options import ClassifierOptions
 from anomsearch.methods.reference import IdealizedAnomalyDetector, SupervisedClassifier
 from anomsearch.methods.sa_cwola import SACWoLa
 from anomsearch.methods.salad import Salad

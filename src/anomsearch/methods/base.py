@@ -98,6 +98,63 @@ def _save_fold(scorer: Scorer, path: Path, *, name: str) -> None:
     log.info("%s: fold checkpoint written to %s", name, path)
 
 
+def _checked_folds(folds: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``folds`` as an array of ``n`` integer fold ids, and its distinct ids (at least two)."""
+    folds = np.asarray(folds)
+    if folds.shape != (n,):
+        raise DataFormatError(f"folds must have shape ({n},), got {folds.shape}")
+    if n and not np.issubdtype(folds.dtype, np.integer):
+        raise DataFormatError(f"folds must be integers, got dtype {folds.dtype}")
+    fold_ids = np.unique(folds)
+    if fold_ids.size < 2:
+        raise DataFormatError(f"cross-scoring needs at least 2 folds, got {fold_ids.size}")
+    return folds, fold_ids
+
+
+def _fold_cache_inputs(
+    method: AnomalyMethod,
+    events: EventTable,
+    *,
+    regions: Regions,
+    folds: np.ndarray,
+    seed: int,
+) -> dict[str, object] | None:
+    """What a fold's cache key depends on besides the fold id (None: folds not cached)."""
+    from anomsearch.compute import fingerprint
+
+    try:
+        return {
+            "events": array_checksum(events.jets, events.label, events.weight),
+            "folds": array_checksum(folds),
+            "regions": fingerprint(regions),
+            "seed": int(seed),
+            "method": fingerprint(method),  # options and reference samples, hashed once
+        }
+    except TypeError as exc:
+        name = getattr(method, "name", type(method).__name__)
+        log.warning("%s: folds not cached: %s", name, exc)
+        return None
+
+
+def _train_fold(
+    method: AnomalyMethod, events: EventTable, test: np.ndarray, *, regions: Regions, seed: int
+) -> tuple[np.ndarray, np.ndarray | None, Scorer]:
+    """Fit on the events outside ``test``; return the scores of the ``test`` events, their score
+    pairs (``None`` unless the scorer has ``score_pair``) and the scorer."""
+    name = getattr(method, "name", type(method).__name__)
+    scorer = method.fit(events.subset(~test), regions=regions, seed=seed)
+    held_out = events.subset(test)
+    fold_scores = np.asarray(scorer.score(held_out), dtype=np.float64)
+    if fold_scores.shape != (int(test.sum()),):
+        raise DataFormatError(
+            f"{name}: scorer returned shape {fold_scores.shape}, expected ({int(test.sum())},)"
+        )
+    fold_pairs = None
+    if hasattr(scorer, "score_pair"):
+        fold_pairs = np.asarray(scorer.score_pair(held_out), dtype=np.float64)
+    return fold_scores, fold_pairs, scorer
+
+
 def cross_score(
     method: AnomalyMethod,
     events: EventTable,
@@ -142,80 +199,52 @@ def cross_score(
     References:
         arXiv:1805.02664, arXiv:1902.02634 (k-fold training and scoring in CWoLa hunting).
     """
-    folds = np.asarray(folds)
     n = len(events)
-    if folds.shape != (n,):
-        raise DataFormatError(f"folds must have shape ({n},), got {folds.shape}")
-    if n and not np.issubdtype(folds.dtype, np.integer):
-        raise DataFormatError(f"folds must be integers, got dtype {folds.dtype}")
-    fold_ids = np.unique(folds)
-    if fold_ids.size < 2:
-        raise DataFormatError(f"cross-scoring needs at least 2 folds, got {fold_ids.size}")
-
-    scores = np.full(n, np.nan, dtype=np.float64)
-    pairs: np.ndarray | None = None
-    scorers: list[Scorer] = []
+    folds, fold_ids = _checked_folds(folds, n)
     name = getattr(method, "name", type(method).__name__)
     common = None
     if cache is not None and cache.enabled:
-        from anomsearch.compute import fingerprint
-
-        try:
-            common = {
-                "events": array_checksum(events.jets, events.label, events.weight),
-                "folds": array_checksum(folds),
-                "regions": fingerprint(regions),
-                "seed": int(seed),
-                "method": fingerprint(method),  # options and reference samples, hashed once
-            }
-        except TypeError as exc:
-            log.warning("%s: folds not cached: %s", name, exc)
+        common = _fold_cache_inputs(method, events, regions=regions, folds=folds, seed=seed)
+    scores = np.full(n, np.nan, dtype=np.float64)
+    pairs: np.ndarray | None = None
+    scorers: list[Scorer] = []
     bar = track(fold_ids, description=f"{name} folds", unit="fold", enabled=progress)
     for i, k in enumerate(bar):
         test = folds == k
         key = None
+        hit = None
         if cache is not None and common is not None:
             key = cache.key("fold", fold=int(k), **common)
             hit = cache.load(key, label=f"{name} fold {i + 1}/{fold_ids.size}")
-            if hit is not None:
-                fold_scores, fold_pairs, scorer = hit
-                scores[test] = fold_scores
-                if fold_pairs is not None:
-                    if pairs is None:
-                        pairs = np.full((n, 2), np.nan, dtype=np.float64)
-                    pairs[test] = fold_pairs
-                scorers.append(scorer)
-                if checkpoint_dir is not None:
-                    _save_fold(scorer, Path(checkpoint_dir) / f"fold_{int(k)}", name=name)
-                continue
-        start = time.perf_counter()
-        log.info(
-            "%s: fold %d/%d: training on %d events, scoring %d",
-            name,
-            i + 1,
-            fold_ids.size,
-            int(n - test.sum()),
-            int(test.sum()),
-        )
-        scorer = method.fit(events.subset(~test), regions=regions, seed=derive_seed(seed, int(k)))
-        fold_scores = np.asarray(scorer.score(events.subset(test)), dtype=np.float64)
-        if fold_scores.shape != (int(test.sum()),):
-            raise DataFormatError(
-                f"{name}: scorer returned shape {fold_scores.shape}, expected ({int(test.sum())},)"
+        if hit is None:
+            log.info(
+                "%s: fold %d/%d: training on %d events, scoring %d",
+                name,
+                i + 1,
+                fold_ids.size,
+                int(n - test.sum()),
+                int(test.sum()),
             )
+            start = time.perf_counter()
+            fold = _train_fold(
+                method, events, test, regions=regions, seed=derive_seed(seed, int(k))
+            )
+            if cache is not None:
+                cache.store(key, fold)
+            log.info(
+                "%s: fold %d/%d done in %.1f s",
+                name,
+                i + 1,
+                fold_ids.size,
+                time.perf_counter() - start,
+            )
+        fold_scores, fold_pairs, scorer = fold if hit is None else hit
         scores[test] = fold_scores
-        fold_pairs = None
-        if hasattr(scorer, "score_pair"):
+        if fold_pairs is not None:
             if pairs is None:
                 pairs = np.full((n, 2), np.nan, dtype=np.float64)
-            fold_pairs = np.asarray(scorer.score_pair(events.subset(test)), dtype=np.float64)
             pairs[test] = fold_pairs
         scorers.append(scorer)
-        if cache is not None:
-            cache.store(key, (fold_scores, fold_pairs, scorer))
         if checkpoint_dir is not None:
             _save_fold(scorer, Path(checkpoint_dir) / f"fold_{int(k)}", name=name)
-        log.info(
-            "%s: fold %d/%d done in %.1f s", name, i + 1, fold_ids.size, time.perf_counter() - start
-        )
     return CrossScores(scores=scores, folds=folds, scorers=scorers, pairs=pairs)

@@ -35,7 +35,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -43,9 +43,16 @@ from anomsearch.data.events import EventTable
 from anomsearch.data.regions import Regions
 from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.base import derive_seed
-from anomsearch.methods.classifier_options import ClassifierOptions, _positive
-from anomsearch.methods.classifier_scorer import ClassifierScorer
-from anomsearch.methods.nn.flow import FLOW_KINDS, TrainedFlow, train_flow
+from anomsearch.methods.classifier import ClassifierScorer
+from anomsearch.methods.options import (
+    FLOW_KINDS,
+    ClassifierOptions,
+    check_positive,
+    check_widths,
+)
+
+if TYPE_CHECKING:
+    from anomsearch.methods.nn.flow import TrainedFlow
 
 __all__ = [
     "MJJ_SAMPLING",
@@ -102,6 +109,34 @@ def sample_sr_mjj(
         out[todo[ok]] = draw[ok]
         todo = todo[~ok]
     return out
+
+
+def _sample_inside(
+    flow: TrainedFlow,
+    mjj: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    *,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """One synthetic event per mass, redrawn (up to ``_MAX_REDRAWS`` times) while outside the
+    per-feature range ``[low, high]``.
+
+    Returns:
+        ``(x, rejected_fraction, bad)``: the samples, the fraction of first draws outside the
+        range, and the indices of the events still outside after the redraws.
+    """
+    x = flow.sample(mjj, seed=int(rng.integers(2**32)))
+    bad = np.flatnonzero(np.any((x < low) | (x > high), axis=1))
+    rejected_fraction = bad.size / mjj.shape[0]
+    for _ in range(_MAX_REDRAWS):
+        if bad.size == 0:
+            break
+        redraw = flow.sample(mjj[bad], seed=int(rng.integers(2**32)))
+        x[bad] = redraw
+        still = np.any((redraw < low) | (redraw > high), axis=1)
+        bad = bad[still]
+    return x, rejected_fraction, bad
 
 
 class CathodeDiagnostics(NamedTuple):
@@ -217,22 +252,52 @@ class Cathode(ClassifierOptions):
             )
         if not isinstance(self.flow_logit, bool):
             raise ConfigError(f"method.flow_logit must be true or false, got {self.flow_logit!r}")
-        hidden = (
-            (self.flow_hidden,) if isinstance(self.flow_hidden, int) else tuple(self.flow_hidden)
-        )
-        if not hidden:
-            raise ConfigError("method.flow_hidden must list at least one layer width")
-        for h in hidden:
-            _positive("flow_hidden", h, integer=True)
-        object.__setattr__(self, "flow_hidden", tuple(int(h) for h in hidden))
+        flow_hidden = check_widths("flow_hidden", self.flow_hidden, allow_empty=False)
+        object.__setattr__(self, "flow_hidden", flow_hidden)
         for name in ("flow_transforms", "flow_epochs", "flow_patience", "flow_batch_size"):
-            _positive(name, getattr(self, name), integer=True)
+            check_positive(name, getattr(self, name), integer=True)
         if int(self.flow_batch_size) < 2:
             raise ConfigError(f"method.flow_batch_size must be >= 2, got {self.flow_batch_size!r}")
-        _positive("flow_lr", self.flow_lr)
-        _positive("oversampling", self.oversampling)
+        check_positive("flow_lr", self.flow_lr)
+        check_positive("oversampling", self.oversampling)
 
     # ------------------------------------------------------------------------------ template
+    def _check_region_counts(self, n_sr: int, n_sb: int, regions: Regions) -> None:
+        """Raise unless the SR and the sidebands hold ``min_region_events`` training events."""
+        sr_window = f"[{regions.sr_low}, {regions.sr_high}) TeV"
+        sb_window = (
+            f"[{regions.sb_low}, {regions.sr_low}) + [{regions.sr_high}, {regions.sb_high}) TeV"
+        )
+        for what, count, window in (
+            ("signal region", n_sr, sr_window),
+            ("sidebands", n_sb, sb_window),
+        ):
+            if count < self.min_region_events:
+                raise DataFormatError(
+                    f"CATHODE: {count} training events in the {what} {window}; "
+                    f"at least {self.min_region_events} needed"
+                )
+
+    def _train_flow(self, x_sb: np.ndarray, mjj_sb: np.ndarray, *, seed: int) -> TrainedFlow:
+        """Train the conditional flow ``p(x | mjj)`` on the sideband events (imports torch)."""
+        from anomsearch.methods.nn.flow import train_flow
+
+        return train_flow(
+            x_sb,
+            mjj_sb,
+            kind=self.flow_kind,
+            transforms=int(self.flow_transforms),
+            hidden=self.flow_hidden,
+            logit=self.flow_logit,
+            lr=float(self.flow_lr),
+            batch_size=int(self.flow_batch_size),
+            max_epochs=int(self.flow_epochs),
+            patience=int(self.flow_patience),
+            val_fraction=float(self.val_fraction),
+            seed=seed,
+            accelerator=self.accelerator,
+        )
+
     def background_template(
         self, events: EventTable, *, regions: Regions, seed: int
     ) -> BackgroundTemplate:
@@ -255,51 +320,17 @@ class Cathode(ClassifierOptions):
         mjj = events.mjj
         sr, sb = regions.in_sr(mjj), regions.in_sb(mjj)
         n_sr, n_sb = int(sr.sum()), int(sb.sum())
-        sr_window = f"[{regions.sr_low}, {regions.sr_high}) TeV"
-        sb_window = (
-            f"[{regions.sb_low}, {regions.sr_low}) + [{regions.sr_high}, {regions.sb_high}) TeV"
-        )
-        for what, count, window in (
-            ("signal region", n_sr, sr_window),
-            ("sidebands", n_sb, sb_window),
-        ):
-            if count < self.min_region_events:
-                raise DataFormatError(
-                    f"CATHODE: {count} training events in the {what} {window}; "
-                    f"at least {self.min_region_events} needed"
-                )
+        self._check_region_counts(n_sr, n_sb, regions)
         x_sb = events.features(self.features)[sb]
         log.info("CATHODE: training the flow on %d sideband events", n_sb)
-        flow = train_flow(
-            x_sb,
-            mjj[sb],
-            kind=self.flow_kind,
-            transforms=int(self.flow_transforms),
-            hidden=self.flow_hidden,
-            logit=self.flow_logit,
-            lr=float(self.flow_lr),
-            batch_size=int(self.flow_batch_size),
-            max_epochs=int(self.flow_epochs),
-            patience=int(self.flow_patience),
-            val_fraction=float(self.val_fraction),
-            seed=derive_seed(seed, *_FLOW_KEY),
-            accelerator=self.accelerator,
-        )
+        flow = self._train_flow(x_sb, mjj[sb], seed=derive_seed(seed, *_FLOW_KEY))
 
         rng = np.random.default_rng(derive_seed(seed, *_SAMPLE_KEY))
         n_syn = max(2, round(float(self.oversampling) * n_sr))
         m_syn = sample_sr_mjj(mjj[sr], n_syn, regions=regions, method=self.mjj_sampling, rng=rng)
-        lo, hi = x_sb.min(axis=0), x_sb.max(axis=0)
-        x_syn = flow.sample(m_syn, seed=int(rng.integers(2**32)))
-        bad = np.flatnonzero(np.any((x_syn < lo) | (x_syn > hi), axis=1))
-        rejected_fraction = bad.size / n_syn
-        for _ in range(_MAX_REDRAWS):
-            if bad.size == 0:
-                break
-            redraw = flow.sample(m_syn[bad], seed=int(rng.integers(2**32)))
-            x_syn[bad] = redraw
-            still = np.any((redraw < lo) | (redraw > hi), axis=1)
-            bad = bad[still]
+        x_syn, rejected_fraction, bad = _sample_inside(
+            flow, m_syn, x_sb.min(axis=0), x_sb.max(axis=0), rng=rng
+        )
         keep = np.ones(n_syn, dtype=bool)
         keep[bad] = False
         x_syn, m_syn = x_syn[keep], m_syn[keep]

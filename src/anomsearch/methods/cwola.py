@@ -26,8 +26,8 @@ import numpy as np
 from anomsearch.data.events import EventTable
 from anomsearch.data.regions import Regions
 from anomsearch.exceptions import DataFormatError
-from anomsearch.methods.classifier_options import DEFAULT_FEATURES, ClassifierOptions
-from anomsearch.methods.classifier_scorer import ClassifierScorer
+from anomsearch.methods.classifier import ClassifierScorer
+from anomsearch.methods.options import DEFAULT_FEATURES, ClassifierOptions
 
 __all__ = ["DEFAULT_FEATURES", "CWoLaHunting", "ClassifierScorer"]
 
@@ -41,7 +41,7 @@ class CWoLaHunting(ClassifierOptions):
     The defaults are sized for the LHCO R&D scale on a laptop CPU: about 400k events in the fit
     range, cross-scored in 5 folds, train in a few minutes in total; use ``n_ensemble > 1`` and more
     epochs (on a GPU) for the best sensitivity. The options and their validation are those of
-    :class:`~anomsearch.methods.classifier_options.ClassifierOptions`.
+    :class:`~anomsearch.methods.options.ClassifierOptions`.
 
     Args:
         features, hidden, dropout, batch_norm, lr, weight_decay, batch_size, max_epochs, patience:

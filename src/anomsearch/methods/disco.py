@@ -1,41 +1,54 @@
-"""DisCo-decorrelated classifier: a signal-model-dependent tagger that does not sculpt mjj.
+"""DisCo and Double DisCo: classifiers decorrelated with a distance-correlation penalty.
 
-:class:`DiscoClassifier` (registry name ``"disco"``) trains the MLP ensemble of the classifier
-methods on truth labels (signal vs background), over the whole mjj range of the training events
-(or ``train_range``), with the DisCo penalty ``disco_lambda * dCor^2(output, mjj)`` on the
-background events of each batch. A cut on its output then keeps the background mjj spectrum
-(nearly) unchanged, so a bump hunt's smooth sideband fit stays valid after the cut. It needs a
-signal model (labelled signal events), unlike the weakly supervised methods.
+* :class:`DiscoClassifier` (registry name ``"disco"``) trains the MLP ensemble of the classifier
+  methods on truth labels (signal vs background), over the whole mjj range of the training events
+  (or ``train_range``), with the DisCo penalty ``disco_lambda * dCor^2(output, mjj)`` on the
+  background events of each batch. A cut on its output then keeps the background mjj spectrum
+  (nearly) unchanged, so a bump hunt's smooth sideband fit stays valid after the cut. It needs a
+  signal model (labelled signal events), unlike the weakly supervised methods.
+* :class:`DoubleDisco` (``"double_disco"``) trains two classifiers decorrelated from each other
+  on background; its :class:`PairScorer` gives both outputs, the two axes of an ABCD plane.
+
+The networks, losses and training loops are in :mod:`anomsearch.methods.nn.disco_loss` and
+:mod:`anomsearch.methods.nn.disco_training` (imported, with torch, when a method trains).
 
 References:
     G. Kasieczka, D. Shih, "DisCo Fever: Robust Networks Through Distance Correlation",
     Phys. Rev. Lett. 125 (2020) 122001, arXiv:2001.05310.
+    G. Kasieczka, B. Nachman, M. D. Schwartz, D. Shih, "Automating the ABCD method with machine
+    learning", Phys. Rev. D 103 (2021) 035021, arXiv:2007.14400.
     G. J. Székely, M. L. Rizzo, N. K. Bakirov, Ann. Statist. 35 (2007) 2769, arXiv:0803.4101.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import numbers
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
+from anomsearch._io import write_json_atomic
 from anomsearch.data.events import EventTable
 from anomsearch.data.regions import Regions
 from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.base import derive_seed
-from anomsearch.methods.classifier_options import ClassifierOptions
-from anomsearch.methods.classifier_scorer import ClassifierScorer
-from anomsearch.methods.nn.classifier import TrainedClassifier
-from anomsearch.methods.nn.disco import train_disco_classifier
-from anomsearch.methods.nn.double_disco import train_double_disco
-from anomsearch.methods.pair_scorer import PairScorer
+from anomsearch.methods.classifier import ClassifierScorer
+from anomsearch.methods.options import ClassifierOptions, check_non_negative
 
-__all__ = ["DEFAULT_DISCO_LAMBDA", "DiscoClassifier", "DoubleDisco"]
+__all__ = [
+    "DEFAULT_DISCO_LAMBDA",
+    "PAIR_SCORER_FORMAT",
+    "DiscoClassifier",
+    "DoubleDisco",
+    "PairScorer",
+]
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +76,7 @@ class DiscoClassifier(ClassifierOptions):
     Args:
         features, hidden, dropout, batch_norm, lr, weight_decay, batch_size, max_epochs, patience,
             val_fraction, n_ensemble, accelerator: the training options of
-            :class:`~anomsearch.methods.classifier_options.ClassifierOptions`.
+            :class:`~anomsearch.methods.options.ClassifierOptions`.
         min_region_events: minimum number of signal and of background events in ``train_range``.
         disco_lambda: weight of the dCor^2 penalty, ``>= 0``.
         train_range: optional ``[lo, hi]`` mjj window in TeV of the training events (``lo < hi``);
@@ -78,10 +91,11 @@ class DiscoClassifier(ClassifierOptions):
     Examples:
         >>> DiscoClassifier(disco_lambda=5, train_range=[2.8, 4.4]).train_range
         (2.8, 4.4)
-        >>> DiscoClassifier(disco_lambda=-1.0)
-        Traceback (most recent call last):
-        ...
-        anomsearch.exceptions.ConfigError: method.disco_lambda must be a number >= 0, got -1.0
+        >>> try:
+        ...     DiscoClassifier(disco_lambda=-1.0)
+        ... except ConfigError as err:
+        ...     print(err)
+        method.disco_lambda must be a finite number >= 0, got -1.0
     """
 
     needs_labels: ClassVar[bool] = True
@@ -93,15 +107,9 @@ class DiscoClassifier(ClassifierOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        lam = self.disco_lambda
-        if (
-            isinstance(lam, bool)
-            or not isinstance(lam, numbers.Real)
-            or not math.isfinite(lam)
-            or lam < 0
-        ):
-            raise ConfigError(f"method.disco_lambda must be a number >= 0, got {lam!r}")
-        object.__setattr__(self, "disco_lambda", float(lam))
+        object.__setattr__(
+            self, "disco_lambda", check_non_negative("disco_lambda", self.disco_lambda)
+        )
         if self.train_range is not None:
             bounds = self.train_range
             ok = (
@@ -130,7 +138,7 @@ class DiscoClassifier(ClassifierOptions):
             seed: seed; ensemble member ``i`` trains with ``derive_seed(seed, i)``.
 
         Returns:
-            A :class:`~anomsearch.methods.classifier_scorer.ClassifierScorer` (method ``"disco"``)
+            A :class:`~anomsearch.methods.classifier.ClassifierScorer` (method ``"disco"``)
             that scores events of any mjj.
 
         Raises:
@@ -165,40 +173,21 @@ class DiscoClassifier(ClassifierOptions):
             where,
             self.disco_lambda,
         )
-        members = tuple(
-            self._train_one(x, y, mjj, events.weight, derive_seed(seed, i))
-            for i in range(int(self.n_ensemble))
-        )
-        return ClassifierScorer(
-            classifiers=members, features=tuple(self.features), method=self.name
-        )
+        from anomsearch.methods.nn.disco_training import train_disco_classifier
 
-    def _train_one(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        mjj: np.ndarray,
-        weight: np.ndarray | None,
-        seed: int,
-    ) -> TrainedClassifier:
-        return train_disco_classifier(
-            x,
-            y,
-            mjj,
-            disco_lambda=float(self.disco_lambda),
-            sample_weight=weight,
-            hidden=self.hidden,
-            dropout=float(self.dropout),
-            batch_norm=bool(self.batch_norm),
-            lr=float(self.lr),
-            weight_decay=float(self.weight_decay),
-            batch_size=int(self.batch_size),
-            max_epochs=int(self.max_epochs),
-            patience=int(self.patience),
-            val_fraction=float(self.val_fraction),
-            seed=seed,
-            accelerator=self.accelerator,
-        )
+        members = [
+            train_disco_classifier(
+                x,
+                y,
+                mjj,
+                disco_lambda=float(self.disco_lambda),
+                sample_weight=events.weight,
+                seed=derive_seed(seed, i),
+                **self.training_options(),
+            )
+            for i in range(int(self.n_ensemble))
+        ]
+        return self.scorer(members)
 
 
 @dataclass(frozen=True)
@@ -207,8 +196,8 @@ class DoubleDisco(DiscoClassifier):
 
     Trains two MLPs together on labelled events (as :class:`DiscoClassifier`: the whole mjj
     range or ``train_range``) with the loss ``BCE(f) + BCE(g) + disco_lambda * dCor^2(f, g)`` on
-    background (:func:`~anomsearch.methods.nn.double_disco.train_double_disco`). The returned
-    :class:`~anomsearch.methods.pair_scorer.PairScorer` gives both outputs (``score_pair``: the
+    background (:func:`~anomsearch.methods.nn.disco_training.train_double_disco`). The returned
+    :class:`PairScorer` gives both outputs (``score_pair``: the
     ABCD plane of ``background.name: abcd``) and their product (``score``). ``n_ensemble``
     members are averaged per axis.
 
@@ -228,7 +217,7 @@ class DoubleDisco(DiscoClassifier):
         """Train the pair on labelled events; see :meth:`DiscoClassifier.fit` for the checks.
 
         Returns:
-            A :class:`~anomsearch.methods.pair_scorer.PairScorer`.
+            A :class:`PairScorer`.
         """
         if events.label is None:
             raise DataFormatError(
@@ -246,6 +235,8 @@ class DoubleDisco(DiscoClassifier):
                     f"method double_disco: {count} {what} training events; at least "
                     f"{self.min_region_events} needed (method.min_region_events)"
                 )
+        from anomsearch.methods.nn.disco_training import train_double_disco
+
         x = events.features(self.features)
         pairs = [
             train_double_disco(
@@ -253,23 +244,90 @@ class DoubleDisco(DiscoClassifier):
                 y,
                 disco_lambda=float(self.disco_lambda),
                 sample_weight=events.weight,
-                hidden=self.hidden,
-                dropout=float(self.dropout),
-                batch_norm=bool(self.batch_norm),
-                lr=float(self.lr),
-                weight_decay=float(self.weight_decay),
-                batch_size=int(self.batch_size),
-                max_epochs=int(self.max_epochs),
-                patience=int(self.patience),
-                val_fraction=float(self.val_fraction),
                 seed=derive_seed(seed, i),
-                accelerator=self.accelerator,
+                **self.training_options(),
             )
             for i in range(int(self.n_ensemble))
         ]
-        features = tuple(self.features)
         return PairScorer(
-            ClassifierScorer(tuple(p[0] for p in pairs), features, method=self.name),
-            ClassifierScorer(tuple(p[1] for p in pairs), features, method=self.name),
-            method=self.name,
+            self.scorer([p[0] for p in pairs]), self.scorer([p[1] for p in pairs]), self.name
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# the scorer of Double DisCo
+# --------------------------------------------------------------------------------------------------
+#: ``format`` of a saved pair scorer's ``scorer.json``.
+PAIR_SCORER_FORMAT = "anomsearch.pair_scorer"
+_PAIR_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PairScorer:
+    """Two scores per event: the two axes of an ABCD plane (Double DisCo).
+
+    Wraps two :class:`~anomsearch.methods.classifier.ClassifierScorer` s. :meth:`score_pair`
+    gives both outputs (for the ABCD estimate), :meth:`score` their product (a single anomaly
+    score, monotonic in each output, for the bump hunt and the metrics).
+
+    Attributes:
+        first: scorer of the first axis.
+        second: scorer of the second axis.
+        method: the method that trained them (written into saved scorers).
+
+    References:
+        G. Kasieczka, B. Nachman, M. D. Schwartz, D. Shih, arXiv:2007.14400.
+    """
+
+    first: ClassifierScorer
+    second: ClassifierScorer
+    method: str = "double_disco"
+
+    def score_pair(self, events: EventTable) -> np.ndarray:
+        """Both outputs, float64 ``(n_events, 2)``."""
+        return np.column_stack([self.first.score(events), self.second.score(events)])
+
+    def score(self, events: EventTable) -> np.ndarray:
+        """The product of the two outputs (each in ``[0, 1]``), float64 ``(n_events,)``."""
+        pair = self.score_pair(events)
+        return pair[:, 0] * pair[:, 1]
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write both scorers under ``path`` (``first/``, ``second/``, ``scorer.json``)."""
+        directory = Path(path)
+        if directory.exists() and not directory.is_dir():
+            raise DataFormatError(f"{directory}: exists and is not a directory; cannot save")
+        directory.mkdir(parents=True, exist_ok=True)
+        self.first.save(directory / "first")
+        self.second.save(directory / "second")
+        write_json_atomic(
+            directory / "scorer.json",
+            {"format": PAIR_SCORER_FORMAT, "format_version": _PAIR_VERSION, "method": self.method},
+        )
+        return directory
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> PairScorer:
+        """Read a scorer written by :meth:`save`.
+
+        Raises:
+            DataFormatError: missing or foreign files.
+        """
+        directory = Path(path)
+        meta_path = directory / "scorer.json"
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataFormatError(
+                f"{meta_path}: cannot read pair-scorer metadata ({exc})"
+            ) from None
+        if meta.get("format") != PAIR_SCORER_FORMAT or meta.get("format_version") != _PAIR_VERSION:
+            raise DataFormatError(
+                f"{meta_path}: not a pair scorer of version {_PAIR_VERSION} "
+                f"({meta.get('format')!r})"
+            )
+        return cls(
+            ClassifierScorer.load(directory / "first"),
+            ClassifierScorer.load(directory / "second"),
+            str(meta.get("method", "double_disco")),
         )

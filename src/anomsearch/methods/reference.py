@@ -31,19 +31,12 @@ import numpy as np
 from anomsearch.data.events import EventTable
 from anomsearch.data.regions import Regions
 from anomsearch.exceptions import ConfigError, DataFormatError
-from anomsearch.methods.classifier_options import ClassifierOptions
-from anomsearch.methods.classifier_scorer import ClassifierScorer
+from anomsearch.methods.classifier import ClassifierScorer
+from anomsearch.methods.options import ClassifierOptions, check_event_table
 
 __all__ = ["IdealizedAnomalyDetector", "SupervisedClassifier"]
 
 log = logging.getLogger(__name__)
-
-
-def _check_table(name: str, value: object) -> None:
-    if value is not None and not isinstance(value, EventTable):
-        raise ConfigError(
-            f"method.{name} must be an EventTable or None, got {type(value).__name__}"
-        )
 
 
 def _sr_window(regions: Regions) -> str:
@@ -97,7 +90,7 @@ class IdealizedAnomalyDetector(ClassifierOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_table("reference_background", self.reference_background)
+        check_event_table("reference_background", self.reference_background)
 
     def fit(self, events: EventTable, *, regions: Regions, seed: int) -> ClassifierScorer:
         """Train SR data vs SR reference background.
@@ -183,8 +176,8 @@ class SupervisedClassifier(ClassifierOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_table("reference_signal", self.reference_signal)
-        _check_table("reference_background", self.reference_background)
+        check_event_table("reference_signal", self.reference_signal)
+        check_event_table("reference_background", self.reference_background)
 
     def fit(self, events: EventTable, *, regions: Regions, seed: int) -> ClassifierScorer:
         """Train signal vs background in the SR from truth labels.

@@ -10,10 +10,11 @@ classification is penalised: the classifier minimises
 so an SR-vs-SB difference the simulation also has (the background's mjj dependence, if the
 simulation models it) weighs ``1 - sim_lambda`` times less in the loss, relative to a signal, which
 the simulation does not contain: the classifier learns less of the background's mjj dependence and
-more of the signal (see :mod:`anomsearch.methods.nn.sa_cwola` for the minimiser).
+more of the signal (see :mod:`anomsearch.methods.nn.sim_assisted_training` for the minimiser).
 ``sim_lambda = 0`` is plain CWoLa; values in ``(0, 1)`` are useful
 (at ``sim_lambda >= 1`` the loss is unbounded below). The training itself is
-:func:`~anomsearch.methods.nn.sa_cwola.train_sim_assisted_classifier`.
+:func:`~anomsearch.methods.nn.sim_assisted_training.train_sim_assisted_classifier`, imported (with
+torch) when :meth:`SACWoLa.fit` runs.
 
 References:
     K. Benkendorfer, L. Le Pottier, B. Nachman, "Simulation-Assisted Decorrelation for Resonant
@@ -24,8 +25,6 @@ References:
 from __future__ import annotations
 
 import logging
-import math
-import numbers
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -33,56 +32,19 @@ import numpy as np
 
 from anomsearch.data.events import EventTable
 from anomsearch.data.regions import Regions
-from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.exceptions import DataFormatError
 from anomsearch.methods.base import derive_seed
-from anomsearch.methods.classifier_options import ClassifierOptions
-from anomsearch.methods.classifier_scorer import ClassifierScorer
-from anomsearch.methods.nn.sa_cwola import train_sim_assisted_classifier
+from anomsearch.methods.classifier import ClassifierScorer
+from anomsearch.methods.options import (
+    ClassifierOptions,
+    check_event_table,
+    check_non_negative,
+    check_simulation,
+)
 
-__all__ = ["SACWoLa", "check_simulation"]
+__all__ = ["SACWoLa"]
 
 log = logging.getLogger(__name__)
-
-
-def check_simulation(method: str, simulation: EventTable | None) -> EventTable:
-    """Return the background simulation of ``method``, or raise a clear error.
-
-    Args:
-        method: registry name of the method, for the message.
-        simulation: the ``reference_simulation`` option.
-
-    Raises:
-        ConfigError: no simulation was given.
-        DataFormatError: the simulation has events labelled signal.
-
-    Examples:
-        >>> check_simulation("sa_cwola", None)
-        Traceback (most recent call last):
-        ...
-        anomsearch.exceptions.ConfigError: method sa_cwola needs a background simulation \
-(method.reference_simulation: background-only simulated events covering the signal region and \
-the sidebands); none was given
-    """
-    if simulation is None:
-        raise ConfigError(
-            f"method {method} needs a background simulation (method.reference_simulation: "
-            "background-only simulated events covering the signal region and the sidebands); "
-            "none was given"
-        )
-    if simulation.label is not None and np.any(simulation.label == 1):
-        raise DataFormatError(
-            f"method {method}: the reference simulation (method.reference_simulation) has "
-            f"{int(simulation.label.sum())} events with 'label' 1 (signal); it must be "
-            "background only"
-        )
-    return simulation
-
-
-def _check_table(name: str, value: object) -> None:
-    if value is not None and not isinstance(value, EventTable):
-        raise ConfigError(
-            f"method.{name} must be an EventTable or None, got {type(value).__name__}"
-        )
 
 
 def _region_counts(
@@ -138,21 +100,14 @@ class SACWoLa(ClassifierOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        lam = self.sim_lambda
-        if (
-            not isinstance(lam, numbers.Real)
-            or isinstance(lam, bool)
-            or not math.isfinite(lam)
-            or lam < 0
-        ):
-            raise ConfigError(f"method.sim_lambda must be a finite number >= 0, got {lam!r}")
+        lam = check_non_negative("sim_lambda", self.sim_lambda)
         if lam >= 1:
             log.warning(
                 "method.sim_lambda=%g >= 1: the SA-CWoLa loss is unbounded below where the "
                 "simulation describes the data; values in (0, 1) are recommended",
                 lam,
             )
-        _check_table("reference_simulation", self.reference_simulation)
+        check_event_table("reference_simulation", self.reference_simulation)
 
     def fit(self, events: EventTable, *, regions: Regions, seed: int) -> ClassifierScorer:
         """Train SR vs SB on data, penalising SR vs SB in the simulation.
@@ -190,7 +145,9 @@ class SACWoLa(ClassifierOptions):
             int(s_sr.sum()),
             int(s_sb.sum()),
         )
-        members = tuple(
+        from anomsearch.methods.nn.sim_assisted_training import train_sim_assisted_classifier
+
+        members = [
             train_sim_assisted_classifier(
                 xd,
                 yd,
@@ -199,20 +156,9 @@ class SACWoLa(ClassifierOptions):
                 sim_lambda=float(self.sim_lambda),
                 data_weight=wd,
                 sim_weight=ws,
-                hidden=self.hidden,
-                dropout=float(self.dropout),
-                batch_norm=bool(self.batch_norm),
-                lr=float(self.lr),
-                weight_decay=float(self.weight_decay),
-                batch_size=int(self.batch_size),
-                max_epochs=int(self.max_epochs),
-                patience=int(self.patience),
-                val_fraction=float(self.val_fraction),
                 seed=derive_seed(seed, i),
-                accelerator=self.accelerator,
+                **self.training_options(),
             )
             for i in range(int(self.n_ensemble))
-        )
-        return ClassifierScorer(
-            classifiers=members, features=tuple(self.features), method=self.name
-        )
+        ]
+        return self.scorer(members)

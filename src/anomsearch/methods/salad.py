@@ -30,7 +30,7 @@ import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -38,24 +38,22 @@ from anomsearch.data.events import EventTable
 from anomsearch.data.regions import Regions
 from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.base import derive_seed
-from anomsearch.methods.classifier_options import ClassifierOptions
-from anomsearch.methods.classifier_scorer import ClassifierScorer
-from anomsearch.methods.nn.classifier import TrainedClassifier, train_classifier
-from anomsearch.methods.sa_cwola import check_simulation
+from anomsearch.methods.classifier import ClassifierScorer
+from anomsearch.methods.options import (
+    ClassifierOptions,
+    check_event_table,
+    check_positive,
+    check_simulation,
+    check_widths,
+)
 from anomsearch.metrics import auc
+
+if TYPE_CHECKING:
+    from anomsearch.methods.nn.classifier_training import TrainedClassifier
 
 __all__ = ["Salad", "SaladClosure", "SaladReweighter"]
 
 log = logging.getLogger(__name__)
-
-
-def _positive_number(name: str, value: object, *, integer: bool = False) -> None:
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        v = float(value)
-        if math.isfinite(v) and v > 0 and (not integer or v.is_integer()):
-            return
-    kind = "a positive integer" if integer else "a positive number"
-    raise ConfigError(f"method.{name} must be {kind}, got {value!r}")
 
 
 def _with_mjj(events: EventTable, features: Sequence[str]) -> np.ndarray:
@@ -152,24 +150,13 @@ class Salad(ClassifierOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.reference_simulation is not None and not isinstance(
-            self.reference_simulation, EventTable
-        ):
-            raise ConfigError(
-                "method.reference_simulation must be an EventTable or None, got "
-                f"{type(self.reference_simulation).__name__}"
-            )
-        hidden = (
-            (self.reweight_hidden,)
-            if isinstance(self.reweight_hidden, numbers.Number)
-            else tuple(self.reweight_hidden)
+        check_event_table("reference_simulation", self.reference_simulation)
+        object.__setattr__(
+            self, "reweight_hidden", check_widths("reweight_hidden", self.reweight_hidden)
         )
-        for h in hidden:
-            _positive_number("reweight_hidden", h, integer=True)
-        object.__setattr__(self, "reweight_hidden", tuple(int(h) for h in hidden))
-        _positive_number("reweight_epochs", self.reweight_epochs, integer=True)
-        _positive_number("reweight_patience", self.reweight_patience, integer=True)
-        _positive_number("reweight_lr", self.reweight_lr)
+        check_positive("reweight_epochs", self.reweight_epochs, integer=True)
+        check_positive("reweight_patience", self.reweight_patience, integer=True)
+        check_positive("reweight_lr", self.reweight_lr)
         clip = self.weight_clip
         if not (
             isinstance(clip, numbers.Real)
@@ -190,6 +177,8 @@ class Salad(ClassifierOptions):
         seed: int,
     ) -> TrainedClassifier:
         """Train a reweighting-sized classifier simulation (0) vs data (1)."""
+        from anomsearch.methods.nn.classifier_training import train_classifier
+
         x = np.concatenate([x_data, x_sim])
         y = np.concatenate([np.ones(len(x_data), np.int8), np.zeros(len(x_sim), np.int8)])
         w = None

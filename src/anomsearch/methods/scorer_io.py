@@ -1,5 +1,9 @@
 """Load any saved scorer: the format recorded in its ``scorer.json`` picks the class.
 
+The formats are those of :class:`~anomsearch.methods.classifier.ClassifierScorer`,
+:class:`~anomsearch.methods.autoencoder.AutoencoderScorer` and
+:class:`~anomsearch.methods.disco.PairScorer`; torch is imported only when a scorer is loaded.
+
 Examples:
     >>> sorted(SCORER_FORMATS)
     ['anomsearch.autoencoder_scorer', 'anomsearch.classifier_scorer', 'anomsearch.pair_scorer']
@@ -14,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from anomsearch.exceptions import DataFormatError
-from anomsearch.methods.autoencoder_scorer import AutoencoderScorer
+from anomsearch.methods.autoencoder import AutoencoderScorer
 from anomsearch.methods.base import Scorer
-from anomsearch.methods.classifier_scorer import ClassifierScorer
-from anomsearch.methods.pair_scorer import PAIR_SCORER_FORMAT, PairScorer
+from anomsearch.methods.classifier import ClassifierScorer
+from anomsearch.methods.disco import PAIR_SCORER_FORMAT, PairScorer
 
 __all__ = ["SCORER_FORMATS", "load_scorer"]
 

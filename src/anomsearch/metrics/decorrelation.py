@@ -15,7 +15,7 @@ the fit can fake or hide a bump. Two complementary measures are provided:
 after several cuts.
 
 Conventions used everywhere in anomsearch (this module and
-:func:`anomsearch.methods.nn.disco.distance_correlation_loss`): the *squared* distance correlation
+:func:`anomsearch.methods.nn.distance_correlation_loss`): the *squared* distance correlation
 ``dCor^2 = dCov^2(x, y) / sqrt(dCov^2(x, x) dCov^2(y, y))`` is returned, computed with the biased
 ("V-statistic") double-centred distance matrices; with event weights the row, column and grand
 means of the double centring and the final averages are weighted with the normalised weights, as

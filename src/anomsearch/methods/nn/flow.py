@@ -32,7 +32,6 @@ References:
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -41,13 +40,9 @@ import torch
 import zuko
 
 from anomsearch.exceptions import ConfigError, DataFormatError
-from anomsearch.methods.nn.classifier import Standardizer
-from anomsearch.methods.nn.training import (
-    AdamTrainedModule,
-    fit_with_early_stopping,
-    seeded_torch,
-    whole_batch_loader,
-)
+from anomsearch.methods.nn.classifier_training import Standardizer, as_matrix, random_val_mask
+from anomsearch.methods.nn.training import AdamTrainedModule, fit_seeded
+from anomsearch.methods.options import FLOW_KINDS, check_training_options
 
 __all__ = [
     "FLOW_KINDS",
@@ -60,24 +55,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Flow architectures: ``"maf"`` (affine MAF) and ``"nsf"`` (rational-quadratic spline flow).
-FLOW_KINDS: tuple[str, ...] = ("maf", "nsf")
-
 #: Relative widening of each feature's training range before the logit transform.
 LOGIT_MARGIN = 0.01
 
 #: Rows per forward pass when evaluating or sampling.
 _EVAL_BATCH = 65536
-
-
-def _as_matrix(x: np.ndarray, *, name: str) -> np.ndarray:
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[1] < 1:
-        raise DataFormatError(f"{name} must have shape (n_events, n_features), got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise DataFormatError(f"{name} has a non-finite value at row {bad[0]}, column {bad[1]}")
-    return arr
 
 
 def _as_context(mjj: np.ndarray, n: int | None = None) -> np.ndarray:
@@ -124,7 +106,7 @@ class FeatureTransform:
     @classmethod
     def fit(cls, x: np.ndarray, *, logit: bool) -> FeatureTransform:
         """Fit on training features ``x`` (shape ``(n, d)``)."""
-        x = _as_matrix(x, name="x")
+        x = as_matrix(x, name="x")
         if not logit:
             return cls(Standardizer.fit(x))
         lo, hi = x.min(axis=0), x.max(axis=0)
@@ -140,7 +122,7 @@ class FeatureTransform:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Map original-unit features to the flow's space."""
-        x = _as_matrix(x, name="x")
+        x = as_matrix(x, name="x")
         if self.logit:
             u = self._unit(x)
             x = np.log(u) - np.log1p(-u)
@@ -157,7 +139,7 @@ class FeatureTransform:
 
     def log_abs_det_jacobian(self, x: np.ndarray) -> np.ndarray:
         """``log |det dz/dx|`` of :meth:`forward` per event, shape ``(n,)``."""
-        x = _as_matrix(x, name="x")
+        x = as_matrix(x, name="x")
         out = np.full(x.shape[0], -float(np.log(self.standardizer.std).sum()))
         if self.logit:
             assert self.low is not None and self.high is not None
@@ -273,7 +255,7 @@ class TrainedFlow:
         With the logit preprocessing the density lives on the widened training range; values
         outside it are clipped to its edges, so their log-density is finite but meaningless.
         """
-        x = _as_matrix(x, name="x")
+        x = as_matrix(x, name="x")
         if x.shape[1] != self.n_features:
             raise DataFormatError(f"expected {self.n_features} features, got {x.shape[1]}")
         c = self._context(mjj, x.shape[0])
@@ -312,12 +294,13 @@ class TrainedFlow:
 # --------------------------------------------------------------------------------------------------
 
 
-def _check_options(
+def _check_flow_options(
     *,
     kind: str,
     transforms: int,
     hidden: Sequence[int],
     lr: float,
+    weight_decay: float,
     batch_size: int,
     max_epochs: int,
     patience: int,
@@ -329,16 +312,10 @@ def _check_options(
         raise ConfigError(f"transforms must be >= 1, got {transforms}")
     if not hidden or any(int(h) < 1 for h in hidden):
         raise ConfigError(f"hidden must be a non-empty list of positive widths, got {hidden}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ConfigError(f"lr must be > 0, got {lr}")
-    if int(batch_size) < 2:
-        raise ConfigError(f"batch_size must be >= 2, got {batch_size}")
-    if int(max_epochs) < 1:
-        raise ConfigError(f"max_epochs must be >= 1, got {max_epochs}")
-    if int(patience) < 1:
-        raise ConfigError(f"patience must be >= 1, got {patience}")
-    if not 0.0 < float(val_fraction) < 1.0:
-        raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    check_training_options(
+        lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
+        patience=patience, val_fraction=val_fraction, prefix="",
+    )  # fmt: skip
 
 
 def train_flow(
@@ -392,45 +369,44 @@ def train_flow(
     References:
         arXiv:2001.04990, arXiv:2109.00546.
     """
-    x = _as_matrix(x, name="x")
+    x = as_matrix(x, name="x")
     n = x.shape[0]
     m = _as_context(mjj, n)
-    _check_options(
-        kind=kind, transforms=transforms, hidden=hidden, lr=lr, batch_size=batch_size,
-        max_epochs=max_epochs, patience=patience, val_fraction=val_fraction,
+    _check_flow_options(
+        kind=kind, transforms=transforms, hidden=hidden, lr=lr, weight_decay=weight_decay,
+        batch_size=batch_size, max_epochs=max_epochs, patience=patience,
+        val_fraction=val_fraction,
     )  # fmt: skip
     if n < 4:
         raise DataFormatError(f"a flow needs at least 4 training events, got {n}")
     rng = np.random.default_rng(seed)
-    n_val = min(n - 2, max(2, round(float(val_fraction) * n)))
-    val = np.zeros(n, dtype=bool)
-    val[rng.permutation(n)[:n_val]] = True
+    val = random_val_mask(n, val_fraction, rng)
     train = ~val
     transform = FeatureTransform.fit(x[train], logit=logit)
     context = Standardizer.fit(m[train])
     z = transform.forward(x)
     c = context.transform(m)
-
-    with seeded_torch(seed, rng, cuda=False) as generator:
-        module = ConditionalFlowModule(
-            n_features=x.shape[1], kind=kind, transforms=int(transforms), hidden=hidden,
-            lr=float(lr), weight_decay=float(weight_decay),
-        )  # fmt: skip
-        train_dl = whole_batch_loader(
-            z[train], c[train], batch_size=int(batch_size), generator=generator
-        )
-        val_dl = whole_batch_loader(
-            z[val], c[val], batch_size=max(int(batch_size), 8192), generator=None
-        )
-        fit = fit_with_early_stopping(
-            module,
-            train_dl,
-            val_dl,
-            max_epochs=int(max_epochs),
-            patience=int(patience),
-            accelerator=accelerator,
-            progress=progress,
-        )
+    module, fit = fit_seeded(
+        lambda: ConditionalFlowModule(
+            n_features=x.shape[1],
+            kind=kind,
+            transforms=int(transforms),
+            hidden=hidden,
+            lr=float(lr),
+            weight_decay=float(weight_decay),
+        ),
+        (z[train], c[train]),
+        (z[val], c[val]),
+        seed=seed,
+        rng=rng,
+        batch_size=batch_size,
+        val_batch_size=max(int(batch_size), 8192),
+        max_epochs=max_epochs,
+        patience=patience,
+        accelerator=accelerator,
+        progress=progress,
+        cuda=False,
+    )
     # a fresh module (no reference to the trainer) with the best weights, on the CPU
     trained = ConditionalFlowModule(**module.hparams)
     trained.load_state_dict(module.state_dict())

@@ -1,8 +1,11 @@
-"""A small fully connected network producing one logit per event.
+"""Small fully connected networks producing logits: :class:`MLP` (one per event) and
+:class:`TwinMLP` (two independent ones, the pair of Double DisCo).
 
 References:
     J. H. Collins, K. Howe, B. Nachman, arXiv:1805.02664 and arXiv:1902.02634 (CWoLa hunting uses a
     small dense classifier on a handful of jet features).
+    G. Kasieczka, B. Nachman, M. D. Schwartz, D. Shih, arXiv:2007.14400 (two classifiers for an
+    automated ABCD).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from torch import nn
 
 from anomsearch.exceptions import ConfigError
 
-__all__ = ["MLP"]
+__all__ = ["MLP", "TwinMLP"]
 
 
 class MLP(nn.Module):
@@ -68,3 +71,33 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return the logits, shape ``(batch,)``."""
         return self.layers(x).squeeze(-1)
+
+
+class TwinMLP(nn.Module):
+    """Two independent MLPs on the same inputs; ``forward`` returns logits ``(batch, 2)``.
+
+    Args:
+        n_inputs: number of input features.
+        hidden, dropout, batch_norm: as in :class:`MLP`.
+
+    Examples:
+        >>> twin = TwinMLP(3, hidden=(8,))
+        >>> tuple(twin(torch.zeros(5, 3)).shape)
+        (5, 2)
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        *,
+        hidden: Sequence[int] = (64, 64, 64),
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        self.first = MLP(n_inputs, hidden=hidden, dropout=dropout, batch_norm=batch_norm)
+        self.second = MLP(n_inputs, hidden=hidden, dropout=dropout, batch_norm=batch_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of both networks, shape ``(batch, 2)``."""
+        return torch.stack([self.first(x), self.second(x)], dim=1)

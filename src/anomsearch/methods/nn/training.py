@@ -4,7 +4,8 @@
 early stopping on ``val_loss``, keeps the weights of the epoch with the lowest ``val_loss`` in
 memory (no checkpoint files, no logs), loads them back into the module, and returns the loss
 history. Lightning's INFO chatter and the warnings that do not apply to in-memory training are
-silenced for the duration of the fit.
+silenced for the duration of the fit. :func:`fit_seeded` wraps it with the seeding and the data
+loaders every trainer of the package uses.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "AdamTrainedModule",
     "LightningFit",
     "check_sample_weight",
+    "fit_seeded",
     "fit_with_early_stopping",
     "seeded_torch",
     "whole_batch_loader",
@@ -159,11 +161,13 @@ def _quiet_lightning(*, accelerator: str) -> Iterator[None]:
             lg.setLevel(level)
 
 
-def check_sample_weight(sample_weight: ArrayLike | None, n: int) -> np.ndarray | None:
+def check_sample_weight(
+    sample_weight: ArrayLike | None, n: int, *, name: str = "sample_weight"
+) -> np.ndarray | None:
     """Per-event training weights as float64 ``(n,)``, finite and non-negative (``None`` stays).
 
     Raises:
-        DataFormatError: wrong shape, non-finite or negative weights.
+        DataFormatError: wrong shape, non-finite or negative weights (the message names ``name``).
 
     Examples:
         >>> check_sample_weight([1, 2], 2)
@@ -177,9 +181,9 @@ def check_sample_weight(sample_weight: ArrayLike | None, n: int) -> np.ndarray |
         return None
     weight = np.asarray(sample_weight, dtype=np.float64)
     if weight.shape != (n,):
-        raise DataFormatError(f"sample_weight must have shape ({n},), got {weight.shape}")
+        raise DataFormatError(f"{name} must have shape ({n},), got {weight.shape}")
     if not np.all(np.isfinite(weight)) or np.any(weight < 0):
-        raise DataFormatError("sample_weight must be finite and non-negative")
+        raise DataFormatError(f"{name} must be finite and non-negative")
     return weight
 
 
@@ -354,3 +358,63 @@ def fit_with_early_stopping(
         history={"train_loss": list(best.train_loss), "val_loss": list(best.val_loss)},
         seconds=seconds,
     )
+
+
+def fit_seeded(
+    build_module: Callable[[], lightning.LightningModule],
+    train_arrays: Sequence[np.ndarray],
+    val_arrays: Sequence[np.ndarray],
+    *,
+    seed: int,
+    rng: np.random.Generator,
+    batch_size: int,
+    val_batch_size: int,
+    max_epochs: int,
+    patience: int,
+    accelerator: str = "auto",
+    progress: bool = False,
+    callbacks: Sequence[Callback] = (),
+    cuda: bool = True,
+) -> tuple[lightning.LightningModule, LightningFit]:
+    """Build a module and train it reproducibly on in-memory arrays (the package's one fit).
+
+    Inside :func:`seeded_torch` ``(seed, rng, cuda=cuda)``: ``build_module()`` creates the module
+    (its initialisation draws from the seeded global generator), the training batches are
+    shuffled with the seeded generator (:func:`whole_batch_loader`), the validation batches are
+    taken in order, and :func:`fit_with_early_stopping` trains it.
+
+    Args:
+        build_module: creates the LightningModule (called inside the seeded block).
+        train_arrays: equally long arrays of the training events, one batch tensor each.
+        val_arrays: the same for the validation events.
+        seed: seed of the initialisation and dropout.
+        rng: the trainer's generator; draws the seed of the shuffling.
+        batch_size: training batch size.
+        val_batch_size: validation batch size.
+        max_epochs: maximum number of epochs.
+        patience: early-stopping patience in epochs.
+        accelerator: Lightning accelerator.
+        progress: show a bar over the epochs.
+        callbacks: further callbacks.
+        cuda: also seed (and restore) the CUDA generators.
+
+    Returns:
+        ``(module, fit)``: the module holding the best weights, and the :class:`LightningFit`.
+    """
+    with seeded_torch(seed, rng, cuda=cuda) as generator:
+        module = build_module()
+        train_loader = whole_batch_loader(
+            *train_arrays, batch_size=int(batch_size), generator=generator
+        )
+        val_loader = whole_batch_loader(*val_arrays, batch_size=int(val_batch_size), generator=None)
+        fit = fit_with_early_stopping(
+            module,
+            train_loader,
+            val_loader,
+            max_epochs=int(max_epochs),
+            patience=int(patience),
+            accelerator=accelerator,
+            progress=progress,
+            callbacks=callbacks,
+        )
+    return module, fit

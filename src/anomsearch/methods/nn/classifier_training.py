@@ -1,8 +1,11 @@
 """Binary classifier training with Lightning: one LightningModule for any logit network.
 
-:func:`train_classifier` is the one entry point the methods use: it balances the classes, splits
-off a seeded validation set, standardises the inputs with statistics of the training split only,
-trains with early stopping on the validation loss and returns the best-validation-loss weights.
+:func:`train_classifier` is the one entry point the classifier methods use: it balances the
+classes, splits off a seeded validation set, standardises the inputs with statistics of the
+training split only, trains with early stopping on the validation loss and returns the
+best-validation-loss weights. The input handling (:func:`as_matrix`, :class:`Standardizer`,
+:func:`split_labelled`) and the result (:class:`TrainedClassifier`) are shared by the other
+classifier trainers (DisCo, Double DisCo, SA-CWoLa) and the flow.
 
 References:
     J. H. Collins, K. Howe, B. Nachman, arXiv:1805.02664 and arXiv:1902.02634 (classifier training
@@ -13,8 +16,7 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -23,25 +25,29 @@ import torch
 from torch import nn
 from torch.nn.functional import binary_cross_entropy_with_logits
 
-from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.exceptions import DataFormatError
 from anomsearch.methods.nn.mlp import MLP
 from anomsearch.methods.nn.training import (
     AdamTrainedModule,
+    LightningFit,
     check_sample_weight,
-    fit_with_early_stopping,
-    seeded_torch,
-    whole_batch_loader,
+    fit_seeded,
 )
+from anomsearch.methods.options import check_training_options
 
 __all__ = [
     "BinaryClassifierModule",
     "LabelledSplit",
     "Standardizer",
     "TrainedClassifier",
+    "as_matrix",
     "balanced_weights",
     "check_binary_labels",
+    "random_val_mask",
     "split_labelled",
+    "stratified_val_mask",
     "train_classifier",
+    "trained_classifier",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,7 +59,12 @@ _PREDICT_BATCH = 65536
 # --------------------------------------------------------------------------------------------------
 # input handling
 # --------------------------------------------------------------------------------------------------
-def _as_matrix(x: np.ndarray, *, name: str = "x") -> np.ndarray:
+def as_matrix(x: np.ndarray, *, name: str = "x") -> np.ndarray:
+    """``x`` as a finite float64 matrix ``(n_events, n_features)``.
+
+    Raises:
+        DataFormatError: another shape, or a non-finite value (the message names ``name``).
+    """
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] < 1:
         raise DataFormatError(f"{name} must have shape (n_events, n_features), got {arr.shape}")
@@ -88,7 +99,7 @@ class Standardizer:
     @classmethod
     def fit(cls, x: np.ndarray) -> Standardizer:
         """Compute the statistics of ``x`` (shape ``(n_events, n_features)``, ``n_events >= 1``)."""
-        x = _as_matrix(x)
+        x = as_matrix(x)
         if x.shape[0] == 0:
             raise DataFormatError("cannot fit a Standardizer on zero events")
         mean = x.mean(axis=0)
@@ -99,7 +110,7 @@ class Standardizer:
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Return the standardised float64 copy of ``x``."""
-        x = _as_matrix(x)
+        x = as_matrix(x)
         if x.shape[1] != self.mean.shape[0]:
             raise DataFormatError(
                 f"expected {self.mean.shape[0]} features, got {x.shape[1]} (columns of x)"
@@ -222,30 +233,13 @@ class TrainedClassifier:
         return np.exp(-np.logaddexp(0.0, -z))
 
 
-def _check_options(
-    *,
-    lr: float,
-    batch_size: int,
-    max_epochs: int,
-    patience: int,
-    val_fraction: float,
-) -> None:
-    if not (math.isfinite(lr) and lr > 0):
-        raise ConfigError(f"lr must be > 0, got {lr}")
-    if int(batch_size) < 2:
-        raise ConfigError(f"batch_size must be >= 2, got {batch_size}")
-    if int(max_epochs) < 1:
-        raise ConfigError(f"max_epochs must be >= 1, got {max_epochs}")
-    if int(patience) < 1:
-        raise ConfigError(f"patience must be >= 1, got {patience}")
-    if not 0.0 < float(val_fraction) < 1.0:
-        raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
+def stratified_val_mask(y: np.ndarray, val_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Seeded validation mask keeping the class fractions; at least one event of each class on
+    each side.
 
-
-def _stratified_val_mask(
-    y: np.ndarray, val_fraction: float, rng: np.random.Generator
-) -> np.ndarray:
-    """Seeded split keeping the class fractions; at least one event of each class on each side."""
+    Raises:
+        DataFormatError: a class has fewer than 2 events.
+    """
     val = np.zeros(y.shape[0], dtype=bool)
     for cls in (0, 1):
         idx = np.flatnonzero(y == cls)
@@ -255,6 +249,20 @@ def _stratified_val_mask(
             )
         n_val = min(idx.size - 1, max(1, round(val_fraction * idx.size)))
         val[rng.permutation(idx)[:n_val]] = True
+    return val
+
+
+def random_val_mask(n: int, val_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Seeded validation mask of ``n`` events (``n >= 4``): ``round(val_fraction * n)`` of them,
+    at least 2, and at least 2 left for training.
+
+    Examples:
+        >>> int(random_val_mask(10, 0.2, np.random.default_rng(0)).sum())
+        2
+    """
+    n_val = min(n - 2, max(2, round(float(val_fraction) * n)))
+    val = np.zeros(n, dtype=bool)
+    val[rng.permutation(n)[:n_val]] = True
     return val
 
 
@@ -275,17 +283,17 @@ def _check_val_mask(val_mask: np.ndarray, y: np.ndarray) -> np.ndarray:
     return val
 
 
-def check_binary_labels(y: np.ndarray, n: int) -> np.ndarray:
+def check_binary_labels(y: np.ndarray, n: int, *, name: str = "y") -> np.ndarray:
     """``y`` as int8 0/1 labels of ``n`` events.
 
     Raises:
-        DataFormatError: wrong shape or values other than 0 and 1.
+        DataFormatError: wrong shape or values other than 0 and 1 (the message names ``name``).
     """
     y = np.asarray(y)
     if y.shape != (n,):
-        raise DataFormatError(f"y must have shape ({n},) (0/1 labels), got {y.shape}")
+        raise DataFormatError(f"{name} must have shape ({n},) (0/1 labels), got {y.shape}")
     if not np.all(np.isin(y, (0, 1))):
-        raise DataFormatError("y must contain only 0 and 1 (0/1 labels)")
+        raise DataFormatError(f"{name} must contain only 0 and 1 (0/1 labels)")
     return y.astype(np.int8)
 
 
@@ -327,7 +335,7 @@ def split_labelled(
         val_mask: an explicit validation mask instead.
     """
     val = (
-        _stratified_val_mask(y, float(val_fraction), rng)
+        stratified_val_mask(y, float(val_fraction), rng)
         if val_mask is None
         else _check_val_mask(val_mask, y)
     )
@@ -341,6 +349,35 @@ def split_labelled(
             y[train], None if sample_weight is None else sample_weight[train]
         ),
         val_weight=balanced_weights(y[val], None if sample_weight is None else sample_weight[val]),
+    )
+
+
+def trained_classifier(
+    net: nn.Module,
+    standardizer: Standardizer,
+    fit: LightningFit,
+    val: np.ndarray,
+    *,
+    history: Mapping[str, list[float]] | None = None,
+) -> TrainedClassifier:
+    """The :class:`TrainedClassifier` of a finished fit: a CPU copy of ``net`` in eval mode.
+
+    Args:
+        net: the trained network (the module's, holding the best weights).
+        standardizer: the input statistics of the training split.
+        fit: the record of :func:`~anomsearch.methods.nn.training.fit_seeded`.
+        val: the validation mask.
+        history: the per-epoch history (default: the fit's).
+    """
+    return TrainedClassifier(
+        net=copy.deepcopy(net).cpu().eval(),
+        standardizer=standardizer,
+        best_val_loss=fit.best_loss,
+        best_epoch=fit.best_epoch,
+        epochs_trained=fit.epochs_trained,
+        val_mask=val,
+        history=dict(fit.history if history is None else history),
+        train_seconds=fit.seconds,
     )
 
 
@@ -403,41 +440,38 @@ def train_classifier(
     References:
         arXiv:1805.02664, arXiv:1902.02634.
     """
-    x = _as_matrix(x)
+    x = as_matrix(x)
     n = x.shape[0]
     y = check_binary_labels(y, n)
     sample_weight = check_sample_weight(sample_weight, n)
-    _check_options(
-        lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience,
-        val_fraction=val_fraction,
+    check_training_options(
+        lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
+        patience=patience, val_fraction=val_fraction, prefix="",
     )  # fmt: skip
 
     rng = np.random.default_rng(seed)
     split = split_labelled(
         x, y, sample_weight, val_fraction=val_fraction, rng=rng, val_mask=val_mask
     )
-    xs, val, standardizer = split.x, split.val, split.standardizer
-    train, w_train, w_val = ~val, split.train_weight, split.val_weight
-
-    with seeded_torch(seed, rng) as generator:
-        net = MLP(x.shape[1], hidden=hidden, dropout=dropout, batch_norm=batch_norm)
-        module = BinaryClassifierModule(net, lr=float(lr), weight_decay=float(weight_decay))
-        train_dl = whole_batch_loader(
-            xs[train], y[train], w_train, batch_size=int(batch_size), generator=generator
-        )
-        val_dl = whole_batch_loader(
-            xs[val], y[val], w_val, batch_size=max(int(batch_size), 8192), generator=None
-        )
-        fit = fit_with_early_stopping(
-            module,
-            train_dl,
-            val_dl,
-            max_epochs=int(max_epochs),
-            patience=int(patience),
-            accelerator=accelerator,
-            progress=progress,
-        )
-    net = copy.deepcopy(module.net).cpu().eval()
+    val = split.val
+    train = ~val
+    module, fit = fit_seeded(
+        lambda: BinaryClassifierModule(
+            MLP(x.shape[1], hidden=hidden, dropout=dropout, batch_norm=batch_norm),
+            lr=float(lr),
+            weight_decay=float(weight_decay),
+        ),
+        (split.x[train], y[train], split.train_weight),
+        (split.x[val], y[val], split.val_weight),
+        seed=seed,
+        rng=rng,
+        batch_size=batch_size,
+        val_batch_size=max(int(batch_size), 8192),
+        max_epochs=max_epochs,
+        patience=patience,
+        accelerator=accelerator,
+        progress=progress,
+    )
     log.info(
         "classifier: %d train / %d val events, %d epochs in %.1f s, best val_loss %.5f (epoch %d)",
         int(train.sum()),
@@ -447,13 +481,4 @@ def train_classifier(
         fit.best_loss,
         fit.best_epoch,
     )
-    return TrainedClassifier(
-        net=net,
-        standardizer=standardizer,
-        best_val_loss=fit.best_loss,
-        best_epoch=fit.best_epoch,
-        epochs_trained=fit.epochs_trained,
-        val_mask=val,
-        history=fit.history,
-        train_seconds=fit.seconds,
-    )
+    return trained_classifier(module.net, split.standardizer, fit, val)

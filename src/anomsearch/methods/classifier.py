@@ -1,4 +1,8 @@
-"""The scorer of the classifier methods (an averaged MLP ensemble) and its on-disk format.
+"""The scorer every MLP-classifier method returns (an averaged ensemble) and its on-disk format.
+
+CWoLa hunting, the idealized and supervised references, SALAD, SA-CWoLa, CATHODE and DisCo all
+return a :class:`ClassifierScorer` (Double DisCo two of them). Torch is imported only when a
+scorer scores, is saved or is loaded.
 
 A saved scorer is a directory holding
 
@@ -28,20 +32,21 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 import anomsearch
 from anomsearch._io import atomic_path, write_json_atomic
 from anomsearch.data.events import EventTable
 from anomsearch.exceptions import DataFormatError
-from anomsearch.methods.nn.classifier import Standardizer, TrainedClassifier
-from anomsearch.methods.nn.mlp import MLP
 
-__all__ = ["SCORER_FORMAT_VERSION", "ClassifierScorer"]
+if TYPE_CHECKING:
+    from torch import nn
+
+    from anomsearch.methods.nn.classifier_training import TrainedClassifier
+
+__all__ = ["SCORER_FORMAT_VERSION", "ClassifierScorer", "file_sha256"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +95,8 @@ class ClassifierScorer:
             DataFormatError: ``path`` exists and is not a directory.
             TypeError: a member's network is not an :class:`~anomsearch.methods.nn.mlp.MLP`.
         """
+        import torch
+
         directory = Path(path)
         if directory.exists() and not directory.is_dir():
             raise DataFormatError(
@@ -119,7 +126,7 @@ class ClassifierScorer:
         weights = directory / _WEIGHTS
         with atomic_path(weights) as tmp:
             torch.save(payload, tmp)
-            digest = _sha256(tmp)
+            digest = file_sha256(tmp)
         meta = {
             "format": _FORMAT,
             "format_version": SCORER_FORMAT_VERSION,
@@ -185,11 +192,13 @@ class ClassifierScorer:
         weights_path = directory / str(weights_name)
         if not weights_path.is_file():
             raise DataFormatError(f"{weights_path}: missing (named by {meta_path})")
-        if _sha256(weights_path) != digest:
+        if file_sha256(weights_path) != digest:
             raise DataFormatError(
                 f"{weights_path}: checksum does not match {meta_path}; the file is corrupt or "
                 "belongs to another scorer"
             )
+        import torch
+
         try:
             payload = torch.load(weights_path, map_location="cpu", weights_only=True)
             members = payload["members"]
@@ -212,7 +221,8 @@ class ClassifierScorer:
         return cls(classifiers=classifiers, features=features, method=method)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes (the checksum of a saved scorer's weights)."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -222,6 +232,10 @@ def _sha256(path: Path) -> str:
 
 def _mlp_architecture(net: nn.Module) -> dict[str, Any]:
     """The constructor arguments of an :class:`MLP`, read off its layers."""
+    from torch import nn
+
+    from anomsearch.methods.nn.mlp import MLP
+
     if not isinstance(net, MLP):
         raise TypeError(f"only MLP networks can be saved, got {type(net).__name__}")
     linears = [m for m in net.layers if isinstance(m, nn.Linear)]
@@ -238,6 +252,9 @@ def _mlp_architecture(net: nn.Module) -> dict[str, Any]:
 def _restore_member(
     member: dict[str, Any], architecture: dict[str, Any], *, n_features: int
 ) -> TrainedClassifier:
+    from anomsearch.methods.nn.classifier_training import Standardizer, TrainedClassifier
+    from anomsearch.methods.nn.mlp import MLP
+
     if architecture.get("type") != "MLP" or int(architecture["n_inputs"]) != n_features:
         raise ValueError(f"architecture {architecture!r} does not fit {n_features} features")
     net = MLP(

@@ -1,11 +1,12 @@
-"""Dense autoencoder, its Lightning training loop and the trained model with its score statistics.
+"""Autoencoder training with Lightning, and the trained model with its score statistics.
 
 :func:`train_autoencoder` is the entry point the autoencoder method uses: it splits off a seeded
 validation set, standardises the inputs with statistics of the training split only, trains an
-:class:`AutoencoderNet` on the (weighted) mean squared reconstruction error with early stopping on
-the validation loss, keeps the best-validation-loss weights, and measures what the three anomaly
-scores need: the per-feature reconstruction-error scale on the validation split and the mean and
-covariance of the latent codes of the training split.
+:class:`~anomsearch.methods.nn.autoencoder_net.AutoencoderNet` on the (weighted) mean squared
+reconstruction error with early stopping on the validation loss, keeps the best-validation-loss
+weights, and measures what the three anomaly scores need: the per-feature reconstruction-error
+scale on the validation split and the mean and covariance of the latent codes of the training
+split.
 
 References:
     M. Farina, Y. Nakai, D. Shih, "Searching for New Physics with Deep Autoencoders",
@@ -22,102 +23,28 @@ import copy
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
 
 import numpy as np
 import torch
 from torch import nn
 
 from anomsearch.exceptions import ConfigError, DataFormatError
-from anomsearch.methods.nn.classifier import (
-    Standardizer,
-    _as_matrix,
-    _check_options,
-)
-from anomsearch.methods.nn.training import (
-    AdamTrainedModule,
-    check_sample_weight,
-    fit_with_early_stopping,
-    seeded_torch,
-    whole_batch_loader,
-)
+from anomsearch.methods.nn.autoencoder_net import AutoencoderNet
+from anomsearch.methods.nn.classifier_training import Standardizer, as_matrix, random_val_mask
+from anomsearch.methods.nn.training import AdamTrainedModule, check_sample_weight, fit_seeded
+from anomsearch.methods.options import SCORE_KINDS, check_training_options
 
 __all__ = [
     "SCORE_KINDS",
     "AutoencoderModule",
-    "AutoencoderNet",
     "TrainedAutoencoder",
     "train_autoencoder",
 ]
 
 log = logging.getLogger(__name__)
 
-#: The anomaly scores a :class:`TrainedAutoencoder` computes (see :meth:`TrainedAutoencoder.score`).
-SCORE_KINDS: tuple[str, ...] = ("mse", "normalized", "latent")
-
 #: Rows per forward pass when scoring.
 _PREDICT_BATCH = 65536
-
-
-def _dense(widths: Sequence[int]) -> nn.Sequential:
-    """Linear layers ``widths[0] -> ... -> widths[-1]`` with ReLU between them (none at the end)."""
-    layers: list[nn.Module] = []
-    steps = list(pairwise(widths))
-    for i, (a, b) in enumerate(steps):
-        layers.append(nn.Linear(a, b))
-        if i < len(steps) - 1:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
-
-
-class AutoencoderNet(nn.Module):
-    """Dense autoencoder ``n_inputs -> hidden... -> latent_dim -> reversed(hidden)... -> n_inputs``.
-
-    ReLU activations between layers; the latent code and the reconstruction are linear.
-
-    Args:
-        n_inputs: number of input features.
-        hidden: encoder hidden-layer widths (the decoder mirrors them); may be empty.
-        latent_dim: size of the bottleneck.
-
-    Raises:
-        ConfigError: non-positive sizes.
-
-    Examples:
-        >>> net = AutoencoderNet(4, hidden=(8,), latent_dim=2)
-        >>> x = torch.zeros(5, 4)
-        >>> tuple(net.encode(x).shape), tuple(net(x).shape)
-        ((5, 2), (5, 4))
-    """
-
-    def __init__(
-        self, n_inputs: int, *, hidden: Sequence[int] = (32, 16), latent_dim: int = 2
-    ) -> None:
-        super().__init__()
-        hidden = tuple(int(h) for h in hidden)
-        if int(n_inputs) < 1:
-            raise ConfigError(f"AutoencoderNet n_inputs must be >= 1, got {n_inputs}")
-        if any(h < 1 for h in hidden):
-            raise ConfigError(f"method.hidden: layer widths must be >= 1, got {list(hidden)}")
-        if int(latent_dim) < 1:
-            raise ConfigError(f"method.latent_dim must be >= 1, got {latent_dim}")
-        self.n_inputs = int(n_inputs)
-        self.hidden = hidden
-        self.latent_dim = int(latent_dim)
-        self.encoder = _dense((self.n_inputs, *hidden, self.latent_dim))
-        self.decoder = _dense((self.latent_dim, *reversed(hidden), self.n_inputs))
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Latent code of ``x``, shape ``(batch, latent_dim)``."""
-        return self.encoder(x)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Reconstruction from the latent code ``z``, shape ``(batch, n_inputs)``."""
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Reconstruction of ``x``, shape ``(batch, n_inputs)``."""
-        return self.decode(self.encode(x))
 
 
 class AutoencoderModule(AdamTrainedModule):
@@ -246,6 +173,24 @@ def _mahalanobis(z: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray
     return np.sqrt(np.sum(u**2, axis=0))
 
 
+def _measure_score_statistics(
+    model: TrainedAutoencoder,
+    x_train: np.ndarray,
+    x_val: np.ndarray,
+    *,
+    w_train: np.ndarray,
+    w_val: np.ndarray,
+) -> None:
+    """Set the statistics the scores need: the per-feature error scale on the validation split,
+    the latent mean and covariance on the training split (weighted)."""
+    res_val = model.residuals(x_val)
+    scale = np.average(res_val**2, axis=0, weights=w_val)
+    model.error_scale = np.maximum(scale, 1e-12 * max(float(scale.max()), 1e-300))
+    z_train = model.latent(x_train)
+    model.latent_mean = np.average(z_train, axis=0, weights=w_train)
+    model.latent_cov = np.atleast_2d(np.cov(z_train, rowvar=False, aweights=w_train))
+
+
 def _unit_mean(w: np.ndarray, split: str) -> np.ndarray:
     total = float(w.sum())
     if total <= 0:
@@ -269,7 +214,8 @@ def train_autoencoder(
     accelerator: str = "auto",
     progress: bool = False,
 ) -> TrainedAutoencoder:
-    """Train an :class:`AutoencoderNet` to reconstruct ``x``.
+    """Train an :class:`~anomsearch.methods.nn.autoencoder_net.AutoencoderNet` to reconstruct
+    ``x``.
 
     A seeded ``val_fraction`` of the events is held out; inputs are standardised with the training
     split's statistics; the network is trained with Adam on the weighted mean squared
@@ -303,53 +249,47 @@ def train_autoencoder(
     References:
         arXiv:1808.08992, arXiv:1808.08979.
     """
-    x = _as_matrix(x)
+    x = as_matrix(x)
     n = x.shape[0]
     if n < 4:
         raise DataFormatError(f"x has {n} event(s); at least 4 are needed to train and validate")
     checked = check_sample_weight(sample_weight, n)
     w = np.ones(n) if checked is None else checked
-    _check_options(
-        lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience,
-        val_fraction=val_fraction,
+    check_training_options(
+        lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
+        patience=patience, val_fraction=val_fraction, prefix="",
     )  # fmt: skip
 
     rng = np.random.default_rng(seed)
-    n_val = min(n - 2, max(2, round(float(val_fraction) * n)))
-    val = np.zeros(n, dtype=bool)
-    val[rng.permutation(n)[:n_val]] = True
+    val = random_val_mask(n, val_fraction, rng)
     train = ~val
     standardizer = Standardizer.fit(x[train])
     xs = standardizer.transform(x)
     w_train = _unit_mean(w[train], "training")
     w_val = _unit_mean(w[val], "validation")
-
-    with seeded_torch(seed, rng) as generator:
-        net = AutoencoderNet(x.shape[1], hidden=hidden, latent_dim=latent_dim)
-        module = AutoencoderModule(net, lr=float(lr), weight_decay=float(weight_decay))
-        train_dl = whole_batch_loader(
-            xs[train], w_train, batch_size=int(batch_size), generator=generator
-        )
-        val_dl = whole_batch_loader(
-            xs[val], w_val, batch_size=max(int(batch_size), 8192), generator=None
-        )
-        fit = fit_with_early_stopping(
-            module,
-            train_dl,
-            val_dl,
-            max_epochs=int(max_epochs),
-            patience=int(patience),
-            accelerator=accelerator,
-            progress=progress,
-        )
-    net = copy.deepcopy(module.net).cpu().eval()
-
+    module, fit = fit_seeded(
+        lambda: AutoencoderModule(
+            AutoencoderNet(x.shape[1], hidden=hidden, latent_dim=latent_dim),
+            lr=float(lr),
+            weight_decay=float(weight_decay),
+        ),
+        (xs[train], w_train),
+        (xs[val], w_val),
+        seed=seed,
+        rng=rng,
+        batch_size=batch_size,
+        val_batch_size=max(int(batch_size), 8192),
+        max_epochs=max_epochs,
+        patience=patience,
+        accelerator=accelerator,
+        progress=progress,
+    )
     model = TrainedAutoencoder(
-        net=net,
+        net=copy.deepcopy(module.net).cpu().eval(),
         standardizer=standardizer,
         error_scale=np.ones(x.shape[1]),
-        latent_mean=np.zeros(net.latent_dim),
-        latent_cov=np.eye(net.latent_dim),
+        latent_mean=np.zeros(int(latent_dim)),
+        latent_cov=np.eye(int(latent_dim)),
         best_val_loss=fit.best_loss,
         best_epoch=fit.best_epoch,
         epochs_trained=fit.epochs_trained,
@@ -357,12 +297,7 @@ def train_autoencoder(
         history=fit.history,
         train_seconds=fit.seconds,
     )
-    res_val = model.residuals(x[val])
-    scale = np.average(res_val**2, axis=0, weights=w_val)
-    model.error_scale = np.maximum(scale, 1e-12 * max(float(scale.max()), 1e-300))
-    z_train = model.latent(x[train])
-    model.latent_mean = np.average(z_train, axis=0, weights=w_train)
-    model.latent_cov = np.atleast_2d(np.cov(z_train, rowvar=False, aweights=w_train))
+    _measure_score_statistics(model, x[train], x[val], w_train=w_train, w_val=w_val)
     log.info(
         "autoencoder: %d train / %d val events, %d epochs in %.1f s, best val_loss %.5f (epoch %d)",
         int(train.sum()),

@@ -25,31 +25,28 @@ References:
 
 from __future__ import annotations
 
-import copy
 import logging
-import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn.functional import binary_cross_entropy_with_logits
 
-from anomsearch.exceptions import ConfigError, DataFormatError
-from anomsearch.methods.nn.classifier import (
+from anomsearch.exceptions import DataFormatError
+from anomsearch.methods.nn.classifier_training import (
     Standardizer,
     TrainedClassifier,
-    _as_matrix,
-    _stratified_val_mask,
+    as_matrix,
     balanced_weights,
+    check_binary_labels,
+    stratified_val_mask,
+    trained_classifier,
 )
 from anomsearch.methods.nn.mlp import MLP
-from anomsearch.methods.nn.training import (
-    AdamTrainedModule,
-    fit_with_early_stopping,
-    seeded_torch,
-    whole_batch_loader,
-)
+from anomsearch.methods.nn.training import AdamTrainedModule, check_sample_weight, fit_seeded
+from anomsearch.methods.options import check_non_negative, check_training_options
 
 __all__ = ["SimAssistedClassifierModule", "train_sim_assisted_classifier"]
 
@@ -104,22 +101,38 @@ class SimAssistedClassifierModule(AdamTrainedModule):
         return loss
 
 
-def _check_labels(y: np.ndarray, n: int, name: str) -> np.ndarray:
-    y = np.asarray(y)
-    if y.shape != (n,):
-        raise DataFormatError(f"{name} must have shape ({n},), got {y.shape}")
-    if not np.all(np.isin(y, (0, 1))):
-        raise DataFormatError(f"{name} must contain only 0 and 1")
-    return y.astype(np.int8)
+class _Sample(NamedTuple):
+    """One checked sample (data or simulation): features, 0/1 labels, weights (ones if none)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    w: np.ndarray
 
 
-def _check_weight(w: np.ndarray | None, n: int, name: str) -> np.ndarray:
-    if w is None:
-        return np.ones(n)
-    w = np.asarray(w, dtype=np.float64)
-    if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise DataFormatError(f"{name} must be finite, non-negative, shape ({n},)")
-    return w
+class _Joint(NamedTuple):
+    """Data and simulation stacked (data first), split and standardised, with the per-event loss
+    coefficients of the training and the validation events."""
+
+    x: np.ndarray
+    y: np.ndarray
+    is_sim: np.ndarray
+    val: np.ndarray
+    standardizer: Standardizer
+    c_train: np.ndarray
+    c_val: np.ndarray
+
+
+def _checked_sample(
+    x: np.ndarray, y: np.ndarray, weight: np.ndarray | None, *, which: str, weight_name: str
+) -> _Sample:
+    xs = as_matrix(x, name=f"x_{which}")
+    n = xs.shape[0]
+    w = check_sample_weight(weight, n, name=weight_name)
+    return _Sample(
+        x=xs,
+        y=check_binary_labels(y, n, name=f"y_{which}"),
+        w=np.ones(n) if w is None else w,
+    )
 
 
 def _coefficients(y: np.ndarray, w: np.ndarray, is_sim: np.ndarray, n_total: int) -> np.ndarray:
@@ -130,6 +143,34 @@ def _coefficients(y: np.ndarray, w: np.ndarray, is_sim: np.ndarray, n_total: int
         sel = is_sim == flag
         out[sel] = balanced_weights(y[sel], w[sel]) * (n_total / int(sel.sum()))
     return out
+
+
+def _joint_split(
+    data: _Sample, sim: _Sample, *, val_fraction: float, rng: np.random.Generator
+) -> _Joint:
+    """Stratified validation split of each sample (data first, from ``rng``), inputs standardised
+    with the data training split, coefficients of :func:`_coefficients`."""
+    nd, ns = data.x.shape[0], sim.x.shape[0]
+    val = np.concatenate(
+        [
+            stratified_val_mask(data.y, float(val_fraction), rng),
+            stratified_val_mask(sim.y, float(val_fraction), rng),
+        ]
+    )
+    y = np.concatenate([data.y, sim.y])
+    w = np.concatenate([data.w, sim.w])
+    is_sim = np.concatenate([np.zeros(nd, np.int8), np.ones(ns, np.int8)])
+    train = ~val
+    standardizer = Standardizer.fit(data.x[train[:nd]])
+    return _Joint(
+        x=standardizer.transform(np.concatenate([data.x, sim.x])),
+        y=y,
+        is_sim=is_sim,
+        val=val,
+        standardizer=standardizer,
+        c_train=_coefficients(y[train], w[train], is_sim[train], int(train.sum())),
+        c_val=_coefficients(y[val], w[val], is_sim[val], int(val.sum())),
+    )
 
 
 def train_sim_assisted_classifier(
@@ -159,7 +200,7 @@ def train_sim_assisted_classifier(
     within simulation). A stratified, seeded ``val_fraction`` of each sample is held out; the
     inputs are standardised with the data training split; early stopping watches the validation
     value of the full loss and the best weights are kept. Seeded like
-    :func:`~anomsearch.methods.nn.classifier.train_classifier`.
+    :func:`~anomsearch.methods.nn.classifier_training.train_classifier`.
 
     Args:
         x_data: data features, shape ``(n_data, n_features)``.
@@ -179,92 +220,53 @@ def train_sim_assisted_classifier(
         simulation events).
 
     Raises:
-        ConfigError: ``sim_lambda`` negative or non-finite.
+        ConfigError: ``sim_lambda`` negative or non-finite, or invalid training options.
         DataFormatError: malformed inputs or fewer than 2 events of a class in a sample.
 
     References:
         arXiv:2009.02205.
     """
-    if not (math.isfinite(float(sim_lambda)) and float(sim_lambda) >= 0):
-        raise ConfigError(f"method.sim_lambda must be a finite number >= 0, got {sim_lambda!r}")
-    xd = _as_matrix(x_data, name="x_data")
-    xs = _as_matrix(x_sim, name="x_sim")
-    if xd.shape[1] != xs.shape[1]:
+    lam = check_non_negative("sim_lambda", sim_lambda)
+    check_training_options(
+        lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
+        patience=patience, val_fraction=val_fraction, prefix="",
+    )  # fmt: skip
+    data = _checked_sample(x_data, y_data, data_weight, which="data", weight_name="data_weight")
+    sim = _checked_sample(x_sim, y_sim, sim_weight, which="sim", weight_name="sim_weight")
+    if data.x.shape[1] != sim.x.shape[1]:
         raise DataFormatError(
-            f"x_data has {xd.shape[1]} features but x_sim has {xs.shape[1]}; they must agree"
+            f"x_data has {data.x.shape[1]} features but x_sim has {sim.x.shape[1]}; they must agree"
         )
-    nd, ns = xd.shape[0], xs.shape[0]
-    yd = _check_labels(y_data, nd, "y_data")
-    ys = _check_labels(y_sim, ns, "y_sim")
-    wd = _check_weight(data_weight, nd, "data_weight")
-    ws = _check_weight(sim_weight, ns, "sim_weight")
 
     rng = np.random.default_rng(seed)
-    val = np.concatenate(
-        [
-            _stratified_val_mask(yd, float(val_fraction), rng),
-            _stratified_val_mask(ys, float(val_fraction), rng),
-        ]
+    joint = _joint_split(data, sim, val_fraction=val_fraction, rng=rng)
+    train, val = ~joint.val, joint.val
+    module, fit = fit_seeded(
+        lambda: SimAssistedClassifierModule(
+            MLP(joint.x.shape[1], hidden=hidden, dropout=dropout, batch_norm=batch_norm),
+            lr=float(lr),
+            weight_decay=float(weight_decay),
+            sim_lambda=lam,
+        ),
+        (joint.x[train], joint.y[train], joint.c_train, joint.is_sim[train]),
+        (joint.x[val], joint.y[val], joint.c_val, joint.is_sim[val]),
+        seed=seed,
+        rng=rng,
+        batch_size=batch_size,
+        val_batch_size=max(int(batch_size), 8192),
+        max_epochs=max_epochs,
+        patience=patience,
+        accelerator=accelerator,
     )
-    x = np.concatenate([xd, xs])
-    y = np.concatenate([yd, ys])
-    w = np.concatenate([wd, ws])
-    is_sim = np.concatenate([np.zeros(nd, np.int8), np.ones(ns, np.int8)])
-    train = ~val
-    standardizer = Standardizer.fit(xd[train[:nd]])
-    x = standardizer.transform(x)
-    c_train = _coefficients(y[train], w[train], is_sim[train], int(train.sum()))
-    c_val = _coefficients(y[val], w[val], is_sim[val], int(val.sum()))
-
-    with seeded_torch(seed, rng) as generator:
-        net = MLP(x.shape[1], hidden=hidden, dropout=dropout, batch_norm=batch_norm)
-        module = SimAssistedClassifierModule(
-            net, lr=float(lr), weight_decay=float(weight_decay), sim_lambda=float(sim_lambda)
-        )
-        train_dl = whole_batch_loader(
-            x[train],
-            y[train],
-            c_train,
-            is_sim[train],
-            batch_size=int(batch_size),
-            generator=generator,
-        )
-        val_dl = whole_batch_loader(
-            x[val],
-            y[val],
-            c_val,
-            is_sim[val],
-            batch_size=max(int(batch_size), 8192),
-            generator=None,
-        )
-        fit = fit_with_early_stopping(
-            module,
-            train_dl,
-            val_dl,
-            max_epochs=int(max_epochs),
-            patience=int(patience),
-            accelerator=accelerator,
-            progress=False,
-        )
-    net = copy.deepcopy(module.net).cpu().eval()
     log.info(
         "SA-CWoLa classifier (lambda=%g): %d data + %d simulation events, %d epochs in %.1f s, "
         "best val_loss %.5f (epoch %d)",
-        float(sim_lambda),
-        nd,
-        ns,
+        lam,
+        data.x.shape[0],
+        sim.x.shape[0],
         fit.epochs_trained,
         fit.seconds,
         fit.best_loss,
         fit.best_epoch,
     )
-    return TrainedClassifier(
-        net=net,
-        standardizer=standardizer,
-        best_val_loss=fit.best_loss,
-        best_epoch=fit.best_epoch,
-        epochs_trained=fit.epochs_trained,
-        val_mask=val,
-        history=fit.history,
-        train_seconds=fit.seconds,
-    )
+    return trained_classifier(module.net, joint.standardizer, fit, joint.val)
