@@ -4,6 +4,7 @@ regions."""
 from __future__ import annotations
 
 from anomsearch.data.events import DERIVED_FEATURES, JET_FIELDS, EventTable
+from anomsearch.data.features import FEATURE_SETS, compute_jet_features, feature_set
 from anomsearch.data.features.raw_to_features import raw_to_features
 from anomsearch.data.generate.toy import (
     ToyConfig,
@@ -27,13 +28,16 @@ from anomsearch.data.regions import Regions, kfold_assignments
 __all__ = [
     "DERIVED_FEATURES",
     "FEATURE_COLUMNS",
+    "FEATURE_SETS",
     "JET_FIELDS",
     "DownloadError",
     "EventTable",
     "Regions",
     "SimulationMismodelling",
     "ToyConfig",
+    "compute_jet_features",
     "download_dataset",
+    "feature_set",
     "generate_toy",
     "generate_toy_background",
     "generate_toy_signal",

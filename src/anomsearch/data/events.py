@@ -3,19 +3,26 @@
 Raw jet quantities are kept exactly as in the LHC Olympics features files (GeV, file jet order).
 Derived features follow the conventions of the CATHODE-family papers (arXiv:2109.00546): jets are
 re-ordered by mass, ``j1`` is the *lighter* jet, and masses are in TeV.
+
+A table may also carry *extra* per-jet fields computed from the constituents (tau_N^beta, energy
+flow polynomials: :mod:`anomsearch.data.features.sets`), stored in file jet order like ``jets``;
+:meth:`EventTable.feature` returns them mass ordered as ``{field}_j1`` (lighter jet) and
+``{field}_j2`` (heavier), e.g. ``tau3_b05_j1``, ``efp2_1_j2``.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from anomsearch.data.features.sets import feature_set, is_extra_feature
 from anomsearch.exceptions import DataFormatError
 
-__all__ = ["DERIVED_FEATURES", "JET_FIELDS", "EventTable"]
+__all__ = ["DERIVED_FEATURES", "JET_FIELDS", "EventTable", "resolve_features"]
 
 #: Per-jet quantities, in the order of the LHCO features file columns (``pxj1 pyj1 ... tau3j1``).
 JET_FIELDS: tuple[str, ...] = ("px", "py", "pz", "m", "tau1", "tau2", "tau3")
@@ -35,6 +42,34 @@ DERIVED_FEATURES: tuple[str, ...] = (
 )
 
 _GEV_PER_TEV = 1000.0
+_FIELD_NAME = re.compile(r"^[A-Za-z]\w*$")
+_PER_JET = re.compile(r"^(?P<field>\w+)_j(?P<jet>[12])$")
+
+
+def resolve_features(features: str | Sequence[str], *, option: str = "features") -> tuple[str, ...]:
+    """Feature names from a feature-set name or a list of names.
+
+    Args:
+        features: a set name of :func:`anomsearch.data.features.sets.feature_set`
+            (``"standard"``, ``"subjettiness"``, ``"efp"``, ``"kitchen_sink"``) or feature names.
+        option: the option named in the error.
+
+    Returns:
+        The feature names (a list is returned as a tuple, unchecked: :meth:`EventTable.feature`
+        checks them against the table).
+
+    Raises:
+        ConfigError: an unknown set name.
+
+    Examples:
+        >>> resolve_features("standard")
+        ('mj1', 'delta_mj', 'tau21_j1', 'tau21_j2')
+        >>> resolve_features(["mj1", "tau3_b05_j2"])
+        ('mj1', 'tau3_b05_j2')
+    """
+    if isinstance(features, str):
+        return feature_set(features, option=option)
+    return tuple(features)
 
 
 def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -53,9 +88,14 @@ class EventTable:
             ``px, py, pz, m, tau1, tau2, tau3`` in GeV (tau's are dimensionless).
         label: optional 0/1 truth label per event (1 = signal).
         weight: optional per-event weight.
+        extra: optional ``(n_events, 2, len(extra_fields))`` extra per-jet fields, file jet
+            order (stored as an ``(n_events, 2, 0)`` array when absent).
+        extra_fields: the names of the extra fields (e.g. ``"tau3_b05"``, ``"efp2_1"``), features
+            ``{field}_j1`` / ``{field}_j2`` (lighter / heavier jet).
 
     Raises:
-        DataFormatError: wrong shape, non-finite values, or label/weight of the wrong length.
+        DataFormatError: wrong shape, non-finite values, label/weight of the wrong length, or
+            bad/duplicate extra field names.
 
     Examples:
         >>> import numpy as np
@@ -68,11 +108,17 @@ class EventTable:
         (3.084, 0.1)
         >>> round(float(ev.feature("tau21_j1")[0]), 2)
         0.75
+        >>> extra = np.array([[[0.3], [0.7]]])  # one extra field, file jet order
+        >>> ev = EventTable(jets, extra=extra, extra_fields=("tau4_b05",))
+        >>> float(ev.feature("tau4_b05_j1")[0])  # j1 = the lighter jet (file jet 2)
+        0.7
     """
 
     jets: np.ndarray
     label: np.ndarray | None = None
     weight: np.ndarray | None = None
+    extra: np.ndarray | None = None
+    extra_fields: tuple[str, ...] = ()
     _cache: dict[str, np.ndarray] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -108,13 +154,49 @@ class EventTable:
                 if not np.all(np.isfinite(arr)):
                     raise DataFormatError("EventTable.weight has non-finite values")
             object.__setattr__(self, name, arr)
+        self._check_extra(n)
+
+    def _check_extra(self, n: int) -> None:
+        fields = tuple(self.extra_fields)
+        for f in fields:
+            if not isinstance(f, str) or not _FIELD_NAME.match(f):
+                raise DataFormatError(f"EventTable.extra_fields: bad field name {f!r}")
+            if f in JET_FIELDS or f"{f}_j1" in DERIVED_FEATURES:
+                raise DataFormatError(
+                    f"EventTable.extra_fields: {f!r} clashes with a standard jet field or feature"
+                )
+        if len(set(fields)) != len(fields):
+            raise DataFormatError(f"EventTable.extra_fields has duplicates: {fields}")
+        extra = np.zeros((n, 2, 0)) if self.extra is None else self.extra
+        extra = np.asarray(extra, dtype=np.float64)
+        if extra.shape != (n, 2, len(fields)):
+            raise DataFormatError(
+                f"EventTable.extra must have shape ({n}, 2, {len(fields)}) for "
+                f"{len(fields)} extra field(s), got {extra.shape}"
+            )
+        if not np.all(np.isfinite(extra)):
+            bad = np.argwhere(~np.isfinite(extra))[0]
+            raise DataFormatError(
+                f"EventTable.extra has a non-finite value: event {bad[0]}, jet {bad[1] + 1}, "
+                f"field {fields[bad[2]]!r}"
+            )
+        object.__setattr__(self, "extra", extra)
+        object.__setattr__(self, "extra_fields", fields)
 
     def __len__(self) -> int:
         return int(self.jets.shape[0])
 
     def __repr__(self) -> str:
         extras = [k for k in ("label", "weight") if getattr(self, k) is not None]
-        return f"EventTable(n_events={len(self)}, extras={extras})"
+        more = f", extra_fields={len(self.extra_fields)}" if self.extra_fields else ""
+        return f"EventTable(n_events={len(self)}, extras={extras}{more})"
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Every name :meth:`feature` accepts: :data:`DERIVED_FEATURES`, then the extra fields'
+        ``{field}_j1`` and ``{field}_j2``."""
+        per_jet = tuple(f"{f}_j{j}" for j in (1, 2) for f in self.extra_fields)
+        return DERIVED_FEATURES + per_jet
 
     # ------------------------------------------------------------------ derived features
     def _jet(self, field_name: str) -> np.ndarray:
@@ -149,24 +231,53 @@ class EventTable:
             num, den = ("tau2", "tau1") if name.startswith("tau21") else ("tau3", "tau2")
             light, heavy = self._by_mass(_safe_ratio(self._jet(num), self._jet(den)))
             return light if name.endswith("j1") else heavy
+        match = _PER_JET.match(name)
+        if match and match.group("field") in self.extra_fields:
+            values = self.extra[:, :, self.extra_fields.index(match.group("field"))]
+            light, heavy = self._by_mass(values)
+            return light if match.group("jet") == "1" else heavy
         raise KeyError(name)
 
+    def _unknown(self, name: str) -> DataFormatError:
+        if is_extra_feature(name) or (_PER_JET.match(name) and self.extra_fields):
+            fields = self.extra_fields
+            shown = ", ".join(fields if len(fields) <= 6 else (*fields[:3], "...", *fields[-2:]))
+            have = f"its extra jet fields: {shown}" if fields else "it has no extra jet fields"
+            return DataFormatError(
+                f"feature {name!r} is not in this table ({have}); compute it from the "
+                "constituents, e.g. raw_to_features(..., extra_features='kitchen_sink'), and read "
+                "that features file"
+            )
+        more = f" and {2 * len(self.extra_fields)} extra jet features" if self.extra_fields else ""
+        return DataFormatError(
+            f"unknown feature {name!r}; available: {', '.join(DERIVED_FEATURES)}{more}"
+        )
+
     def feature(self, name: str) -> np.ndarray:
-        """Return one derived feature (see :data:`DERIVED_FEATURES`) as a float64 array.
+        """Return one feature as a float64 array: a derived feature (:data:`DERIVED_FEATURES`)
+        or an extra jet field, ``{field}_j1`` / ``{field}_j2`` (lighter / heavier jet).
 
         Raises:
-            DataFormatError: ``name`` is not a known feature.
+            DataFormatError: ``name`` is not a feature of this table.
         """
-        if name not in DERIVED_FEATURES:
-            raise DataFormatError(
-                f"unknown feature {name!r}; available: {', '.join(DERIVED_FEATURES)}"
-            )
+        if name not in self._cache and name not in self.feature_names:
+            raise self._unknown(name)
         if name not in self._cache:
             self._cache[name] = self._compute(name)
         return self._cache[name]
 
-    def features(self, names: Sequence[str]) -> np.ndarray:
-        """Stack several derived features into an ``(n_events, len(names))`` float64 array."""
+    def features(self, names: str | Sequence[str]) -> np.ndarray:
+        """Stack several features into an ``(n_events, len(names))`` float64 array.
+
+        Args:
+            names: feature names, or a feature-set name
+                (:func:`anomsearch.data.features.sets.feature_set`).
+
+        Raises:
+            DataFormatError: no names, or a name that is not a feature of this table.
+            ConfigError: an unknown feature-set name.
+        """
+        names = resolve_features(names, option="EventTable.features")
         if len(names) == 0:
             raise DataFormatError("at least one feature name is required")
         return np.column_stack([self.feature(n) for n in names])
@@ -186,11 +297,14 @@ class EventTable:
             self.jets[index],
             None if self.label is None else self.label[index],
             None if self.weight is None else self.weight[index],
+            self.extra[index],
+            self.extra_fields,
         )
 
     @staticmethod
     def concatenate(tables: Sequence[EventTable]) -> EventTable:
-        """Concatenate tables; ``label``/``weight`` are kept only if every table has them."""
+        """Concatenate tables; ``label``/``weight`` are kept only if every table has them, and
+        the extra jet fields that every table has (in the first table's order)."""
         if not tables:
             raise DataFormatError("cannot concatenate an empty list of EventTables")
         jets = np.concatenate([t.jets for t in tables])
@@ -204,10 +318,16 @@ class EventTable:
             if all(t.weight is not None for t in tables)
             else None
         )
-        return EventTable(jets, label, weight)
+        common = tuple(
+            f for f in tables[0].extra_fields if all(f in t.extra_fields for t in tables)
+        )
+        extra = np.concatenate(
+            [t.extra[:, :, [t.extra_fields.index(f) for f in common]] for t in tables]
+        )
+        return EventTable(jets, label, weight, extra.reshape(len(jets), 2, len(common)), common)
 
     def with_label(self, label: np.ndarray | int | None) -> EventTable:
         """Return a copy with ``label`` replaced (an int broadcasts to every event)."""
         if label is not None and np.ndim(label) == 0:
             label = np.full(len(self), int(label), dtype=np.int8)
-        return EventTable(self.jets, label, self.weight)
+        return EventTable(self.jets, label, self.weight, self.extra, self.extra_fields)

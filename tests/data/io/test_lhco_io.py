@@ -15,6 +15,7 @@ from anomsearch.data import (
     write_features_h5,
     write_master_key,
 )
+from anomsearch.data.io.lhco import extra_columns
 from anomsearch.exceptions import DataFormatError
 
 LHCO_COLUMNS = [
@@ -145,3 +146,49 @@ def test_write_is_atomic_on_failure(tmp_path, monkeypatch, events):
         write_features_h5(EventTable(events.jets[:5]), target)
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.h5"]
+
+
+def _with_extra(events: EventTable) -> EventTable:
+    rng = np.random.default_rng(3)
+    extra = rng.uniform(size=(len(events), 2, 2))
+    return EventTable(events.jets, events.label, extra=extra, extra_fields=("tau4_b05", "efp1_0"))
+
+
+def test_extra_columns_after_the_standard_ones(tmp_path, events):
+    ev = _with_extra(events)
+    path = write_features_h5(ev, tmp_path / "extra.h5")
+    frame = pd.read_hdf(path)
+    assert list(frame.columns) == [
+        *LHCO_COLUMNS,
+        "tau4_b05j1",
+        "efp1_0j1",
+        "tau4_b05j2",
+        "efp1_0j2",
+        "label",
+    ]
+    np.testing.assert_array_equal(frame["efp1_0j2"], ev.extra[:, 1, 1])
+    with pd.HDFStore(path, "r") as store:
+        assert store.get_storer("df").format_type == "fixed"
+    back = read_features_h5(path, start=5, stop=50)
+    assert back.extra_fields == ev.extra_fields
+    np.testing.assert_array_equal(back.extra, ev.extra[5:50])
+    np.testing.assert_array_equal(back.jets, ev.jets[5:50])
+    np.testing.assert_array_equal(back.label, ev.label[5:50])
+    assert extra_columns(list(frame.columns)) == ("tau4_b05", "efp1_0")
+    odd = ["a bj1", "a bj2", "tau21_j1", "tau21_j2", "tau21j1", "tau21j2", "j1", "j2", "xj1", "xj2"]
+    assert extra_columns([*LHCO_COLUMNS, *odd]) == ("x",)
+    assert read_features_h5(path, extra_fields=["efp1_0"]).extra_fields == ("efp1_0",)
+
+
+def test_missing_or_bad_extra_columns_are_named(tmp_path, events):
+    path = write_features_h5(_with_extra(events), tmp_path / "extra.h5")
+    with pytest.raises(DataFormatError, match=r"extra\.h5: missing extra column\(s\) efp2_0j1"):
+        read_features_h5(path, extra_fields=["efp2_0"])
+    frame = pd.read_hdf(path)
+    frame.loc[7, "tau4_b05j2"] = np.nan
+    frame["unpaired_j1"] = 1.0  # no j2 partner: not an extra field, ignored
+    frame.to_hdf(tmp_path / "nan.h5", key="df")
+    with pytest.raises(DataFormatError, match=r"'tau4_b05j2' has a non-finite value.*row 7"):
+        read_features_h5(tmp_path / "nan.h5")
+    ok = read_features_h5(tmp_path / "nan.h5", extra_fields=["efp1_0"])
+    assert ok.extra_fields == ("efp1_0",)

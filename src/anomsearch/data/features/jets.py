@@ -12,6 +12,11 @@ four-vector (0 if ``m^2 <= 0``), and N-subjettiness ``tau1, tau2, tau3`` (:func:
 so that every constituent ends in the N exclusive subjets), E-scheme recombination
 (``nsub_axes="kt"``) or winner-take-all (``"wta_kt"``, arXiv:1401.2158).
 
+This is the per-event code (one ``PseudoJet`` per particle) of the Pythia chain. For a chunk of
+events at once, with the extra per-jet fields (tau_N^beta up to N = 9, EFPs), use
+:func:`anomsearch.data.features.batch.compute_jet_features`, which gives the same seven numbers
+per jet (to the rounding of the per-jet sums) from fastjet's awkward interface.
+
 References:
     Anti-kT: arXiv:0802.1189. FastJet: arXiv:1111.6097. N-subjettiness: arXiv:1011.2268.
 """
@@ -22,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from anomsearch.data.features.nsub import rapidity_azimuth
 from anomsearch.exceptions import AnomsearchError, DataFormatError
 
 __all__ = [
@@ -73,15 +79,6 @@ def particles_to_four_vectors(particles: np.ndarray) -> np.ndarray:
     )
 
 
-def _rap_phi(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rapidity and azimuth of ``(n, 4)`` four-momenta ``(px, py, pz, E)``."""
-    px, py, pz, e = p[:, 0], p[:, 1], p[:, 2], p[:, 3]
-    # Guard E <= |pz| (massless particles along the beam): clip to a large finite rapidity.
-    num = np.maximum(e + pz, 1e-12)
-    den = np.maximum(e - pz, 1e-12)
-    return 0.5 * np.log(num / den), np.arctan2(py, px)
-
-
 def nsubjettiness(
     constituents: np.ndarray,
     axes: np.ndarray,
@@ -130,8 +127,8 @@ def nsubjettiness(
     den = float(pt.sum()) * jet_radius**beta
     if den <= 0:
         return 0.0
-    y, phi = _rap_phi(c)
-    ya, phia = _rap_phi(a)
+    y, phi = rapidity_azimuth(c)
+    ya, phia = rapidity_azimuth(a)
     dphi = np.abs(phi[:, None] - phia[None, :])
     dphi = np.where(dphi > np.pi, 2 * np.pi - dphi, dphi)
     dr = np.sqrt((y[:, None] - ya[None, :]) ** 2 + dphi**2)

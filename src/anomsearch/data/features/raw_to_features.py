@@ -5,17 +5,23 @@ For every event of an LHCO raw file (:mod:`anomsearch.data.io.lhco_raw`):
 1. each particle with ``pT > 0`` becomes a massless four-vector
    ``(px, py, pz, E) = pT (cos phi, sin phi, sinh eta, cosh eta)``;
 2. the particles are clustered with anti-kT, ``R = jet_radius`` (1.0), with fastjet, keeping
-   inclusive jets with ``pT >= jet_ptmin`` (0 by default: every jet), sorted by pT;
-3. the two leading jets give the seven quantities of the features file, computed exactly as the
-   ``pythia`` generator does (:mod:`anomsearch.data.generate.pythia`, whose per-jet routine is
-   reused): ``px, py, pz`` and the mass of the jet's E-scheme four-vector (0 if ``m^2 <= 0``), and
-   N-subjettiness ``tau1, tau2, tau3`` with ``beta = 1`` and exclusive-kT axes (constituents
-   reclustered with kT, ``R = 1000``, then ``exclusive_jets(N)``), normalised as
+   inclusive jets with ``pT >= jet_ptmin`` (0 by default: every jet), sorted by pT; a whole chunk
+   is clustered in one call of fastjet's awkward interface
+   (:func:`anomsearch.data.features.batch.compute_jet_features`);
+3. the two leading jets give the seven quantities of the features file, defined as the
+   ``pythia`` generator computes them (:mod:`anomsearch.data.generate.pythia` and
+   :class:`~anomsearch.data.features.jets.JetClusterer`; equal to float rounding): ``px, py, pz``
+   and the mass of the jet's E-scheme four-vector (0 if ``m^2 <= 0``), and N-subjettiness
+   ``tau1, tau2, tau3`` with ``beta = 1`` and exclusive-kT axes (constituents reclustered with kT,
+   ``R = 1000``, then ``exclusive_jets(N)``), normalised as
    ``tau_N = sum_i pT_i min_k dR_ik / (sum_i pT_i R)``. A jet with ``N`` or fewer constituents has
-   ``tau_N = 0``;
+   ``tau_N = 0``; with ``extra_features`` (a feature-set name of
+   :mod:`anomsearch.data.features.sets`, e.g. ``"kitchen_sink"``) also ``tau_N^beta`` up to
+   ``N = 9`` and energy flow polynomials, as extra columns ``{field}j1``, ``{field}j2``;
 4. the table is written in the LHCO features layout
-   (:func:`anomsearch.data.io.lhco.write_features_h5`), with the ``label`` column when the raw file
-   has one (R&D layout), atomically.
+   (:func:`anomsearch.data.io.lhco.write_features_h5`: the 14 standard columns first, the extra
+   columns after them), with the ``label`` column when the raw file has one (R&D layout),
+   atomically.
 
 Events with fewer than two jets (too few particles): with ``missing_jets="zeros"`` (default) the
 missing jet(s) are written as seven zeros and the event is kept, so that the features file has one
@@ -28,7 +34,7 @@ events/s rate is logged.
 
 References:
     LHC Olympics 2020: arXiv:2101.08320. Anti-kT: arXiv:0802.1189. FastJet: arXiv:1111.6097.
-    N-subjettiness: arXiv:1011.2268.
+    N-subjettiness: arXiv:1011.2268. EFPs: arXiv:1712.07124.
 
 Examples:
     >>> import numpy as np
@@ -50,17 +56,25 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from anomsearch.data.events import JET_FIELDS, EventTable
-from anomsearch.data.features.jets import NSUB_AXES, JetClusterer, particles_to_four_vectors
+from anomsearch.data.events import EventTable
+from anomsearch.data.features.batch import (
+    DEFAULT_BATCH_EVENTS,
+    JetFeatures,
+    check_jet_options,
+    compute_jet_features,
+    resolve_extra_fields,
+)
+from anomsearch.data.features.jets import import_fastjet
 from anomsearch.data.io.lhco import write_features_h5
-from anomsearch.data.io.lhco_raw import DEFAULT_CHUNK_SIZE, iter_raw_h5, raw_h5_info
-from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.data.io.lhco_raw import DEFAULT_CHUNK_SIZE, RawChunk, iter_raw_h5, raw_h5_info
+from anomsearch.exceptions import ConfigError
 from anomsearch.progress import progress_bar
 
 __all__ = [
@@ -101,6 +115,7 @@ class RawToFeaturesResult(NamedTuple):
         has_labels: whether a ``label`` column was written.
         seconds: wall time of the conversion.
         events_per_s: raw events processed per second.
+        extra_fields: the extra per-jet fields written (two columns each).
     """
 
     path: Path
@@ -110,75 +125,39 @@ class RawToFeaturesResult(NamedTuple):
     has_labels: bool
     seconds: float
     events_per_s: float
+    extra_fields: tuple[str, ...] = ()
 
 
-def _check_options(jet_radius: float, jet_ptmin: float, nsub_axes: str, where: str) -> None:
-    if not (
-        isinstance(jet_radius, int | float)
-        and not isinstance(jet_radius, bool)
-        and np.isfinite(jet_radius)
-        and jet_radius > 0
-    ):
-        raise ConfigError(f"{where}.jet_radius must be a positive number, got {jet_radius!r}")
-    if not (
-        isinstance(jet_ptmin, int | float)
-        and not isinstance(jet_ptmin, bool)
-        and np.isfinite(jet_ptmin)
-        and jet_ptmin >= 0
-    ):
-        raise ConfigError(f"{where}.jet_ptmin must be a non-negative number, got {jet_ptmin!r}")
-    if nsub_axes not in NSUB_AXES:
-        raise ConfigError(f"{where}.nsub_axes must be one of {NSUB_AXES}, got {nsub_axes!r}")
+class _Options(NamedTuple):
+    """The per-chunk options of :func:`raw_to_features` (picklable, for worker processes)."""
 
+    jet_radius: float
+    jet_ptmin: float
+    nsub_axes: str
+    extra_fields: tuple[str, ...]
 
-class _Clusterer(JetClusterer):
-    """The LHC Olympics jets of one event's zero-padded particles, with a pT threshold."""
-
-    def __init__(self, jet_radius: float, jet_ptmin: float, nsub_axes: str) -> None:
-        super().__init__(jet_radius, nsub_axes, purpose="raw -> features clustering")
-        self.jet_ptmin = float(jet_ptmin)
-
-    def event(self, particles: np.ndarray, out: np.ndarray) -> int:
-        """Fill ``out`` (2, 7) with the two leading jets of one event; return the jet count."""
-        real = particles[particles[:, 0] > 0]
-        if len(real) == 0:
-            out[:] = 0.0
-            return 0
-        _sequence, jets = self.cluster(particles_to_four_vectors(real), self.jet_ptmin)
-        out[:] = 0.0
-        for i, jet in enumerate(jets[:2]):
-            out[i] = self.jet_features(jet)
-        return len(jets)
-
-
-def _cluster_chunk(
-    clusterer: _Clusterer, particles: np.ndarray, bar: Any = None
-) -> tuple[np.ndarray, np.ndarray]:
-    m = len(particles)
-    jets = np.zeros((m, 2, len(JET_FIELDS)))
-    n_jets = np.zeros(m, dtype=np.int64)
-    for i in range(m):
-        n_jets[i] = clusterer.event(particles[i], jets[i])
-        if bar is not None and (i + 1) % 100 == 0:
-            bar.update(100)
-    if bar is not None:
-        bar.update(m % 100)
-    return jets, n_jets
+    def compute(self, particles: np.ndarray) -> JetFeatures:
+        return compute_jet_features(
+            particles,
+            extra_features=self.extra_fields,
+            jet_radius=self.jet_radius,
+            jet_ptmin=self.jet_ptmin,
+            nsub_axes=self.nsub_axes,
+            batch_events=DEFAULT_BATCH_EVENTS,
+        )
 
 
 def _convert_range(
-    bounds: tuple[int, int], options: tuple[str, str, float, float, str]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    bounds: tuple[int, int], source: tuple[str, str], options: _Options
+) -> tuple[JetFeatures, np.ndarray | None]:
     """Worker of :func:`raw_to_features` with ``n_jobs > 1``: read and cluster one chunk."""
     lo, hi = bounds
-    path, key, jet_radius, jet_ptmin, nsub_axes = options
-    clusterer = _Clusterer(jet_radius, jet_ptmin, nsub_axes)
+    path, key = source
     particles = np.zeros((0, 1, 3))
     labels = None
     for chunk in iter_raw_h5(path, chunk_size=max(hi - lo, 1), start=lo, stop=hi, key=key):
         particles, labels = chunk.particles, chunk.labels
-    jets, n_jets = _cluster_chunk(clusterer, particles)
-    return jets, n_jets, labels
+    return options.compute(particles), labels
 
 
 def cluster_events(
@@ -190,7 +169,8 @@ def cluster_events(
 ) -> ClusteredEvents:
     """Cluster events given as ``(pT, eta, phi)`` particles into the two leading jets' features.
 
-    See the module docstring for the definitions.
+    See the module docstring for the definitions; for the extra per-jet fields as well, call
+    :func:`anomsearch.data.features.batch.compute_jet_features`.
 
     Args:
         particles: ``(n, k, 3)`` array of ``(pT, eta, phi)``, zero padded (slots with
@@ -207,17 +187,74 @@ def cluster_events(
         DataFormatError: particles not of shape ``(n, k, 3)`` or with non-finite values.
         AnomsearchError: fastjet is not installed.
     """
-    _check_options(jet_radius, jet_ptmin, nsub_axes, "cluster_events")
-    arr = np.asarray(particles, dtype=np.float64)
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise DataFormatError(
-            f"particles must have shape (n_events, n_particles, 3) = (pT, eta, phi), "
-            f"got {arr.shape}"
+    check_jet_options(jet_radius, jet_ptmin, nsub_axes, "cluster_events")
+    res = compute_jet_features(
+        particles, jet_radius=jet_radius, jet_ptmin=jet_ptmin, nsub_axes=nsub_axes
+    )
+    return ClusteredEvents(res.jets, res.n_jets)
+
+
+def _check_run_options(missing_jets: str, n_jobs: int) -> None:
+    if missing_jets not in MISSING_JET_RULES:
+        raise ConfigError(
+            f"raw_to_features.missing_jets must be one of {MISSING_JET_RULES}, got {missing_jets!r}"
         )
-    if not np.all(np.isfinite(arr)):
-        raise DataFormatError("particles contain a non-finite value (NaN/inf)")
-    jets, n_jets = _cluster_chunk(_Clusterer(jet_radius, jet_ptmin, nsub_axes), arr)
-    return ClusteredEvents(jets, n_jets)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+        raise ConfigError(f"raw_to_features.n_jobs must be an integer >= 1, got {n_jobs!r}")
+
+
+def _run_chunks(
+    chunks: Iterator[RawChunk],
+    source: tuple[str, str],
+    bounds: tuple[int, int, int],
+    options: _Options,
+    n_jobs: int,
+    bar: Any,
+) -> list[tuple[JetFeatures, np.ndarray | None]]:
+    """Cluster the raw file's ``chunks`` here, or the same ranges (``bounds`` = start, end,
+    chunk size) of ``source`` = (path, key) in ``n_jobs`` worker processes."""
+    results: list[tuple[JetFeatures, np.ndarray | None]] = []
+    if n_jobs == 1:
+        for chunk in chunks:
+            results.append((options.compute(chunk.particles), chunk.labels))
+            bar.update(len(chunk.particles))
+        return results
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    start, end, chunk_size = bounds
+    ranges = [(lo, min(lo + chunk_size, end)) for lo in range(start, end, chunk_size)]
+    with ProcessPoolExecutor(
+        max_workers=n_jobs, mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
+        for res in pool.map(
+            _convert_range, ranges, [source] * len(ranges), [options] * len(ranges)
+        ):
+            results.append(res)
+            bar.update(len(res[0].n_jets))
+    return results
+
+
+def _event_table(
+    results: list[tuple[JetFeatures, np.ndarray | None]],
+    fields: tuple[str, ...],
+    has_labels: bool,
+    drop_missing: bool,
+) -> tuple[EventTable, np.ndarray]:
+    """The chunks' features as one table (events with < 2 jets dropped if asked) and n_jets."""
+    feats = [r[0] for r in results]
+    jets = np.concatenate([f.jets for f in feats]) if feats else np.zeros((0, 2, 7))
+    n_jets = np.concatenate([f.n_jets for f in feats]) if feats else np.zeros(0, np.int64)
+    extra = np.concatenate([f.extra for f in feats]) if feats else np.zeros((0, 2, len(fields)))
+    labels: np.ndarray | None = None
+    if has_labels:
+        parts = [r[1] for r in results if r[1] is not None]
+        labels = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int8)
+    if drop_missing:
+        keep = n_jets >= 2
+        jets, extra = jets[keep], extra[keep]
+        labels = None if labels is None else labels[keep]
+    return EventTable(jets, label=labels, extra=extra, extra_fields=fields), n_jets
 
 
 def raw_to_features(
@@ -229,6 +266,7 @@ def raw_to_features(
     jet_ptmin: float = 0.0,
     nsub_axes: str = "kt",
     missing_jets: str = "zeros",
+    extra_features: str | Sequence[str] | None = None,
     start: int = 0,
     stop: int | None = None,
     key: str | None = None,
@@ -246,6 +284,9 @@ def raw_to_features(
         nsub_axes: N-subjettiness axes, ``"kt"`` (default, E-scheme) or ``"wta_kt"``.
         missing_jets: ``"zeros"`` (keep events with < 2 jets, missing jets all zero) or
             ``"drop"`` (drop them).
+        extra_features: extra per-jet columns: None (the 14 standard columns only), a
+            feature-set name (``"subjettiness"``, ``"efp"``, ``"kitchen_sink"``: the fields that
+            set needs, :func:`anomsearch.data.features.sets.extra_jet_fields`) or field names.
         start: first raw event to convert.
         stop: one past the last raw event to convert (default: the end of the file).
         key: HDF5 key of the raw table (default ``"df"``).
@@ -263,94 +304,56 @@ def raw_to_features(
             :func:`anomsearch.data.io.lhco_raw.iter_raw_h5`).
         AnomsearchError: fastjet is not installed.
     """
-    _check_options(jet_radius, jet_ptmin, nsub_axes, "raw_to_features")
-    if missing_jets not in MISSING_JET_RULES:
-        raise ConfigError(
-            f"raw_to_features.missing_jets must be one of {MISSING_JET_RULES}, got {missing_jets!r}"
-        )
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
-        raise ConfigError(f"raw_to_features.n_jobs must be an integer >= 1, got {n_jobs!r}")
+    check_jet_options(jet_radius, jet_ptmin, nsub_axes, "raw_to_features")
+    _check_run_options(missing_jets, n_jobs)
+    fields = resolve_extra_fields(extra_features, option="raw_to_features.extra_features")
+    options = _Options(float(jet_radius), float(jet_ptmin), nsub_axes, fields)
+    import_fastjet("raw -> features clustering")  # fail before reading when it is missing
     raw_path = Path(raw_path)
-    clusterer = _Clusterer(jet_radius, jet_ptmin, nsub_axes)
-    info = raw_h5_info(raw_path, key=key)
     chunks = iter_raw_h5(raw_path, chunk_size=chunk_size, start=start, stop=stop, key=key)
+    info = raw_h5_info(raw_path, key=key)
     end = info.n_events if stop is None else min(stop, info.n_events)
-    total = max(end - start, 0)
-
-    stack = ExitStack()
-    bar = stack.enter_context(
-        progress_bar(total, description="raw -> features", unit="ev", enabled=progress)
-    )
-    jet_parts: list[np.ndarray] = []
-    njet_parts: list[np.ndarray] = []
-    label_parts: list[np.ndarray] = []
-    t0 = time.perf_counter()
-    try:
-        if n_jobs == 1:
-            for chunk in chunks:
-                jets, n_jets = _cluster_chunk(clusterer, chunk.particles, bar)
-                jet_parts.append(jets)
-                njet_parts.append(n_jets)
-                if chunk.labels is not None:
-                    label_parts.append(chunk.labels)
-        else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            ranges = [(lo, min(lo + chunk_size, end)) for lo in range(start, end, chunk_size)]
-            options = (str(raw_path), info.key, jet_radius, jet_ptmin, nsub_axes)
-            with ProcessPoolExecutor(
-                max_workers=n_jobs, mp_context=multiprocessing.get_context("spawn")
-            ) as pool:
-                for jets, n_jets, chunk_labels in pool.map(
-                    _convert_range, ranges, [options] * len(ranges)
-                ):
-                    jet_parts.append(jets)
-                    njet_parts.append(n_jets)
-                    if chunk_labels is not None:
-                        label_parts.append(chunk_labels)
-                    bar.update(len(jets))
-    finally:
-        stack.close()
-    seconds = time.perf_counter() - t0
-
-    all_jets = np.concatenate(jet_parts) if jet_parts else np.zeros((0, 2, len(JET_FIELDS)))
-    all_njets = np.concatenate(njet_parts) if njet_parts else np.zeros(0, dtype=np.int64)
-    labels: np.ndarray | None = None
-    if info.has_labels:
-        labels = np.concatenate(label_parts) if label_parts else np.zeros(0, dtype=np.int8)
-    missing = all_njets < 2
-    n_missing = int(missing.sum())
+    with ExitStack() as stack:
+        bar = stack.enter_context(
+            progress_bar(
+                max(end - start, 0), description="raw -> features", unit="ev", enabled=progress
+            )
+        )
+        t0 = time.perf_counter()
+        results = _run_chunks(
+            chunks, (str(raw_path), info.key), (start, end, chunk_size), options, n_jobs, bar
+        )
+        seconds = time.perf_counter() - t0
+    events, n_jets = _event_table(results, fields, info.has_labels, missing_jets == "drop")
+    n_missing = int((n_jets < 2).sum())
     if n_missing:
         log.warning(
             "%s: %d of %d event(s) have fewer than two jets (%s)",
             raw_path,
             n_missing,
-            len(all_njets),
+            len(n_jets),
             "missing jets written as zeros" if missing_jets == "zeros" else "dropped",
         )
-    if missing_jets == "drop":
-        all_jets = all_jets[~missing]
-        if labels is not None:
-            labels = labels[~missing]
-    events = EventTable(all_jets, label=labels)
-    write_features_h5(events, features_path, include_label=labels is not None)
-    rate = len(all_njets) / seconds if seconds > 0 else float("nan")
+    write_features_h5(events, features_path, include_label=events.label is not None)
+    rate = len(n_jets) / seconds if seconds > 0 else float("nan")
     log.info(
-        "raw -> features: %d events from %s in %.1f s (%.1f ev/s), %d written to %s",
-        len(all_njets),
+        "raw -> features: %d events from %s in %.1f s (%.1f ev/s), %d written to %s "
+        "(%d extra column(s))",
+        len(n_jets),
         raw_path,
         seconds,
         rate,
         len(events),
         features_path,
+        2 * len(fields),
     )
     return RawToFeaturesResult(
         Path(features_path),
-        len(all_njets),
+        len(n_jets),
         len(events),
         n_missing,
-        labels is not None,
+        events.label is not None,
         seconds,
         rate,
+        fields,
     )

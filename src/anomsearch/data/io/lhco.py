@@ -7,6 +7,13 @@ columns :data:`FEATURE_COLUMNS` (GeV) and, in the R&D set only, a ``label`` colu
 0.0 background). Files written here load with plain ``pandas.read_hdf`` and the real files load
 here.
 
+Files written here may carry extra per-jet columns computed from the constituents
+(:mod:`anomsearch.data.features.sets`: tau_N^beta, EFPs), after the 14 standard columns and before
+``label``: ``{field}j1`` for every field, then ``{field}j2`` (file jet order, as ``pxj1 ...``),
+e.g. ``tau3_b05j1``. Readers that take the 14 standard columns by name (or the first 14) and the
+label by name (or the last column) read such files unchanged; :func:`read_features_h5` puts the
+extra columns into :attr:`EventTable.extra <anomsearch.data.events.EventTable>`.
+
 The black-box *master key* is a text file with one 0/1 label per line, in event order.
 
 References:
@@ -17,18 +24,22 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from anomsearch._io import atomic_path, write_text_atomic
-from anomsearch.data.events import JET_FIELDS, EventTable
+from anomsearch.data.events import DERIVED_FEATURES, JET_FIELDS, EventTable
+from anomsearch.data.features.sets import file_column
 from anomsearch.exceptions import DataFormatError
 
 __all__ = [
     "FEATURE_COLUMNS",
     "HDF_KEY",
+    "extra_columns",
     "read_features_h5",
     "read_master_key",
     "write_features_h5",
@@ -44,6 +55,7 @@ FEATURE_COLUMNS: tuple[str, ...] = tuple(
 )
 #: The HDF5 key under which the LHCO files store their table.
 HDF_KEY = "df"
+_FIELD_NAME = re.compile(r"^[A-Za-z](?:\w*[A-Za-z0-9])?$")
 assert _FILE_FIELDS == JET_FIELDS
 
 
@@ -54,6 +66,63 @@ def _require_file(path: Path, what: str) -> None:
         raise DataFormatError(f"{what} path is not a file: {path}")
 
 
+def extra_columns(columns: Sequence[str]) -> tuple[str, ...]:
+    """The extra per-jet fields of a features table: every ``X`` with columns ``Xj1`` and ``Xj2``
+    besides the 14 standard ones (in the order of the ``Xj1`` columns); ``X`` must be a name
+    (letters, digits, ``_``, not ending in ``_``) that is not a standard jet field or feature.
+
+    Examples:
+        >>> extra_columns([*FEATURE_COLUMNS, "tau4_b05j1", "tau4_b05j2", "label"])
+        ('tau4_b05',)
+    """
+    present = set(columns)
+    out = []
+    for col in columns:
+        if col in FEATURE_COLUMNS or not col.endswith("j1"):
+            continue
+        field = col[:-2]
+        if (
+            _FIELD_NAME.match(field)
+            and field not in JET_FIELDS
+            and f"{field}_j1" not in DERIVED_FEATURES
+            and file_column(field, 2) in present
+        ):
+            out.append(field)
+    return tuple(out)
+
+
+def _read_extra(
+    frame: pd.DataFrame, path: Path, fields: Sequence[str] | None
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The ``(n, 2, k)`` extra per-jet columns of a table and their fields."""
+    found = extra_columns([str(c) for c in frame.columns])
+    wanted = found if fields is None else tuple(fields)
+    missing = [
+        file_column(f, j) for f in wanted for j in (1, 2) if file_column(f, j) not in frame.columns
+    ]
+    if missing:
+        raise DataFormatError(
+            f"{path}: missing extra column(s) {', '.join(missing)} (extra fields in the file: "
+            f"{', '.join(found) or 'none'})"
+        )
+    cols = [file_column(f, j) for j in (1, 2) for f in wanted]
+    try:
+        values = frame.loc[:, cols].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataFormatError(f"{path}: non-numeric extra column ({exc})") from exc
+    _check_finite(values, cols, path)
+    return values.reshape(len(frame), 2, len(wanted)), wanted
+
+
+def _check_finite(values: np.ndarray, columns: Sequence[str], path: Path) -> None:
+    bad_rows, bad_cols = np.nonzero(~np.isfinite(values))
+    if bad_rows.size:
+        raise DataFormatError(
+            f"{path}: column {columns[bad_cols[0]]!r} has a non-finite value "
+            f"(NaN/inf) in row {bad_rows[0]} ({bad_rows.size} bad value(s) in all)"
+        )
+
+
 def read_features_h5(
     path: str | os.PathLike[str],
     *,
@@ -61,6 +130,7 @@ def read_features_h5(
     start: int | None = None,
     stop: int | None = None,
     master_key: str | os.PathLike[str] | None = None,
+    extra_fields: Sequence[str] | None = None,
 ) -> EventTable:
     """Read an LHC Olympics features file into an :class:`EventTable`.
 
@@ -70,9 +140,12 @@ def read_features_h5(
         start: first row to read (fixed-layout files are read whole and sliced).
         stop: one past the last row to read.
         master_key: optional black-box master-key file whose labels are attached to the events.
+        extra_fields: the extra per-jet fields to read (columns ``{field}j1``, ``{field}j2``);
+            None: every one in the file (:func:`extra_columns`); ``()``: none.
 
     Returns:
-        The events; ``label`` is set from the ``label`` column or the master key when present.
+        The events; ``label`` is set from the ``label`` column or the master key when present,
+        ``extra`` / ``extra_fields`` from the extra columns.
 
     Raises:
         DataFormatError: missing file, missing columns, non-numeric or non-finite values, bad
@@ -106,12 +179,8 @@ def read_features_h5(
         values = frame.loc[:, list(FEATURE_COLUMNS)].to_numpy(dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise DataFormatError(f"{path}: non-numeric feature column ({exc})") from exc
-    bad_rows, bad_cols = np.nonzero(~np.isfinite(values))
-    if bad_rows.size:
-        raise DataFormatError(
-            f"{path}: column {FEATURE_COLUMNS[bad_cols[0]]!r} has a non-finite value "
-            f"(NaN/inf) in row {bad_rows[0]} ({bad_rows.size} bad value(s) in all)"
-        )
+    _check_finite(values, FEATURE_COLUMNS, path)
+    extra, fields = _read_extra(frame, path, extra_fields)
     label = None
     if "label" in frame.columns:
         label = frame["label"].to_numpy()
@@ -127,8 +196,8 @@ def read_features_h5(
             )
         label = key_labels
     jets = values.reshape(-1, 2, len(JET_FIELDS))
-    log.debug("read %d events from %s", jets.shape[0], path)
-    return EventTable(jets, label)
+    log.debug("read %d events, %d extra field(s) from %s", jets.shape[0], len(fields), path)
+    return EventTable(jets, label, extra=extra, extra_fields=fields)
 
 
 def write_features_h5(
@@ -139,6 +208,9 @@ def write_features_h5(
 ) -> Path:
     """Write events in the LHC Olympics features layout, atomically.
 
+    The 14 standard columns, then the extra per-jet fields (``{field}j1`` for every field, then
+    ``{field}j2``), then ``label``.
+
     Args:
         events: the events to write.
         path: destination ``.h5`` file (replaced if it exists).
@@ -148,13 +220,18 @@ def write_features_h5(
     Returns:
         The path written.
     """
-    data = events.jets.reshape(len(events), -1)
-    frame = pd.DataFrame(data, columns=list(FEATURE_COLUMNS))
+    n = len(events)
+    fields = events.extra_fields
+    data = np.concatenate(
+        [events.jets.reshape(n, -1), events.extra[:, 0, :], events.extra[:, 1, :]], axis=1
+    )
+    columns = [*FEATURE_COLUMNS, *(file_column(f, j) for j in (1, 2) for f in fields)]
+    frame = pd.DataFrame(data, columns=columns)
     if include_label and events.label is not None:
         frame["label"] = events.label.astype(np.float64)
     with atomic_path(path) as tmp:
         frame.to_hdf(tmp, key=HDF_KEY, mode="w")
-    log.info("wrote %d events to %s", len(events), path)
+    log.info("wrote %d events (%d extra column(s)) to %s", n, 2 * len(fields), path)
     return Path(path)
 
 
