@@ -4,8 +4,8 @@ Every method is cross-scored with the same k folds on the same toy dataset (by d
 quickstart's: 1M QCD-like events + 1000 injected W' -> XY events, SR [3.3, 3.7] TeV, sidebands
 [2.9, 4.1] TeV); methods that need extra samples (idealized: a background sample; supervised: a
 signal sample; SALAD / SA-CWoLa: a mismodelled "simulation") get them exactly as the pipeline
-gives them (:func:`anomsearch.workflow.attach_reference_samples`). For each method the table lists
-the max SIC (signal vs background in the SR, at least 20 background events above the cut), the
+gives them (:func:`anomsearch.data.sources.attach_reference_samples`). For each method the table
+lists the max SIC (signal vs background in the SR, at least 20 background events above the cut), the
 AUC, the background rejection 1/eps_B at eps_S = 0.3, 1/JSD of the background mjj shape (SR and
 sidebands) before vs after a cut keeping 10% of the background, and the training wall time;
 max SIC is also given relative to the idealized detector when it ran.
@@ -38,20 +38,20 @@ import argparse
 import dataclasses
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from anomsearch import config as config_module
 from anomsearch._io import write_json_atomic
+from anomsearch.config import SearchConfig, load_config
+from anomsearch.config.search_config import derive_seeds
 from anomsearch.data.events import EventTable
 from anomsearch.data.injection import inject_signal
 from anomsearch.data.regions import Regions, kfold_assignments
+from anomsearch.data.sources import attach_reference_samples, load_events
 from anomsearch.methods import cross_score, get_method
 from anomsearch.metrics import auc, max_sic, rejection_at_efficiency
 from anomsearch.provenance import provenance
-from anomsearch.workflow import _seeds, attach_reference_samples, load_dataset
 
 PUBLISHED_MAX_SIC = {
     "supervised": 17.65,
@@ -68,7 +68,7 @@ PUBLISHED_MAX_SIC = {
 BENCHMARK_OPTIONS: dict[str, dict[str, Any]] = {}
 
 
-def _config(args: argparse.Namespace) -> dict[str, Any]:
+def _config(args: argparse.Namespace) -> SearchConfig:
     raw = {
         "name": "method-sic-benchmark",
         "seed": args.seed,
@@ -87,8 +87,7 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
         "method": {"name": "cwola"},
         "background": {"name": "bumphunt"},
     }
-    config_module.validate(raw)
-    return config_module.resolve(raw, Path.cwd())
+    return load_config(raw)
 
 
 def _pythia_samples(args: argparse.Namespace) -> tuple[EventTable, dict[str, EventTable]]:
@@ -96,16 +95,16 @@ def _pythia_samples(args: argparse.Namespace) -> tuple[EventTable, dict[str, Eve
     (``args.seed`` None: set to the config's master seed)."""
     from anomsearch.data.generate.pythia_source import config_sample
 
-    config = config_module.load(args.config)
-    data = config["data"]
-    if data["source"] != "pythia":
+    config = load_config(args.config)
+    if config.data.source != "pythia":
         raise SystemExit(f"{args.config}: data.source must be 'pythia' for --source pythia")
     if args.seed is None:
-        args.seed = config["seed"]
-    seeds = _seeds(args.seed)
+        args.seed = config.seed
+    seeds = derive_seeds(args.seed)
     n, m = args.n_background, args.n_reference_background
-    qcd = config_sample(data, "background", n + m, seeds["background"])
-    pool = config_sample(data, "signal", int(data["n_signal_pool"]), seeds["signal"])
+    options = config.data.pythia
+    qcd = config_sample(options, "background", n + m, seeds["background"])
+    pool = config_sample(options, "signal", int(config.data.n_signal_pool or 0), seeds["signal"])
     n_ref_signal = args.n_reference_signal
     if len(pool) - n_ref_signal < args.n_signal:
         raise SystemExit(
@@ -123,7 +122,7 @@ def _pythia_samples(args: argparse.Namespace) -> tuple[EventTable, dict[str, Eve
         references["reference_background"] = qcd.subset(np.arange(n, n + m))
     if args.n_reference_simulation:
         references["reference_simulation"] = config_sample(
-            data, "simulation", args.n_reference_simulation, seeds["reference_simulation"]
+            options, "simulation", args.n_reference_simulation, seeds["reference_simulation"]
         )
     return events, references
 
@@ -154,7 +153,7 @@ def _benchmark_method(
     events: Any,
     args: Any,
     *,
-    config: dict[str, Any] | None = None,
+    config: SearchConfig | None = None,
     references: dict[str, EventTable] | None = None,
 ) -> dict[str, Any]:
     regions = Regions(3.3, 3.7, 2.9, 4.1)
@@ -163,7 +162,7 @@ def _benchmark_method(
         method = _with_references(method, references)
     else:
         assert config is not None
-        method = attach_reference_samples(method, config)
+        method = attach_reference_samples(method, config.data, config.derived_seeds())
     folds = kfold_assignments(len(events), args.folds, seed=args.seed)
     start = time.perf_counter()
     crossed = cross_score(method, events, regions=regions, folds=folds, seed=args.seed)
@@ -222,14 +221,14 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    config: dict[str, Any] | None = None
+    config: SearchConfig | None = None
     references: dict[str, EventTable] | None = None
     if args.source == "pythia":
         events, references = _pythia_samples(args)
     else:
         args.seed = 1 if args.seed is None else args.seed
         config = _config(args)
-        events = load_dataset(config)
+        events = load_events(config.data, injection=config.injection, seeds=config.derived_seeds())
     events = events.subset((events.mjj >= 2.9) & (events.mjj < 4.1))
     rows: list[dict[str, Any]] = []
     for name in args.methods:

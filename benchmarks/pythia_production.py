@@ -40,6 +40,10 @@ SAMPLES: dict[str, tuple[PythiaConfig, int]] = {
     "wprime": (PythiaConfig(process="wprime"), 9101),
     "wprime_3prong": (PythiaConfig(process="wprime_3prong"), 9102),
     "simulation": (PythiaConfig(process="qcd", variant="simulation"), 9103),
+    "qstar": (PythiaConfig(process="qstar", m_wprime=3500.0), 9104),
+    "wprime_qq": (PythiaConfig(process="wprime_qq", m_wprime=3500.0), 9105),
+    "wprime_3prong_both": (PythiaConfig(process="wprime_3prong_both"), 9106),
+    "wprime_x300_y200": (PythiaConfig(process="wprime", m_x=300.0, m_y=200.0), 9107),
 }
 
 

@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from anomsearch import config as config_module
 from anomsearch import workflow
 from anomsearch._io import write_json_atomic
+from anomsearch.config import load_config
 from anomsearch.provenance import provenance
 
 PUBLISHED = {
@@ -69,7 +69,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    base = config_module.load(args.config)
+    base = load_config(args.config).to_dict()
     base["output"]["plots"] = False
     if args.n_background:
         base["data"]["n_background"] = args.n_background

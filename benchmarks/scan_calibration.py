@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from anomsearch import config as config_module
 from anomsearch import workflow
+from anomsearch.config import load_config
+from anomsearch.data.sources import load_events
 from anomsearch.stats.look_elsewhere import derive_toy_seeds
 
 CONFIG: dict[str, Any] = {
@@ -57,11 +58,10 @@ THRESHOLDS = (1.0, 2.0, 3.0)
 
 
 def _scan_zs(config: dict[str, Any], seed: int) -> list[float]:
-    toy = copy.deepcopy(config)
-    toy["seed"] = int(seed)
-    seeds = workflow._seeds(toy["seed"])
-    events = workflow.load_dataset(toy)
-    scan = workflow._run_scan(events, workflow._build_method(toy), toy, seeds, progress=False)
+    toy = load_config({**config, "seed": int(seed)})
+    seeds = toy.derived_seeds()
+    events = load_events(toy.data, injection=toy.injection, seeds=seeds)
+    scan = workflow.scan_stage(events, workflow.build_method(toy, seeds), toy, seeds)
     return [float(r.significance) for r in scan.results]
 
 
@@ -76,8 +76,7 @@ def main() -> None:
 
     raw = copy.deepcopy(CONFIG)
     raw["data"]["n_background"] = args.n_background
-    config_module.validate(raw)
-    config = config_module.resolve(raw, Path.cwd())
+    config = load_config(raw).to_dict()
     start = time.perf_counter()
     per_dataset: list[list[float]] = []
     for i, seed in enumerate(derive_toy_seeds(args.seed, args.n_datasets)):

@@ -197,9 +197,9 @@ def test_failed_run_leaves_no_partial_output(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("plotting exploded")
 
-    import anomsearch.report
+    import anomsearch.report.figures
 
-    monkeypatch.setattr(anomsearch.report, "plot_mjj_fit", broken)
+    monkeypatch.setattr(anomsearch.report.figures, "plot_mjj_fit", broken)
     cfg = _config(data={"source": "toy", "n_background": 60_000}, injection={"n_signal": 100})
     cfg["method"]["max_epochs"] = 1
     cfg["output"] = {"plots": True}

@@ -123,11 +123,11 @@ def run(
     Finished units are cached (compute.cache: true, the default): a rerun of the same config, or
     of a run that was killed, loads them instead of recomputing them; --force recomputes."""
     _setup_logging(verbose, quiet)
-    from anomsearch import config as config_module
     from anomsearch import workflow
+    from anomsearch.config import load_config
 
     try:
-        resolved = config_module.load(config)
+        resolved = load_config(config)
         result = workflow.run(resolved, output_dir=output_dir, progress=not quiet, force=force)
     except AnomsearchError as exc:
         raise _fail(exc) from None
@@ -176,7 +176,13 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
 @generate_app.command("pythia")
 def generate_pythia_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Features file to write (.h5).")],
-    process: Annotated[str, typer.Option(help="qcd, wprime or wprime_3prong.")] = "qcd",
+    process: Annotated[
+        str,
+        typer.Option(
+            help="qcd, wprime, wprime_3prong, wprime_3prong_both, wprime_qq or qstar "
+            "(anomsearch.data.generate.pythia.PROCESSES)."
+        ),
+    ] = "qcd",
     n: Annotated[int, typer.Option("--n", min=1, help="Events passing the trigger.")] = 1000,
     seed: Annotated[int, typer.Option(min=0, help="Run seed (each chunk derives its own).")] = 0,
     variant: Annotated[str, typer.Option(help="data or simulation (other tune).")] = "data",
@@ -230,10 +236,10 @@ def generate_pythia_command(
 @app.command()
 def validate(config: Annotated[Path, typer.Argument(help="YAML search configuration.")]) -> None:
     """Validate CONFIG against the schema and the semantic checks, without running it."""
-    from anomsearch import config as config_module
+    from anomsearch.config import load_config
 
     try:
-        config_module.load(config)
+        load_config(config)
     except AnomsearchError as exc:
         raise _fail(exc) from None
     typer.echo(f"{config}: valid")

@@ -16,10 +16,10 @@ import pytest
 
 from anomsearch import compute
 from anomsearch.compute import (
+    ComputeConfig,
     DaskExecutor,
     SerialExecutor,
     UnitCache,
-    check_compute_config,
     fingerprint,
     make_executor,
 )
@@ -101,13 +101,13 @@ def test_serial_executor_maps_in_order_with_shared_arguments() -> None:
 
 def test_make_executor_serial_and_dask_without_starting() -> None:
     assert isinstance(make_executor(None), SerialExecutor)
-    assert isinstance(make_executor({"executor": "serial", "cache": False}), SerialExecutor)
+    assert isinstance(make_executor(ComputeConfig(cache=False)), SerialExecutor)
     pytest.importorskip("distributed")
-    ex = make_executor({"executor": "dask", "n_workers": 2, "threads_per_worker": 1})
+    ex = make_executor(ComputeConfig(executor="dask", n_workers=2, threads_per_worker=1))
     assert isinstance(ex, DaskExecutor) and ex._client is None  # started on first map only
     assert (ex.n_workers, ex.threads_per_worker) == (2, 1)
     ex.close()
-    remote = make_executor({"executor": "dask", "scheduler_address": "tcp://10.0.0.1:8786"})
+    remote = make_executor(ComputeConfig(executor="dask", scheduler_address="tcp://10.0.0.1:8786"))
     assert remote.address == "tcp://10.0.0.1:8786"
 
 
@@ -125,17 +125,17 @@ def test_make_executor_serial_and_dask_without_starting() -> None:
 )
 def test_compute_config_errors_name_the_field(section: dict, field: str) -> None:
     with pytest.raises(ConfigError, match=field):
-        check_compute_config(section)
+        ComputeConfig(**section)
 
 
 def test_dask_executor_without_dask_names_the_field_and_the_extra(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
     monkeypatch.setattr(compute.executors, "dask_available", lambda: False)
     with pytest.raises(ConfigError, match=r"compute\.executor.*anomsearch\[dask\]"):
-        make_executor({"executor": "dask"})
+        ComputeConfig(executor="dask")
     with pytest.raises(ConfigError, match=r"compute\.executor.*anomsearch\[dask\]"):
         DaskExecutor()
-    from anomsearch import config as config_module
+    from anomsearch.config import load_config
 
     cfg = {
         "name": "t",
@@ -146,7 +146,7 @@ def test_dask_executor_without_dask_names_the_field_and_the_extra(monkeypatch) -
         "compute": {"executor": "dask"},
     }
     with pytest.raises(ConfigError, match=r"config field compute\.executor.*'anomsearch\[dask\]'"):
-        config_module.validate(cfg)
+        load_config(cfg)
 
 
 def test_dask_executor_maps_in_order_and_scatters_shared_data(dask_executor) -> None:

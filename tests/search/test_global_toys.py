@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from anomsearch import config as config_module
 from anomsearch import workflow
+from anomsearch.config import load_config
 from anomsearch.exceptions import ConfigError
 from anomsearch.methods.cwola import CWoLaHunting
 from anomsearch.search import global_toys
@@ -30,22 +29,26 @@ def test_only_generated_data_can_be_thrown_again(tiny_scan: Callable[[], dict[st
     cfg = _config(tiny_scan)
     cfg["data"] = {"source": "lhco", "path": "events.h5"}
     with pytest.raises(ConfigError, match=r"scan\.global_toys: .*data\.source: toy"):
-        config_module.validate(cfg)
-    resolved = config_module.resolve(_config(tiny_scan), Path.cwd())
-    resolved["data"]["source"] = "pythia"
+        load_config(cfg)
+    cfg = _config(tiny_scan)
+    cfg["scan"]["global_toys"] = 0
+    cfg["data"] = {"source": "pythia", "n_background": 10}
     with pytest.raises(ConfigError, match=r"scan\.global_toys"):
-        global_toys.scan_global_significance(resolved, 2.0, seed=1)
+        workflow.toy_config(load_config(cfg))
+    with pytest.raises(ConfigError, match=r"scan\.global_toys: needs at least 1"):
+        global_toys.scan_global_significance(len, 2.0, n_toys=0, seed=1, identity={})
 
 
 def test_toy_config_has_no_signal_and_no_side_effects(
     tiny_scan: Callable[[], dict[str, Any]],
 ) -> None:
-    resolved = config_module.resolve(_config(tiny_scan), Path.cwd())
-    toy = global_toys._toy_config(resolved)
-    assert toy["injection"] is None
-    assert toy["scan"]["global_toys"] == 0
-    assert toy["compute"] == {"executor": "serial", "cache": False}
-    assert resolved["injection"] == {"n_signal": 300}  # the run's config is untouched
+    resolved = load_config(_config(tiny_scan))
+    toy = workflow.toy_config(resolved)
+    assert toy.injection is None
+    assert toy.scan is not None and toy.scan.global_toys == 0
+    assert toy.compute.to_dict() == {"executor": "serial", "cache": False}
+    assert not toy.output.plots
+    assert resolved.injection is not None and resolved.injection.n_signal == 300  # untouched
 
 
 @pytest.mark.slow
@@ -56,27 +59,27 @@ def test_pipeline_global_significance_from_toys_resumes_from_the_cache(
     cfg = _config(tiny_scan)
     cfg["compute"] = {"cache_dir": str(cache_dir)}
     calls: list[int] = []
-    real = global_toys.scan_toy_max_z
+    real = workflow.scan_toy_max_z
 
-    def counted(config: dict[str, Any], toy_seed: int) -> float:
+    def counted(config: Any, toy_seed: int) -> float:
         calls.append(toy_seed)
         return real(config, toy_seed)
 
-    monkeypatch.setattr(global_toys, "scan_toy_max_z", counted)
+    monkeypatch.setattr(workflow, "scan_toy_max_z", counted)
     workflow.run(cfg, output_dir=tmp_path / "a")
     report = json.loads((tmp_path / "a" / "report.json").read_text())
     glob = report["global"]
     toys = np.array(glob["toy_max_local_z"])
     assert glob["method"] == "toys" and glob["n_toys"] == 3 and toys.shape == (3,)
     assert np.all(toys >= 0) and np.all(np.isfinite(toys))
-    seeds = derive_toy_seeds(workflow._seeds(cfg["seed"])["scan_toys"], 3)
+    seeds = derive_toy_seeds(load_config(cfg).derived_seeds()["scan_toys"], 3)
     assert calls == [int(s) for s in seeds]
     n_exceeding = int(np.sum(toys >= glob["local_significance"]))
     assert glob["n_exceeding"] == n_exceeding
     assert glob["p_value"] == pytest.approx(n_exceeding / 3 if n_exceeding else 1 / 4)
     assert glob["sidak"]["p_value"] > 0
     # A pseudo-experiment is the same scan on a new background-only dataset: repeatable.
-    resolved = config_module.resolve(_config(tiny_scan), Path.cwd())
+    resolved = load_config(_config(tiny_scan))
     assert real(resolved, int(seeds[1])) == pytest.approx(toys[1], abs=1e-9)
 
     # Rerun with one more toy: the first three come from the cache, no training for them.
@@ -84,7 +87,7 @@ def test_pipeline_global_significance_from_toys_resumes_from_the_cache(
     cfg["scan"]["global_toys"] = 4
     workflow.run(cfg, output_dir=tmp_path / "b")
     again = json.loads((tmp_path / "b" / "report.json").read_text())["global"]
-    assert calls == [int(derive_toy_seeds(workflow._seeds(cfg["seed"])["scan_toys"], 4)[3])]
+    assert calls == [int(derive_toy_seeds(load_config(cfg).derived_seeds()["scan_toys"], 4)[3])]
     assert again["toy_max_local_z"][:3] == glob["toy_max_local_z"]
 
     # And a rerun of the same config trains nothing at all.
@@ -112,5 +115,5 @@ def test_a_toy_is_the_same_search_on_background_only_data(
     cfg["compute"] = {"cache": False}
     workflow.run(cfg, output_dir=tmp_path / "observed")
     observed = json.loads((tmp_path / "observed" / "report.json").read_text())
-    toy = global_toys.scan_toy_max_z(config_module.resolve(_config(tiny_scan), Path.cwd()), 12)
+    toy = workflow.scan_toy_max_z(load_config(_config(tiny_scan)), 12)
     assert toy == pytest.approx(observed["global"]["local_significance"], abs=1e-9)

@@ -10,21 +10,21 @@ from __future__ import annotations
 from anomsearch.compute.cache import UnitCache, fingerprint
 from anomsearch.compute.executors import (
     EXECUTORS,
+    ComputeConfig,
     DaskExecutor,
     Executor,
     SerialExecutor,
-    check_compute_config,
     dask_available,
     make_executor,
 )
 
 __all__ = [
     "EXECUTORS",
+    "ComputeConfig",
     "DaskExecutor",
     "Executor",
     "SerialExecutor",
     "UnitCache",
-    "check_compute_config",
     "dask_available",
     "fingerprint",
     "make_executor",

@@ -23,6 +23,7 @@ The unit cache of finished units is :mod:`anomsearch.compute.cache`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import importlib.util
 import logging
@@ -33,10 +34,10 @@ from anomsearch.exceptions import ConfigError
 
 __all__ = [
     "EXECUTORS",
+    "ComputeConfig",
     "DaskExecutor",
     "Executor",
     "SerialExecutor",
-    "check_compute_config",
     "dask_available",
     "make_executor",
 ]
@@ -360,77 +361,111 @@ class DaskExecutor(_ExecutorBase):
         )
 
 
-def check_compute_config(compute: Mapping[str, Any] | None) -> None:
-    """Semantic checks of the ``compute`` config section (the schema checks the types).
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ComputeConfig:
+    """The ``compute`` config section: where the units of work run, and the unit cache.
+
+    Attributes:
+        executor: ``"serial"`` (this process) or ``"dask"`` (dask.distributed).
+        scheduler_address: dask: a running scheduler's address (else a local cluster).
+        n_workers: dask, local cluster: worker processes (default: the cores).
+        threads_per_worker: dask, local cluster: threads per worker.
+        cache: keep finished units in the unit cache (:mod:`anomsearch.compute.cache`).
+        cache_dir: the cache directory (default: next to the output directory).
 
     Raises:
-        ConfigError: naming the field: ``executor: dask`` without dask installed, dask options
-            with the serial executor, or ``n_workers`` / ``threads_per_worker`` together with
-            ``scheduler_address``.
+        ConfigError: naming the field: an unknown executor, ``executor: dask`` without dask
+            installed, dask options with the serial executor, or ``n_workers`` /
+            ``threads_per_worker`` together with ``scheduler_address``.
 
     Examples:
-        >>> check_compute_config({"executor": "serial"})
+        >>> ComputeConfig().executor
+        'serial'
         >>> try:
-        ...     check_compute_config({"executor": "serial", "n_workers": 2})
+        ...     ComputeConfig(n_workers=2)
         ... except ConfigError as exc:
         ...     print(exc)
         config field compute.n_workers: only used when compute.executor is 'dask'
     """
-    compute = dict(compute or {})
-    executor = compute.get("executor", "serial")
-    if executor not in EXECUTORS:
-        raise ConfigError(
-            f"config field compute.executor: must be one of {', '.join(EXECUTORS)}, "
-            f"got {executor!r}"
-        )
-    dask_keys = ("scheduler_address", "n_workers", "threads_per_worker")
-    if executor == "serial":
-        for key in dask_keys:
-            if key in compute:
+
+    executor: str = "serial"
+    scheduler_address: str | None = None
+    n_workers: int | None = None
+    threads_per_worker: int = 1
+    cache: bool = True
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise ConfigError(
+                f"config field compute.executor: must be one of {', '.join(EXECUTORS)}, "
+                f"got {self.executor!r}"
+            )
+        for name, minimum in (("n_workers", 1), ("threads_per_worker", 1)):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < minimum
+            ):
                 raise ConfigError(
-                    f"config field compute.{key}: only used when compute.executor is 'dask'"
+                    f"config field compute.{name}: must be an integer >= {minimum}, got {value!r}"
                 )
-        return
-    if "scheduler_address" in compute:
-        for key in ("n_workers", "threads_per_worker"):
-            if key in compute:
-                raise ConfigError(
-                    f"config field compute.{key}: only used for a local cluster, not with "
-                    "compute.scheduler_address"
-                )
-    if not dask_available():
-        raise ConfigError(
-            f"config field compute.executor: 'dask' needs dask.distributed, which is not "
-            f"installed; {_DASK_HINT}"
-        )
+        if not isinstance(self.cache, bool):
+            raise ConfigError(
+                f"config field compute.cache: must be true or false, got {self.cache!r}"
+            )
+        dask_only = {
+            "scheduler_address": self.scheduler_address is not None,
+            "n_workers": self.n_workers is not None,
+            "threads_per_worker": self.threads_per_worker != 1,
+        }
+        if self.executor == "serial":
+            for key, given in dask_only.items():
+                if given:
+                    raise ConfigError(
+                        f"config field compute.{key}: only used when compute.executor is 'dask'"
+                    )
+            return
+        if self.scheduler_address is not None:
+            for key in ("n_workers", "threads_per_worker"):
+                if dask_only[key]:
+                    raise ConfigError(
+                        f"config field compute.{key}: only used for a local cluster, not with "
+                        "compute.scheduler_address"
+                    )
+        if not dask_available():
+            raise ConfigError(
+                f"config field compute.executor: 'dask' needs dask.distributed, which is not "
+                f"installed; {_DASK_HINT}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The section as the resolved config writes it (unset optional fields left out)."""
+        out = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        if self.executor == "serial" or self.scheduler_address is not None:
+            del out["threads_per_worker"]
+        return out
 
 
-def make_executor(compute_config: Mapping[str, Any] | None = None) -> Executor:
+def make_executor(compute: ComputeConfig | None = None) -> Executor:
     """The executor of a ``compute`` config section.
 
     Args:
-        compute_config: the ``compute`` section (``executor``, ``scheduler_address``,
-            ``n_workers``, ``threads_per_worker``); None or empty: serial.
+        compute: the section (None: serial).
 
     Returns:
         A :class:`SerialExecutor` or a (not yet started) :class:`DaskExecutor`; use it as a
         context manager so that a local cluster is shut down.
 
-    Raises:
-        ConfigError: see :func:`check_compute_config`.
-
     Examples:
-        >>> make_executor({"executor": "serial", "cache": True})
+        >>> make_executor(ComputeConfig(cache=False))
         SerialExecutor()
         >>> make_executor(None).map(len, ["ab", "c"])
         [2, 1]
     """
-    compute = dict(compute_config or {})
-    check_compute_config(compute)
-    if compute.get("executor", "serial") == "serial":
+    if compute is None or compute.executor == "serial":
         return SerialExecutor()
     return DaskExecutor(
-        address=compute.get("scheduler_address"),
-        n_workers=compute.get("n_workers"),
-        threads_per_worker=int(compute.get("threads_per_worker", 1)),
+        address=compute.scheduler_address,
+        n_workers=compute.n_workers,
+        threads_per_worker=compute.threads_per_worker,
     )

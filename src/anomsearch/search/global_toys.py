@@ -8,15 +8,16 @@ batches on the configured executor (``compute.executor: dask`` spreads them over
 merged in toy order, so the result does not depend on where they ran; finished batches go into
 the unit cache, so a killed run resumes at the first unfinished batch.
 
-Only generated data can be thrown again: ``data.source: toy``.
+What one toy is -- the chain's own stages on a background-only dataset of the toy's seed -- is
+:func:`anomsearch.workflow.scan_toy_max_z`; this module runs any such function over the toys. Only
+generated data can be thrown again: ``data.source: toy``.
 
 """
 
 from __future__ import annotations
 
-import copy
-import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ from anomsearch.stats.look_elsewhere import (
     run_pseudo_experiments,
 )
 
-__all__ = ["TOY_SOURCES", "scan_global_significance", "scan_toy_max_z"]
+__all__ = ["TOY_SOURCES", "scan_global_significance"]
 
 log = logging.getLogger(__name__)
 
@@ -57,66 +58,31 @@ def _runs(indices: list[int], size: int) -> list[tuple[int, int]]:
     return runs
 
 
-def _toy_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The resolved config of a pseudo-experiment: same data settings, no signal, no outputs."""
-    source = config["data"]["source"]
-    if source not in TOY_SOURCES:
-        raise ConfigError(
-            f"config field scan.global_toys: pseudo-datasets are drawn from the generator, so "
-            f"they need data.source: toy, not {source!r}; leave global_toys at 0 for the "
-            "Sidak approximation"
-        )
-    toy = copy.deepcopy(config)
-    toy["injection"] = None
-    toy["scan"]["global_toys"] = 0
-    toy["output"] = {**toy["output"], "plots": False}
-    toy["compute"] = {"executor": "serial", "cache": False}
-    return toy
-
-
-def scan_toy_max_z(config: dict[str, Any], toy_seed: int) -> float:
-    """The largest local Z of the scan of ``config`` on one background-only pseudo-dataset.
-
-    Args:
-        config: a resolved pipeline config with a ``scan`` section (the toy settings of
-            :func:`_toy_config` are applied here: no injection, no cache).
-        toy_seed: the pseudo-experiment's seed; it replaces ``config["seed"]``, so the data,
-            the folds and the training of the toy all derive from it.
-
-    Returns:
-        The maximum local significance over every (window, efficiency) (0 when every entry
-        was skipped).
-    """
-    from anomsearch import workflow
-
-    toy = _toy_config(config)
-    toy["seed"] = int(toy_seed)
-    seeds = workflow._seeds(toy["seed"])
-    events = workflow.load_dataset(toy)
-    method = workflow._build_method(toy)
-    result = workflow._run_scan(events, method, toy, seeds, progress=False)
-    return max((float(r.significance) for r in result.results), default=0.0)
-
-
 def scan_global_significance(
-    config: dict[str, Any],
+    make_toy: Callable[[int], float],
     local_z: float,
     *,
+    n_toys: int,
     seed: int,
+    identity: Any,
     executor: Executor | None = None,
     cache: UnitCache | None = None,
     progress: bool = False,
 ) -> tuple[GlobalSignificance, np.ndarray]:
-    """Global significance of the scan's best ``local_z`` from ``scan.global_toys`` toys.
+    """Global significance of the scan's best ``local_z`` from ``n_toys`` pseudo-experiments.
 
     Args:
-        config: the resolved pipeline config (``scan.global_toys`` >= 1, ``data.source: toy``).
+        make_toy: one pseudo-experiment: its seed -> the largest local Z of its scan (a picklable
+            function, e.g. ``functools.partial(anomsearch.workflow.scan_toy_max_z, config)``).
         local_z: the observed best local significance of the scan.
+        n_toys: number of pseudo-experiments (>= 1).
         seed: master seed of the toys (toy ``i`` gets
             :func:`~anomsearch.stats.look_elsewhere.derive_toy_seeds` ``(seed, ...)[i]``).
         executor: where the batches run (None: this process).
-        cache: keep each finished toy's value, keyed by the config (without its name, output
-            and compute settings), the seed and the toy index; cached toys are not rerun.
+        identity: what the toys depend on besides their seed (e.g. the resolved config without
+            its name, output and compute settings): with ``seed`` and the toy index, the key of
+            each toy in ``cache``.
+        cache: keep each finished toy's value; cached toys are not rerun.
         progress: a bar over the toys.
 
     Returns:
@@ -124,17 +90,14 @@ def scan_global_significance(
         local Z in toy order.
 
     Raises:
-        ConfigError: a data source that cannot be thrown again, or ``global_toys`` < 1.
+        ConfigError: ``n_toys`` < 1.
 
     References:
         arXiv:1805.02664 (pseudo-experiments of the whole CWoLa hunt); arXiv:1005.1891.
     """
-    n_toys = int(config["scan"].get("global_toys", 0))
+    n_toys = int(n_toys)
     if n_toys < 1:
         raise ConfigError("config field scan.global_toys: needs at least 1 pseudo-experiment")
-    toy = _toy_config(config)  # checks the data source before any work
-    make_toy = functools.partial(scan_toy_max_z, toy)
-    identity = {k: v for k, v in toy.items() if k not in ("name", "output", "compute", "seed")}
     keys: list[str | None] = [None] * n_toys
     values = np.full(n_toys, np.nan)
     if cache is not None:

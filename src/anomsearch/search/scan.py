@@ -26,7 +26,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -41,12 +41,17 @@ from anomsearch.provenance import array_checksum
 from anomsearch.search.bump_hunt import BumpHuntResult, aligned_bin_edges, bump_hunt
 from anomsearch.search.selection import select_at_efficiency
 
+if TYPE_CHECKING:
+    from anomsearch.config import BackgroundConfig, ScanConfig, StatsConfig
+
 __all__ = [
     "ScanResult",
     "SkippedWindow",
     "WindowOutcome",
     "WindowResult",
+    "headline_fit_range",
     "run_window",
+    "scan_search",
     "scan_windows",
     "sliding_window_search",
 ]
@@ -624,3 +629,67 @@ def sliding_window_search(
     else:
         log.warning("scan: every window was skipped")
     return ScanResult(results, skipped, best, windows, effs, wall)
+
+
+def scan_search(
+    events: EventTable,
+    method: AnomalyMethod,
+    *,
+    scan: ScanConfig,
+    background: BackgroundConfig,
+    stats: StatsConfig,
+    n_folds: int,
+    seed: int,
+    progress: bool = False,
+    executor: Executor | None = None,
+    cache: UnitCache | None = None,
+) -> ScanResult:
+    """The sliding-window search of a config's ``scan`` section on the events of the scanned
+    range: :func:`sliding_window_search` with the windows of the section, its efficiencies
+    (default: ``background.efficiency``), folds drawn with ``seed``, and every window's
+    background fit over the whole scanned range.
+
+    Args:
+        events: all events of the dataset.
+        method: the anomaly method (with its reference samples attached).
+        scan: the config's ``scan`` section.
+        background: the config's ``background`` section (bin width, fit function).
+        stats: the config's ``stats`` section (signal width).
+        n_folds: folds of the cross-scoring in every window.
+        seed: seed of the folds and the training.
+        progress: a bar over the windows.
+        executor: where the windows run (None: this process).
+        cache: keep each finished window.
+
+    Returns:
+        The :class:`ScanResult`.
+    """
+    windows = scan.windows()
+    mjj = events.mjj
+    events = events.subset((mjj >= scan.mjj_min) & (mjj < scan.mjj_max))
+    log.info("sliding-window scan: %d windows on %d events", len(windows), len(events))
+    return sliding_window_search(
+        events,
+        method,
+        windows=windows,
+        efficiencies=scan.efficiencies_or(background.efficiency),
+        folds=kfold_assignments(len(events), n_folds, seed=seed),
+        seed=seed,
+        fit_range=(float(scan.mjj_min), float(scan.mjj_max)),
+        bin_width=float(background.bin_width),
+        n_params=background.n_params,
+        signal_width=float(stats.signal_width),
+        min_sideband_events=scan.min_sideband_events,
+        progress=progress,
+        executor=executor,
+        cache=cache,
+    )
+
+
+def headline_fit_range(
+    window: Regions, scan: ScanConfig, background: BackgroundConfig
+) -> tuple[float, float]:
+    """Fit range of the headline analysis in a scan's best window: ``background.fit_range``
+    widened to the window's sidebands where needed, else the scanned range (so widened)."""
+    low, high = background.fit_range or (scan.mjj_min, scan.mjj_max)
+    return (min(float(low), window.sb_low), max(float(high), window.sb_high))

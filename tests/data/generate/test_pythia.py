@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from anomsearch.data.events import EventTable
 from anomsearch.data.features.jets import nsubjettiness
-from anomsearch.data.generate.pythia import PythiaConfig, generate_pythia
+from anomsearch.data.generate.pythia import PROCESSES, PythiaConfig, generate_pythia
 from anomsearch.exceptions import AnomsearchError, ConfigError, DataFormatError
 
 TAU1, TAU2, TAU3 = 4, 5, 6
@@ -92,11 +93,14 @@ def test_nsubjettiness_edge_cases() -> None:
         ({"m_x": float("nan")}, "m_x"),
         ({"trigger_pt": -5.0}, "trigger_pt"),
         ({"pthat_min": "1100"}, "pthat_min"),
-        ({"m_x": 3000.0, "m_y": 600.0}, "m_x \\+ m_y"),
+        ({"process": "wprime", "m_x": 3000.0, "m_y": 600.0}, "m_x \\+ m_y"),
         ({"m_wprime": 14000.0}, "m_wprime"),
         ({"fsr_alpha_s_simulation": 0.9}, "fsr_alpha_s_simulation"),
         ({"max_tries_factor": 0}, "max_tries_factor"),
         ({"nsub_axes": "onepass"}, "nsub_axes"),
+        ({"process": "wprime_3prong_both", "m_x": 3000.0, "m_y": 600.0}, "m_x \\+ m_y"),
+        ({"process": "qstar", "m_wprime": 50.0}, "m_wprime"),
+        ({"process": "wprime_qq", "m_wprime": 13000.0}, "m_wprime"),
     ],
 )
 def test_invalid_config(kwargs: dict[str, object], field: str) -> None:
@@ -129,6 +133,107 @@ def test_settings_document_the_processes_and_variants() -> None:
     assert "NewGaugeBoson:ffbar2Wprime = on" in wp and "34:m0 = 3500" in wp
     assert "34:onMode = off" in wp and "34:addChannel = 1 1.0 100 9000001 9000002" in wp
     assert not any(s.startswith("HardQCD") for s in wp)
+
+
+#: The exact settings of the "wprime" process (seed 5): its events, and those of the cached samples
+#: and productions, must not change without a CHAIN_VERSION bump (pythia_source).
+WPRIME_SETTINGS = [
+    "Beams:eCM = 13000",
+    "Print:quiet = on",
+    "Next:numberCount = 0",
+    "Random:setSeed = on",
+    "Random:seed = 5",
+    "Tune:pp = 14",
+    "NewGaugeBoson:ffbar2Wprime = on",
+    "34:m0 = 3500",
+    "9000001:new = Xwp Xwpbar 1 3 0 500 0.5 495 505 0.",
+    "9000001:isResonance = on",
+    "9000001:oneChannel = 1 0.5 100 2 -1",
+    "9000001:addChannel = 1 0.5 100 4 -3",
+    "9000002:new = Ywp void 1 0 0 100 0.1 99 101 0.",
+    "9000002:isResonance = on",
+    "9000002:oneChannel = 1 0.3333333 100 2 -2",
+    "9000002:addChannel = 1 0.3333333 100 1 -1",
+    "9000002:addChannel = 1 0.3333334 100 3 -3",
+    "34:onMode = off",
+    "34:addChannel = 1 1.0 100 9000001 9000002",
+]
+_THREE_PRONG_X = {
+    "9000001:oneChannel = 1 0.5 100 2 -1 21",
+    "9000001:addChannel = 1 0.5 100 4 -3 21",
+}
+_THREE_PRONG_Y = {
+    "9000002:oneChannel = 1 0.3333333 100 2 -2 21",
+    "9000002:addChannel = 1 0.3333333 100 1 -1 21",
+    "9000002:addChannel = 1 0.3333334 100 3 -3 21",
+}
+
+
+def test_settings_of_the_existing_processes_are_pinned() -> None:
+    assert PythiaConfig(process="wprime").pythia_settings(seed=5) == WPRIME_SETTINGS
+    three = PythiaConfig(process="wprime_3prong").pythia_settings(seed=5)
+    assert three == [
+        s + " 21" if s.startswith("9000001:") and "Channel" in s else s for s in WPRIME_SETTINGS
+    ]
+    qcd = PythiaConfig().pythia_settings(seed=5)
+    assert qcd == [*WPRIME_SETTINGS[:6], "HardQCD:all = on", "PhaseSpace:pTHatMin = 1100"]
+
+
+def test_three_prong_both_settings() -> None:
+    both = PythiaConfig(process="wprime_3prong_both", m_x=300.0, m_y=200.0).pythia_settings(5)
+    assert set(both) >= _THREE_PRONG_X | _THREE_PRONG_Y
+    assert "9000001:new = Xwp Xwpbar 1 3 0 300 0.3 297 303 0." in both
+    assert "9000002:new = Ywp void 1 0 0 200 0.2 198 202 0." in both
+    assert "34:addChannel = 1 1.0 100 9000001 9000002" in both
+    # apart from the Y -> q qbar g channels, the same as the unequal-prong process
+    three = PythiaConfig(process="wprime_3prong", m_x=300.0, m_y=200.0).pythia_settings(5)
+    assert set(three) - set(both) == {s.removesuffix(" 21") for s in _THREE_PRONG_Y}
+
+
+def test_two_body_resonance_settings() -> None:
+    qq = PythiaConfig(process="wprime_qq", m_wprime=4000.0).pythia_settings(seed=5)
+    assert qq[6:] == [
+        "NewGaugeBoson:ffbar2Wprime = on",
+        "34:m0 = 4000",
+        "34:onMode = off",
+        "34:onIfAny = 1 2 3 4",
+        "34:offIfAny = 5 6",
+    ]
+    qstar = PythiaConfig(process="qstar", m_wprime=2500.0).pythia_settings(seed=5)
+    assert qstar[:6] == WPRIME_SETTINGS[:6]
+    assert qstar[6:] == [
+        "ExcitedFermion:dg2dStar = on",
+        "ExcitedFermion:ug2uStar = on",
+        "ExcitedFermion:Lambda = 2500",
+        "4000001:m0 = 2500",
+        "4000002:m0 = 2500",
+        "4000001:onMode = off",
+        "4000001:onIfMatch = 1 21",
+        "4000002:onMode = off",
+        "4000002:onIfMatch = 2 21",
+    ]
+    sim = PythiaConfig(process="qstar", variant="simulation").pythia_settings(seed=5)
+    assert "Tune:pp = 21" in sim and "ExcitedFermion:Lambda = 3500" in sim
+
+
+@pytest.mark.parametrize("process", ["qcd", "qstar", "wprime_qq"])
+def test_processes_without_daughters_ignore_their_masses(process: str) -> None:
+    cfg = PythiaConfig(process=process, m_wprime=1000.0, m_x=3000.0, m_y=600.0)  # X + Y > m: ok
+    assert not cfg.has_daughters
+    default = PythiaConfig(process=process, m_wprime=1000.0)
+    assert cfg.pythia_settings(seed=3) == default.pythia_settings(seed=3)
+    assert not any(s.startswith(("9000001", "9000002")) for s in cfg.pythia_settings(seed=3))
+
+
+def test_process_lists() -> None:
+    assert set(PythiaConfig.DAUGHTER_PROCESSES) < set(PROCESSES)
+    assert {"qcd", "wprime", "wprime_3prong", "wprime_3prong_both", "wprime_qq", "qstar"} == set(
+        PROCESSES
+    )
+    assert PythiaConfig(process="wprime_3prong_both").has_daughters
+    assert not PythiaConfig(process="qcd").has_daughters
+    # a class constant, not a field: it does not enter the sample specs (cache keys)
+    assert "DAUGHTER_PROCESSES" not in dataclasses.asdict(PythiaConfig())
 
 
 def test_missing_generator_packages(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -220,3 +325,70 @@ def test_wta_axes_keep_tau_ordering() -> None:
     ordered = (taus[..., 0] >= taus[..., 1]) & (taus[..., 1] >= taus[..., 2])
     assert ordered.mean() >= 0.9
     assert np.all(taus >= 0.0) and np.all(taus <= 1.0)
+
+
+# ---------------------------------------------------------------- the other signal processes (slow)
+@pytest.fixture(scope="module")
+def two_body_samples() -> dict[str, tuple[EventTable, dict[str, object]]]:
+    pytest.importorskip("pythia8mc")
+    pytest.importorskip("fastjet")
+    return {
+        "qstar": generate_pythia(60, config=PythiaConfig(process="qstar"), seed=13),
+        "wprime_qq": generate_pythia(60, config=PythiaConfig(process="wprime_qq"), seed=14),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("process", ["qstar", "wprime_qq"])
+def test_two_body_resonances_peak_below_the_mass_with_qcd_like_jets(
+    process: str,
+    two_body_samples: dict[str, tuple[EventTable, dict[str, object]]],
+    qcd_sample: tuple[EventTable, dict[str, object]],
+) -> None:
+    ev, stats = two_body_samples[process]
+    assert len(ev) == 60 and np.all(ev.label == 1) and np.all(_pt(ev)[:, 0] > 1200.0)
+    assert stats["sigma_gen_pb"] > 0
+    mjj = ev.mjj  # TeV; m = 3.5 TeV
+    # peaked near the mass, the median pulled a little below it by the low-mass tail (FSR out of
+    # the jets, the PDF-enhanced off-shell Breit-Wigner tail)
+    assert 0.9 * 3.5 < np.median(mjj) < 3.5
+    assert np.quantile(mjj, 0.75) == pytest.approx(3.5, rel=0.05)
+    assert np.quantile(mjj, 0.1) < 0.9 * 3.5
+    # no daughter resonances: QCD-like jet masses and N-subjettiness (the two-prong wprime jets
+    # have tau21 ~ 0.25-0.4)
+    assert np.median(ev.jets[:, 0, 3]) < 300.0  # leading-jet mass, GeV
+    assert np.median(ev.feature("mj2")) < 0.4  # heavier jet, TeV (wprime: X at 0.5)
+    qcd_tau21 = np.mean(qcd_sample[0].feature("tau21_j2"))
+    assert np.mean(ev.feature("tau21_j2")) > qcd_tau21 - 0.1
+
+
+@pytest.mark.slow
+def test_qstar_is_an_excited_quark_decaying_to_a_quark_and_a_gluon() -> None:
+    pytest.importorskip("pythia8mc")
+    from anomsearch.data.generate.pythia import _make_pythia
+
+    pythia = _make_pythia(PythiaConfig(process="qstar"), seed=1)
+    data = pythia.particleData
+    for pid in (4000001, 4000002):
+        assert data.m0(pid) == pytest.approx(3500.0)
+        assert 0.02 < data.mWidth(pid) / 3500.0 < 0.05  # Lambda = m: a ~3.5% width
+    decays = set()
+    for _ in range(10):
+        assert pythia.next()
+        for q in pythia.process.particles():
+            if abs(q.id()) in (4000001, 4000002):
+                kids = range(q.daughter1(), q.daughter2() + 1)
+                decays.add(tuple(sorted(abs(pythia.process[k].id()) for k in kids)))
+    assert decays and decays <= {(1, 21), (2, 21)}
+
+
+@pytest.mark.slow
+def test_three_prong_both_daughters(qcd_sample: tuple[EventTable, dict[str, object]]) -> None:
+    pytest.importorskip("pythia8mc")
+    ev, _ = generate_pythia(40, config=PythiaConfig(process="wprime_3prong_both"), seed=15)
+    assert np.median(ev.mjj) == pytest.approx(3.5, rel=0.1)
+    assert np.median(ev.feature("mj2")) == pytest.approx(0.5, rel=0.15)  # X, TeV
+    assert np.median(ev.feature("mj1")) == pytest.approx(0.1, rel=0.3)  # Y, TeV
+    qcd = qcd_sample[0]
+    for jet in ("j1", "j2"):  # lighter (Y) and heavier (X) jet: both three-prong
+        assert np.mean(ev.feature(f"tau32_{jet}")) < np.mean(qcd.feature(f"tau32_{jet}")) - 0.05

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 import yaml
 
-from anomsearch import config as config_module
-from anomsearch import workflow
+from anomsearch.config import PythiaOptions, load_config
+from anomsearch.data.events import EventTable
 from anomsearch.data.generate import pythia_chunks, pythia_source
 from anomsearch.data.generate.pythia_source import SampleSpec, pythia_sample_spec, sample_key
 from anomsearch.data.io.lhco import read_features_h5
+from anomsearch.data.sources import attach_reference_samples, load_events
 from anomsearch.exceptions import ConfigError
 from anomsearch.methods import get_method
 
@@ -50,6 +51,17 @@ def _with(path: str, value: object, base: dict | None = None) -> dict:
     return cfg
 
 
+def _opts(data: dict) -> PythiaOptions:
+    """The typed ``data.pythia`` section of a ``data`` mapping."""
+    return PythiaOptions(**data.get("pythia", {}))
+
+
+def _load_events(cfg: dict) -> EventTable:
+    """The events of a config mapping, as ``anomsearch run`` loads them."""
+    config = load_config(cfg)
+    return load_events(config.data, injection=config.injection, seeds=config.derived_seeds())
+
+
 def _entries(cache: Path) -> set[str]:
     root = cache / "generated"
     return {p.name for p in root.iterdir()} if root.is_dir() else set()
@@ -80,42 +92,42 @@ def test_bad_pythia_settings_name_the_field(tmp_path, field, value, match) -> No
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(_with(field, value)))
     with pytest.raises(ConfigError, match=match):
-        config_module.load(path)
+        load_config(path)
 
 
 def test_pythia_keys_elsewhere_are_errors() -> None:
     toy = _with("data", {"source": "toy", "n_background": 10, "n_signal_pool": 5})
     with pytest.raises(ConfigError, match=r"data\.n_signal_pool: not used when.*'toy'"):
-        config_module.validate(toy)
+        load_config(toy)
     lhco = _with("data", {"source": "lhco", "path": "x.h5", "pythia": {}})
     with pytest.raises(ConfigError, match=r"data\.pythia: only used when data\.source is 'pyth"):
-        config_module.validate(lhco)
+        load_config(lhco)
 
 
 def test_resolve_records_the_generator_settings() -> None:
-    resolved = config_module.resolve(CONFIG, Path.cwd())
+    resolved = load_config(CONFIG).to_dict()
     options = resolved["data"]["pythia"]
     assert options["masses"] == {"wprime": 3500.0, "x": 500.0, "y": 100.0}
     assert options["signal_process"] == "wprime" and options["chunk_size"] == 20
     assert options["n_jobs"] == 1  # kept as given
-    bare = config_module.resolve(_with("data.pythia", {}), Path.cwd())
+    bare = load_config(_with("data.pythia", {})).to_dict()
     assert "n_jobs" not in bare["data"]["pythia"]  # machine-dependent: never filled in
     assert bare["data"]["n_signal_pool"] == 20  # as given
-    no_pool = config_module.resolve(_with("data.n_signal_pool", KeyError), Path.cwd())
+    no_pool = load_config(_with("data.n_signal_pool", KeyError)).to_dict()
     assert no_pool["data"]["n_signal_pool"] == 5  # default: injection.n_signal
-    config_module.validate(resolved)  # a resolved config is still valid
+    assert load_config(resolved) == load_config(CONFIG)  # a resolved config is still valid
 
 
 def test_sample_specs_and_keys() -> None:
     data = CONFIG["data"]
-    qcd = pythia_sample_spec(data, "background", 40, 7)
+    qcd = pythia_sample_spec(_opts(data), "background", 40, 7)
     assert qcd.config.process == "qcd" and qcd.config.variant == "data" and qcd.chunk_size == 20
     heavier = _with("data.pythia.masses", {"wprime": 4000})["data"]
     # the signal masses do not touch the QCD samples' identity, only the signal's
-    assert pythia_sample_spec(heavier, "background", 40, 7) == qcd
-    sig, sig4 = (pythia_sample_spec(d, "signal", 20, 7) for d in (data, heavier))
+    assert pythia_sample_spec(_opts(heavier), "background", 40, 7) == qcd
+    sig, sig4 = (pythia_sample_spec(_opts(d), "signal", 20, 7) for d in (data, heavier))
     assert sample_key(sig, versions=VERSIONS) != sample_key(sig4, versions=VERSIONS)
-    sim = pythia_sample_spec(data, "simulation", 40, 7)
+    sim = pythia_sample_spec(_opts(data), "simulation", 40, 7)
     assert sim.config.variant == "simulation"
     keys = {
         sample_key(s, versions=VERSIONS)
@@ -130,6 +142,99 @@ def test_sample_specs_and_keys() -> None:
     assert isinstance(qcd, SampleSpec)
 
 
+def test_signal_processes_are_the_schema_enum() -> None:
+
+    from anomsearch.config import config_schema
+    from anomsearch.data.generate.pythia import PROCESSES
+
+    schema = config_schema()  # the file's structure with the sections' defaults
+    options = schema["properties"]["data"]["properties"]["pythia"]["properties"]
+    assert options["signal_process"]["enum"] == list(pythia_source.SIGNAL_PROCESSES)
+    assert options["signal_process"]["default"] == pythia_source.SIGNAL_PROCESSES[0]
+    assert set(pythia_source.SIGNAL_PROCESSES) == set(PROCESSES) - {"qcd"}
+
+
+@pytest.mark.parametrize("process", pythia_source.SIGNAL_PROCESSES)
+def test_every_signal_process_maps_its_masses(process: str) -> None:
+    masses = {"wprime": 3000, "x": 300, "y": 200}
+    data = {"pythia": {"signal_process": process, "masses": masses}}
+    cfg = pythia_sample_spec(_opts(data), "signal", 10, 3).config
+    assert cfg.process == process and cfg.m_wprime == 3000.0
+    if cfg.has_daughters:
+        assert (cfg.m_x, cfg.m_y) == (300.0, 200.0)
+    else:  # ignored: the defaults, whatever x and y say
+        assert (cfg.m_x, cfg.m_y) == (500.0, 100.0)
+    assert pythia_sample_spec(_opts(data), "background", 10, 3).config.process == "qcd"
+
+
+@pytest.mark.parametrize("process", ["qstar", "wprime_qq"])
+def test_masses_a_process_does_not_use_leave_its_cache_key(process: str) -> None:
+    def key(masses: dict[str, float]) -> str:
+        data = {"pythia": {"signal_process": process, "masses": masses}}
+        return sample_key(pythia_sample_spec(_opts(data), "signal", 10, 3), versions=VERSIONS)
+
+    base = key({})
+    assert key({"x": 300, "y": 200}) == base
+    assert key({"wprime": 3500, "x": 3000, "y": 900}) == base  # X + Y > W': irrelevant here
+    assert key({"wprime": 3000}) != base
+
+
+def test_signal_keys_differ_between_processes_and_daughter_masses() -> None:
+    def key(process: str, **masses: float) -> str:
+        data = {"pythia": {"signal_process": process, "masses": masses}}
+        return sample_key(pythia_sample_spec(_opts(data), "signal", 10, 3), versions=VERSIONS)
+
+    keys = {key(p) for p in pythia_source.SIGNAL_PROCESSES}
+    assert len(keys) == len(pythia_source.SIGNAL_PROCESSES)
+    assert key("wprime_3prong_both", x=300, y=200) != key("wprime_3prong_both")
+    assert key("wprime", x=300, y=200) != key("wprime")
+
+
+def test_the_existing_signal_specs_are_unchanged() -> None:
+    """The wprime sample's spec (hence its cache key) is what it was before the other processes."""
+    spec = pythia_sample_spec(_opts({"pythia": {"masses": {"x": 300, "y": 200}}}), "signal", 10, 3)
+    assert spec.as_dict()["config"] == {
+        "process": "wprime",
+        "variant": "data",
+        "sqrt_s": 13000.0,
+        "pthat_min": 1100.0,
+        "m_wprime": 3500.0,
+        "m_x": 300.0,
+        "m_y": 200.0,
+        "jet_radius": 1.0,
+        "eta_max": 2.5,
+        "trigger_pt": 1200.0,
+        "fsr_alpha_s_simulation": 0.118,
+        "nsub_axes": "kt",
+        "max_tries_factor": 200,
+        "massless_objects": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("pythia", "match"),
+    [
+        ({"signal_process": "qcd"}, r"config field data\.pythia\.signal_process: .*'qcd'"),
+        ({"signal_process": "zprime"}, r"config field data\.pythia\.signal_process"),
+        (
+            {"signal_process": "qstar", "masses": {"wprime": 50}},
+            r"config field data\.pythia\.masses: PythiaConfig\.m_wprime .*qstar",
+        ),
+        (
+            {"signal_process": "wprime_3prong_both", "masses": {"x": 3000, "y": 600}},
+            r"config field data\.pythia\.masses: PythiaConfig\.m_x \+ m_y",
+        ),
+        (
+            {"signal_process": "wprime_qq", "masses": {"wprime": 20000}},
+            r"config field data\.pythia\.masses: PythiaConfig\.m_wprime .*sqrt_s",
+        ),
+    ],
+)
+def test_bad_signal_settings_name_the_field(pythia: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        pythia_sample_spec(PythiaOptions(**pythia), "signal", 10, 3)
+
+
 def test_missing_generator_names_data_source_and_the_extra(monkeypatch) -> None:
     real = pythia_source.importlib.util.find_spec
     monkeypatch.setattr(
@@ -138,7 +243,7 @@ def test_missing_generator_names_data_source_and_the_extra(monkeypatch) -> None:
         lambda name, *a: None if name == "pythia8mc" else real(name, *a),
     )
     with pytest.raises(ConfigError, match=r"data\.source.*pythia8mc is not installed.*generate"):
-        workflow.load_dataset(config_module.resolve(CONFIG, Path.cwd()))
+        _load_events(CONFIG)
 
 
 # ---------------------------------------------------------------- Pythia runs (slow)
@@ -159,7 +264,7 @@ def in_cache(cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def first(cache: Path) -> tuple[object, set[str]]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ANOMSEARCH_DATA", str(cache))
-        events = workflow.load_dataset(config_module.resolve(CONFIG, Path.cwd()))
+        events = _load_events(CONFIG)
     return events, _entries(cache)
 
 
@@ -191,7 +296,7 @@ def test_second_run_reuses_the_cache(first, in_cache: Path, monkeypatch, caplog)
 
     monkeypatch.setattr(pythia_chunks, "generate_pythia_chunks", no_generation)
     with caplog.at_level(logging.INFO, logger="anomsearch.data.generate.pythia_source"):
-        again = workflow.load_dataset(config_module.resolve(CONFIG, Path.cwd()))
+        again = _load_events(CONFIG)
     assert caplog.text.count("reusing generated sample") == 2
     np.testing.assert_array_equal(again.jets, first[0].jets)
     np.testing.assert_array_equal(again.label, first[0].label)
@@ -201,15 +306,17 @@ def test_second_run_reuses_the_cache(first, in_cache: Path, monkeypatch, caplog)
 @pytest.mark.slow
 def test_samples_grow_and_shrink_along_their_stream(first, in_cache: Path, monkeypatch) -> None:
     data = CONFIG["data"]
-    seed = workflow._seeds(CONFIG["seed"])["background"]
-    forty = pythia_source.generated_sample(pythia_sample_spec(data, "background", 40, seed))
+    seed = load_config(CONFIG).derived_seeds()["background"]
+    forty = pythia_source.generated_sample(pythia_sample_spec(_opts(data), "background", 40, seed))
 
     def no_generation(*args, **kwargs):
         raise AssertionError("generated again")
 
     with monkeypatch.context() as mp:  # fewer events: the first ones of the cached chunks
         mp.setattr(pythia_chunks, "generate_pythia", no_generation)
-        thirty = pythia_source.generated_sample(pythia_sample_spec(data, "background", 30, seed))
+        thirty = pythia_source.generated_sample(
+            pythia_sample_spec(_opts(data), "background", 30, seed)
+        )
     np.testing.assert_array_equal(thirty.jets, forty.jets[:30])
     # more events: only the missing chunk is generated, the first 40 events stay
     calls = []
@@ -217,10 +324,10 @@ def test_samples_grow_and_shrink_along_their_stream(first, in_cache: Path, monke
     monkeypatch.setattr(
         pythia_chunks, "generate_pythia", lambda n, **kw: calls.append(n) or real(n, **kw)
     )
-    fifty = pythia_source.generated_sample(pythia_sample_spec(data, "background", 50, seed))
+    fifty = pythia_source.generated_sample(pythia_sample_spec(_opts(data), "background", 50, seed))
     assert calls == [10]
     np.testing.assert_array_equal(fifty.jets[:40], forty.jets)
-    key = sample_key(pythia_sample_spec(data, "background", 50, seed))
+    key = sample_key(pythia_sample_spec(_opts(data), "background", 50, seed))
     assert key in first[1]  # the entry of the first run's background, no new one
     names = sorted(p.name for p in (in_cache / "generated" / key).glob("features_*.h5"))
     assert names == ["features_30.h5", "features_40.h5", "features_50.h5"]
@@ -230,12 +337,12 @@ def test_samples_grow_and_shrink_along_their_stream(first, in_cache: Path, monke
 def test_same_seed_same_events_different_seed_new_entry(first, tmp_path, monkeypatch) -> None:
     # a fresh cache regenerates bit-identical events from the same config
     monkeypatch.setenv("ANOMSEARCH_DATA", str(tmp_path / "fresh"))
-    fresh = workflow.load_dataset(config_module.resolve(CONFIG, Path.cwd()))
+    fresh = _load_events(CONFIG)
     np.testing.assert_array_equal(fresh.jets, first[0].jets)
     assert _entries(tmp_path / "fresh") == first[1]
     # another master seed: new cache entries and other events (background only, to stay quick)
     other = _with("seed", 2, _with("injection", None, _with("data.n_background", 10)))
-    events = workflow.load_dataset(config_module.resolve(other, Path.cwd()))
+    events = _load_events(other)
     assert len(events) == 10 and int(events.label.sum()) == 0
     new = _entries(tmp_path / "fresh") - first[1]
     assert len(new) == 1
@@ -245,10 +352,8 @@ def test_same_seed_same_events_different_seed_new_entry(first, tmp_path, monkeyp
 @pytest.mark.slow
 def test_reference_simulation_for_salad(first, in_cache: Path) -> None:
     cfg = _with("method.name", "salad", _with("data.n_reference_simulation", 8))
-    config_module.validate(cfg)
-    method = workflow.attach_reference_samples(
-        get_method("salad"), config_module.resolve(cfg, Path.cwd())
-    )
+    config = load_config(cfg)
+    method = attach_reference_samples(get_method("salad"), config.data, config.derived_seeds())
     sim = method.reference_simulation
     assert len(sim) == 8 and int(sim.label.sum()) == 0
     new = _entries(in_cache) - first[1]
@@ -301,10 +406,10 @@ def test_a_raw_particle_file_is_read_through_its_features(in_cache: Path, tmp_pa
         {"source": "lhco", "path": str(merged.raw_path), "master_key": str(merged.master_key)},
     )
     cfg["injection"] = None
-    events = workflow.load_dataset(config_module.resolve(cfg, Path.cwd()))
+    events = _load_events(cfg)
     direct = read_features_h5(merged.features_path, master_key=merged.master_key)
     np.testing.assert_allclose(events.jets, direct.jets, rtol=1e-9, atol=1e-9)
     np.testing.assert_array_equal(events.label, direct.label)
     assert len(list((in_cache / "features").glob("raw-*.features.h5"))) == 1
-    again = workflow.load_dataset(config_module.resolve(cfg, Path.cwd()))
+    again = _load_events(cfg)
     np.testing.assert_array_equal(again.jets, events.jets)

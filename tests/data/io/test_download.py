@@ -504,8 +504,8 @@ def test_cli_data_download_errors_exit_2(cache):
 
 
 def test_config_dataset_is_fetched_by_the_pipeline(cache, server, monkeypatch, events):
-    from anomsearch import config as config_module
-    from anomsearch import workflow
+    from anomsearch.config import load_config
+    from anomsearch.data.sources import fetch_datasets, load_events
 
     monkeypatch.setenv(MIRROR_ENV, server.url)
     raw = {
@@ -515,16 +515,14 @@ def test_config_dataset_is_fetched_by_the_pipeline(cache, server, monkeypatch, e
         "method": {"name": "cwola"},
         "background": {"name": "bumphunt"},
     }
-    config_module.validate(raw)
-    config = config_module.resolve(raw, cache)
-    fetched = workflow.fetch_datasets(config)
-    assert fetched["data"]["path"] == str(cache / "lhco-rnd-features" / FEATURES)
-    assert "path" not in config["data"]  # the input config is not modified
-    loaded = workflow.load_dataset(config)
+    config = load_config(raw, base_dir=cache)
+    fetched = fetch_datasets(config)
+    assert fetched.data.path == str(cache / "lhco-rnd-features" / FEATURES)
+    assert fetched.data.dataset == "lhco-rnd-features"  # the record names both
+    assert config.data.path is None  # the input config is not modified
+    loaded = load_events(fetched.data, injection=None, seeds=fetched.derived_seeds())
     np.testing.assert_array_equal(loaded.jets, events.jets)
     with pytest.raises(ConfigError, match=r"data\.dataset: unknown dataset 'nope'"):
-        config_module.validate({**raw, "data": {"source": "lhco", "dataset": "nope"}})
+        load_config({**raw, "data": {"source": "lhco", "dataset": "nope"}})
     with pytest.raises(ConfigError, match=r"either data\.path or data\.dataset"):
-        config_module.validate(
-            {**raw, "data": {"source": "lhco", "dataset": "lhco-rnd", "path": "x.h5"}}
-        )
+        load_config({**raw, "data": {"source": "lhco", "dataset": "lhco-rnd", "path": "x.h5"}})

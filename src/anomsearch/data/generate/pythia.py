@@ -15,8 +15,29 @@ The chain, per event:
      ``u ubar``, ``d dbar``, ``s sbar`` (1/3 each): two-prong (X, Y -> q q') jets as in the LHC
      Olympics R&D signal. ``pthat_min`` does not apply (2 -> 1 process).
    * ``process="wprime_3prong"``: the same, but X+ decays to ``u dbar g`` or ``c sbar g``
-     (isotropic three-body phase space, a colour-singlet q qbar g): a three-prong X jet as in the
-     LHC Olympics three-prong R&D variant / black box 3.
+     (isotropic three-body phase space, a colour-singlet q qbar' g): a three-prong X jet and a
+     two-prong Y jet, the "unequal prongs" case.
+   * ``process="wprime_3prong_both"``: X+ as in ``wprime_3prong`` and Y to ``u ubar g``,
+     ``d dbar g``, ``s sbar g`` (1/3 each, again an isotropic colour-singlet q qbar g): both jets
+     three-prong. This is the topology of the LHC Olympics R&D three-prong signal (its
+     ``Z_XY_qqq`` sample: X, Y -> q q q, same default masses), here with colour-singlet q qbar g
+     decays of the scalars.
+   * ``process="wprime_qq"``: the same W' decaying directly to two light quarks, a two-body
+     resonance without jet substructure: ``34:onMode = off``, ``34:onIfAny = 1 2 3 4``,
+     ``34:offIfAny = 5 6`` (W'+ -> u dbar, c sbar and the Cabibbo-suppressed u sbar, c dbar;
+     t and b channels off). ``m_x`` and ``m_y`` are not used. As for ``wprime``, the parton
+     luminosity gives the SM-like W' (width ~3.6%) a large off-shell low-mass tail (at 3.5 TeV
+     ~25% of the generated W' lie below 2.4 TeV), mostly removed by the trigger.
+   * ``process="qstar"``: an excited quark, q g -> q* -> q g (Baur, Spira, Zerwas):
+     ``ExcitedFermion:dg2dStar = on``, ``ExcitedFermion:ug2uStar = on`` (d* and u*, and their
+     antiparticles), both of mass ``m_wprime`` (``4000001:m0``, ``4000002:m0``), compositeness
+     scale ``ExcitedFermion:Lambda = m_wprime`` and the default couplings f = f' = f_s = 1 (width
+     ~3.5% of the mass), decays forced to q g (``4000001:onMode = off``,
+     ``4000001:onIfMatch = 1 21``, likewise ``4000002`` with ``2 21``). A quark jet and a gluon jet
+     without substructure, i.e. QCD-like jet masses and N-subjettiness, and a low-mjj tail mostly
+     from final-state radiation out of the jets (at 3.5 TeV a third of the triggered events have
+     mjj < 0.9 m, while only ~6% of the q* are produced below 0.9 m). ``m_x`` and ``m_y`` are
+     not used; ``m_wprime`` must be at least 100 GeV (Pythia's minimum of Lambda).
 
    Common settings: ``Beams:eCM = sqrt_s``, ``Print:quiet = on``, ``Next:numberCount = 0``,
    ``Random:setSeed = on``, ``Random:seed = seed`` (Pythia seeds must lie in [0, 900000000]) and the
@@ -58,7 +79,8 @@ The chain, per event:
    (winner-take-all recombination) keeps the axes on the hardest particles.
 
 References:
-    Pythia 8.3: arXiv:2203.11601. Anti-kT: arXiv:0802.1189. FastJet: arXiv:1111.6097.
+    Pythia 8.3: arXiv:2203.11601. Excited quarks: U. Baur, M. Spira, P. M. Zerwas, Phys. Rev. D
+    42 (1990) 815. Anti-kT: arXiv:0802.1189. FastJet: arXiv:1111.6097.
     N-subjettiness: arXiv:1011.2268. A14 tune: ATL-PHYS-PUB-2014-021. Monash tune: arXiv:1404.5630.
     LHC Olympics 2020: arXiv:2101.08320.
 """
@@ -69,7 +91,7 @@ import logging
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -86,14 +108,24 @@ __all__ = ["PROCESSES", "VARIANTS", "PythiaConfig", "generate_pythia"]
 
 log = logging.getLogger(__name__)
 
-#: Processes :func:`generate_pythia` can make.
-PROCESSES: tuple[str, ...] = ("qcd", "wprime", "wprime_3prong")
+#: Processes :func:`generate_pythia` can make (see the module docstring).
+PROCESSES: tuple[str, ...] = (
+    "qcd",
+    "wprime",
+    "wprime_3prong",
+    "wprime_3prong_both",
+    "wprime_qq",
+    "qstar",
+)
 #: Tune variants: ``"data"`` (Monash) and ``"simulation"`` (A14 + softer FSR).
 VARIANTS: tuple[str, ...] = ("data", "simulation")
 
 _MAX_SEED = 900_000_000
 _ID_X = 9000001
 _ID_Y = 9000002
+_ID_DSTAR = 4000001
+_ID_USTAR = 4000002
+_MIN_LAMBDA = 100.0  # GeV: the minimum of ExcitedFermion:Lambda
 _INSTALL_HINT = "pip install 'anomsearch[generate]'"
 
 
@@ -102,14 +134,18 @@ class PythiaConfig:
     """Settings of the Pythia generator chain (GeV throughout).
 
     Attributes:
-        process: ``"qcd"`` (hard QCD dijets), ``"wprime"`` (W' -> X Y, X/Y -> q q') or
-            ``"wprime_3prong"`` (X -> q q' g).
+        process: ``"qcd"`` (hard QCD dijets), ``"wprime"`` (W' -> X Y, X/Y -> q q'),
+            ``"wprime_3prong"`` (X -> q q' g, Y -> q q), ``"wprime_3prong_both"`` (X -> q q' g and
+            Y -> q q g), ``"wprime_qq"`` (W' -> q q', no X/Y) or ``"qstar"`` (excited quark
+            q* -> q g, no X/Y); see the module docstring.
         variant: ``"data"`` (Monash tune) or ``"simulation"`` (A14 tune with a softer FSR).
         sqrt_s: centre-of-mass energy.
         pthat_min: ``PhaseSpace:pTHatMin`` of the QCD 2 -> 2 processes.
-        m_wprime: W' mass.
-        m_x: mass of the heavier daughter X (charge +1).
-        m_y: mass of the lighter daughter Y (neutral).
+        m_wprime: mass of the signal resonance: the W' or, for ``"qstar"``, the excited quarks
+            u* and d* (the compositeness scale Lambda is set equal to it).
+        m_x: mass of the heavier daughter X (charge +1); used only by the processes in
+            :attr:`DAUGHTER_PROCESSES`.
+        m_y: mass of the lighter daughter Y (neutral); used only by :attr:`DAUGHTER_PROCESSES`.
         jet_radius: anti-kT (and N-subjettiness) radius R.
         eta_max: detector acceptance in pseudorapidity of the particles.
         trigger_pt: the leading jet must have pT above this.
@@ -133,6 +169,13 @@ class PythiaConfig:
         ...
         anomsearch.exceptions.ConfigError: PythiaConfig.process must be one of ... got 'ttbar'
     """
+
+    #: The processes with the daughters X and Y (the others ignore ``m_x`` and ``m_y``).
+    DAUGHTER_PROCESSES: ClassVar[tuple[str, ...]] = (
+        "wprime",
+        "wprime_3prong",
+        "wprime_3prong_both",
+    )
 
     process: str = "qcd"
     variant: str = "data"
@@ -180,7 +223,7 @@ class PythiaConfig:
             raise ConfigError(
                 f"PythiaConfig.nsub_axes must be one of {NSUB_AXES}, got {self.nsub_axes!r}"
             )
-        if self.m_x + self.m_y >= self.m_wprime:
+        if self.has_daughters and self.m_x + self.m_y >= self.m_wprime:
             raise ConfigError(
                 f"PythiaConfig.m_x + m_y ({self.m_x + self.m_y} GeV) must be below "
                 f"m_wprime ({self.m_wprime} GeV)"
@@ -188,6 +231,11 @@ class PythiaConfig:
         if self.m_wprime >= self.sqrt_s:
             raise ConfigError(
                 f"PythiaConfig.m_wprime ({self.m_wprime} GeV) must be below sqrt_s ({self.sqrt_s})"
+            )
+        if self.process == "qstar" and self.m_wprime < _MIN_LAMBDA:
+            raise ConfigError(
+                f"PythiaConfig.m_wprime ({self.m_wprime} GeV) must be at least {_MIN_LAMBDA:g} GeV "
+                "for qstar (ExcitedFermion:Lambda = the q* mass has this minimum in Pythia)"
             )
         if self.fsr_alpha_s_simulation >= 0.5:
             raise ConfigError(
@@ -205,6 +253,11 @@ class PythiaConfig:
                 f"got {self.max_tries_factor!r}"
             )
 
+    @property
+    def has_daughters(self) -> bool:
+        """Whether the process has the daughters X and Y (uses ``m_x`` and ``m_y``)."""
+        return self.process in self.DAUGHTER_PROCESSES
+
     def pythia_settings(self, seed: int) -> list[str]:
         """The exact Pythia ``readString`` settings for this configuration and ``seed``.
 
@@ -212,6 +265,13 @@ class PythiaConfig:
             >>> s = PythiaConfig(variant="simulation").pythia_settings(seed=1)
             >>> "Tune:pp = 21" in s, "HardQCD:all = on" in s, "Random:seed = 1" in s
             (True, True, True)
+            >>> qstar = PythiaConfig(process="qstar", m_wprime=3000).pythia_settings(seed=1)
+            >>> "ExcitedFermion:Lambda = 3000" in qstar, "4000002:onIfMatch = 2 21" in qstar
+            (True, True)
+
+        References:
+            Pythia 8.3: arXiv:2203.11601 (settings: the Pythia 8.3 online manual). Excited quarks:
+            U. Baur, M. Spira, P. M. Zerwas, Phys. Rev. D 42 (1990) 815.
         """
         settings = [
             f"Beams:eCM = {self.sqrt_s:.6g}",
@@ -224,34 +284,55 @@ class PythiaConfig:
             settings.append("Tune:pp = 14")
         else:
             settings += ["Tune:pp = 21", f"TimeShower:alphaSvalue = {self.fsr_alpha_s_simulation}"]
+        m = f"{self.m_wprime:.6g}"
         if self.process == "qcd":
             settings += ["HardQCD:all = on", f"PhaseSpace:pTHatMin = {self.pthat_min:.6g}"]
+        elif self.process == "qstar":
+            settings += [
+                # q g -> q* (u* and d*, and their antiparticles), Lambda = m(q*), f = f' = f_s = 1.
+                "ExcitedFermion:dg2dStar = on",
+                "ExcitedFermion:ug2uStar = on",
+                f"ExcitedFermion:Lambda = {m}",
+                f"{_ID_DSTAR}:m0 = {m}",
+                f"{_ID_USTAR}:m0 = {m}",
+                # q* -> q g only (no q gamma, q Z, q' W).
+                f"{_ID_DSTAR}:onMode = off",
+                f"{_ID_DSTAR}:onIfMatch = 1 21",
+                f"{_ID_USTAR}:onMode = off",
+                f"{_ID_USTAR}:onIfMatch = 2 21",
+            ]
+        elif self.process == "wprime_qq":
+            settings += [
+                "NewGaugeBoson:ffbar2Wprime = on",
+                f"34:m0 = {m}",
+                # W' -> q qbar' with light quarks only (u dbar, c sbar and the Cabibbo-suppressed
+                # u sbar, c dbar): no t (three-prong) or b.
+                "34:onMode = off",
+                "34:onIfAny = 1 2 3 4",
+                "34:offIfAny = 5 6",
+            ]
         else:
+            three_prong_x = self.process in ("wprime_3prong", "wprime_3prong_both")
+            three_prong_y = self.process == "wprime_3prong_both"
+            gluon_x = " 21" if three_prong_x else ""
+            gluon_y = " 21" if three_prong_y else ""
             wx, wy = 1e-3 * self.m_x, 1e-3 * self.m_y
             settings += [
                 "NewGaugeBoson:ffbar2Wprime = on",
-                f"34:m0 = {self.m_wprime:.6g}",
-                # X+ (charge +1) and Y (neutral): new narrow scalars decaying to light quarks.
+                f"34:m0 = {m}",
+                # X+ (charge +1) and Y (neutral): new narrow scalars decaying to light quarks
+                # (plus a gluon for a three-prong daughter: a colour-singlet q qbar' g).
                 f"{_ID_X}:new = Xwp Xwpbar 1 3 0 {self.m_x:.6g} {wx:.6g} "
                 f"{self.m_x - 10 * wx:.6g} {self.m_x + 10 * wx:.6g} 0.",
                 f"{_ID_X}:isResonance = on",
-                *(
-                    [
-                        f"{_ID_X}:oneChannel = 1 0.5 100 2 -1 21",
-                        f"{_ID_X}:addChannel = 1 0.5 100 4 -3 21",
-                    ]
-                    if self.process == "wprime_3prong"
-                    else [
-                        f"{_ID_X}:oneChannel = 1 0.5 100 2 -1",
-                        f"{_ID_X}:addChannel = 1 0.5 100 4 -3",
-                    ]
-                ),
+                f"{_ID_X}:oneChannel = 1 0.5 100 2 -1{gluon_x}",
+                f"{_ID_X}:addChannel = 1 0.5 100 4 -3{gluon_x}",
                 f"{_ID_Y}:new = Ywp void 1 0 0 {self.m_y:.6g} {wy:.6g} "
                 f"{self.m_y - 10 * wy:.6g} {self.m_y + 10 * wy:.6g} 0.",
                 f"{_ID_Y}:isResonance = on",
-                f"{_ID_Y}:oneChannel = 1 0.3333333 100 2 -2",
-                f"{_ID_Y}:addChannel = 1 0.3333333 100 1 -1",
-                f"{_ID_Y}:addChannel = 1 0.3333334 100 3 -3",
+                f"{_ID_Y}:oneChannel = 1 0.3333333 100 2 -2{gluon_y}",
+                f"{_ID_Y}:addChannel = 1 0.3333333 100 1 -1{gluon_y}",
+                f"{_ID_Y}:addChannel = 1 0.3333334 100 3 -3{gluon_y}",
                 "34:onMode = off",
                 f"34:addChannel = 1 1.0 100 {_ID_X} {_ID_Y}",
             ]
@@ -383,7 +464,7 @@ def generate_pythia(
 
     Returns:
         ``(events, stats)``: the :class:`EventTable` (jets in pT order, label 0 for ``"qcd"`` and
-        1 for ``"wprime"``) and a dict with ``n_tried``, ``n_accepted``, ``efficiency``,
+        1 for the signal processes) and a dict with ``n_tried``, ``n_accepted``, ``efficiency``,
         ``sigma_gen_pb`` (Pythia's generated cross section before the trigger, in pb),
         ``sigma_accepted_pb`` (times the trigger efficiency), ``seconds``, ``events_per_s``
         (accepted events per second), ``settings`` (the Pythia strings) and ``config``; plus

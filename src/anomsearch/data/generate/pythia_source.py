@@ -16,9 +16,16 @@ reference simulation        ``qcd``, ``"simulation"`` (A14)        ``data.n_refe
 Each sample is a :class:`SampleSpec`: the :class:`~anomsearch.data.generate.pythia.PythiaConfig`,
 the number of events, the run seed and the chunk size. Only the settings that change a sample's
 events enter its config (a QCD sample keeps the default masses, a signal sample the default
-``pthat_min``, the ``"data"`` tune the default simulation alpha_s), so changing the signal masses
-never regenerates the QCD background. The number of worker processes (``data.pythia.n_jobs``) does
-not change the events and is not part of the spec.
+``pthat_min``, the ``"data"`` tune the default simulation alpha_s, a signal process without the
+daughters X and Y -- ``wprime_qq``, ``qstar`` -- the default X and Y masses), so changing the
+signal masses never regenerates the QCD background, and ``data.pythia.masses.x``/``y`` do not
+change a ``qstar`` or ``wprime_qq`` sample. The number of worker processes
+(``data.pythia.n_jobs``) does not change the events and is not part of the spec.
+
+Masses (``data.pythia.masses``, GeV) -> :class:`~anomsearch.data.generate.pythia.PythiaConfig`:
+``wprime`` -> ``m_wprime`` (the resonance: the W', or the excited quarks of ``qstar``); ``x`` ->
+``m_x`` and ``y`` -> ``m_y`` for the processes with daughters
+(:attr:`~anomsearch.data.generate.pythia.PythiaConfig.DAUGHTER_PROCESSES`), ignored otherwise.
 
 Samples grow:
     A sample of ``n`` events is the first ``n`` events of its *stream*, the endless sequence of
@@ -46,9 +53,9 @@ Cache:
 
 Seeds:
     The pipeline passes one seed per sample, derived from the config's master ``seed``
-    (``anomsearch.workflow._seeds``): background, signal (the signal pool), reference_background,
-    reference_signal and reference_simulation; chunk ``i`` of a sample then uses
-    :func:`~anomsearch.data.generate.pythia_chunks.chunk_seed`. The same config gives the same
+    (:meth:`anomsearch.config.SearchConfig.derived_seeds`): background, signal (the signal pool),
+    reference_background, reference_signal and reference_simulation; chunk ``i`` of a sample then
+    uses :func:`~anomsearch.data.generate.pythia_chunks.chunk_seed`. The same config gives the same
     events.
 
 Examples:
@@ -69,12 +76,15 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from anomsearch._io import write_json_atomic
 from anomsearch.data.events import EventTable
 from anomsearch.data.generate.pythia import PythiaConfig
 from anomsearch.exceptions import ConfigError, DataFormatError
+
+if TYPE_CHECKING:
+    from anomsearch.config.sections import PythiaOptions
 
 __all__ = [
     "CHAIN_VERSION",
@@ -97,13 +107,19 @@ log = logging.getLogger(__name__)
 CHAIN_VERSION = 1
 #: Events per resumable chunk when ``data.pythia.chunk_size`` is not set.
 DEFAULT_CHUNK_SIZE = 1000
-#: The signal processes a config may ask for (``data.pythia.signal_process``).
-SIGNAL_PROCESSES: tuple[str, ...] = ("wprime", "wprime_3prong")
+#: The signal processes a config may ask for (``data.pythia.signal_process``; the first is the
+#: default). See :mod:`anomsearch.data.generate.pythia` for their Pythia settings.
+SIGNAL_PROCESSES: tuple[str, ...] = (
+    "wprime",
+    "wprime_3prong",
+    "wprime_3prong_both",
+    "wprime_qq",
+    "qstar",
+)
 
 _KINDS = ("background", "signal", "simulation")
 _SPEC = "sample.json"
 _CHUNKS = "chunks"
-_DEFAULT_MASSES = {"wprime": 3500.0, "x": 500.0, "y": 100.0}
 #: PythiaConfig attribute -> config field (under data.pythia) named in error messages.
 _FIELD_NAMES = (
     ("m_", ".masses"),
@@ -208,15 +224,11 @@ def generated_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path
     return root / "generated"
 
 
-def _number(options: dict[str, Any], key: str, default: float) -> float:
-    return float(options.get(key, default))
-
-
-def pythia_sample_spec(data: dict[str, Any], kind: str, n: int, seed: int) -> SampleSpec:
-    """The spec of one sample of a config's ``data`` section (``data.source: pythia``).
+def pythia_sample_spec(options: PythiaOptions | None, kind: str, n: int, seed: int) -> SampleSpec:
+    """The spec of one sample of a config's ``data.pythia`` section (``data.source: pythia``).
 
     Args:
-        data: the config's ``data`` section (its ``pythia`` options are read).
+        options: the section (None: the defaults).
         kind: ``"background"`` (QCD, ``"data"`` tune), ``"signal"`` (``data.pythia.signal_process``
             with ``data.pythia.masses``) or ``"simulation"`` (QCD, ``"simulation"`` tune).
         n: number of events.
@@ -230,30 +242,43 @@ def pythia_sample_spec(data: dict[str, Any], kind: str, n: int, seed: int) -> Sa
             the field).
 
     Examples:
-        >>> data = {"pythia": {"masses": {"wprime": 4000}, "pthat_min": 1000}}
-        >>> pythia_sample_spec(data, "signal", 10, 1).config.m_wprime
+        >>> from anomsearch.config import PythiaOptions
+        >>> options = PythiaOptions(masses={"wprime": 4000}, pthat_min=1000)
+        >>> pythia_sample_spec(options, "signal", 10, 1).config.m_wprime
         4000.0
-        >>> pythia_sample_spec(data, "background", 10, 1).config.m_wprime  # irrelevant for QCD
+        >>> pythia_sample_spec(options, "background", 10, 1).config.m_wprime  # irrelevant for QCD
         3500.0
+        >>> qstar = PythiaOptions(signal_process="qstar", masses={"wprime": 3000, "x": 80})
+        >>> cfg = pythia_sample_spec(qstar, "signal", 10, 1).config
+        >>> cfg.m_wprime, cfg.m_x  # the q* mass; x is ignored (no daughters)
+        (3000.0, 500.0)
     """
     if kind not in _KINDS:
         raise ConfigError(f"sample kind must be one of {_KINDS}, got {kind!r}")
-    options = data.get("pythia", {})
+    if options is None:
+        from anomsearch.config.sections import PythiaOptions
+
+        options = PythiaOptions()
     fields: dict[str, Any] = {}
     if kind == "signal":
-        fields["process"] = options.get("signal_process", SIGNAL_PROCESSES[0])
-        masses = {**_DEFAULT_MASSES, **options.get("masses", {})}
-        fields.update(
-            m_wprime=float(masses["wprime"]), m_x=float(masses["x"]), m_y=float(masses["y"])
-        )
+        process = options.signal_process
+        if process not in SIGNAL_PROCESSES:
+            raise ConfigError(
+                f"config field data.pythia.signal_process: must be one of {SIGNAL_PROCESSES}, "
+                f"got {process!r}"
+            )
+        fields["process"] = process
+        fields["m_wprime"] = float(options.masses.wprime)
+        if process in PythiaConfig.DAUGHTER_PROCESSES:
+            # Only the processes with X and Y see their masses: the others keep the defaults,
+            # so x/y do not change their sample (nor its cache key).
+            fields.update(m_x=float(options.masses.x), m_y=float(options.masses.y))
     else:
         fields["process"] = "qcd"
-        fields["pthat_min"] = _number(options, "pthat_min", PythiaConfig.pthat_min)
+        fields["pthat_min"] = float(options.pthat_min)
     if kind == "simulation":
         fields["variant"] = "simulation"
-        fields["fsr_alpha_s_simulation"] = _number(
-            options, "fsr_alpha_s_simulation", PythiaConfig.fsr_alpha_s_simulation
-        )
+        fields["fsr_alpha_s_simulation"] = float(options.fsr_alpha_s_simulation)
     try:
         config = PythiaConfig(**fields)
     except ConfigError as exc:
@@ -261,8 +286,7 @@ def pythia_sample_spec(data: dict[str, Any], kind: str, n: int, seed: int) -> Sa
             (name for attr, name in _FIELD_NAMES if f"PythiaConfig.{attr}" in str(exc)), ""
         )
         raise ConfigError(f"config field data.pythia{field}: {exc}") from None
-    chunk_size = int(options.get("chunk_size", DEFAULT_CHUNK_SIZE))
-    return SampleSpec(config, n=int(n), seed=int(seed), chunk_size=chunk_size)
+    return SampleSpec(config, n=int(n), seed=int(seed), chunk_size=int(options.chunk_size))
 
 
 def _read_sample(path: Path, spec: SampleSpec) -> EventTable:
@@ -350,7 +374,7 @@ def generated_sample(
 
 
 def config_sample(
-    data: dict[str, Any],
+    options: PythiaOptions | None,
     kind: str,
     n: int,
     seed: int,
@@ -358,11 +382,11 @@ def config_sample(
     progress: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> EventTable:
-    """One sample of a config's ``data`` section: :func:`pythia_sample_spec` +
+    """One sample of a config's ``data.pythia`` section: :func:`pythia_sample_spec` +
     :func:`generated_sample` with ``data.pythia.n_jobs`` workers.
 
     Args:
-        data: the config's ``data`` section (``data.source: pythia``).
+        options: the config's ``data.pythia`` section (None: the defaults).
         kind: ``"background"``, ``"signal"`` or ``"simulation"``.
         n: number of events.
         seed: the sample's run seed.
@@ -376,6 +400,6 @@ def config_sample(
         ConfigError: as :func:`pythia_sample_spec` and :func:`require_generator`.
     """
     require_generator()
-    spec = pythia_sample_spec(data, kind, n, seed)
-    n_jobs = data.get("pythia", {}).get("n_jobs")
+    spec = pythia_sample_spec(options, kind, n, seed)
+    n_jobs = None if options is None else options.n_jobs
     return generated_sample(spec, n_jobs=n_jobs, progress=progress, cache_dir=cache_dir)
