@@ -33,3 +33,32 @@ TINY_SCAN: dict[str, Any] = {
 def tiny_scan() -> Callable[[], dict[str, Any]]:
     """A factory of fresh copies of :data:`TINY_SCAN` (a config each test may change)."""
     return lambda: copy.deepcopy(TINY_SCAN)
+
+
+@pytest.fixture(scope="session")
+def tiny_window() -> Any:
+    """A :class:`~anomsearch.search.window.WindowSearch` of the tiny config's signal region (the
+    window stage on 60k toy events with 300 injected, CWoLa 2 folds x 1 epoch; a few seconds),
+    with its config."""
+    from anomsearch import workflow
+    from anomsearch.config import load_config
+    from anomsearch.data.sources import load_events
+    from anomsearch.search.window import search_window
+
+    raw = copy.deepcopy(TINY_SCAN)
+    del raw["scan"]
+    config = load_config(raw)
+    seeds = config.derived_seeds()
+    events = load_events(config.data, injection=config.injection, seeds=seeds)
+    window = search_window(
+        events,
+        workflow.build_method(config, seeds),
+        regions=config.regions.regions,
+        efficiency=config.background.efficiency,
+        background=config.background,
+        stats=config.stats,
+        n_folds=config.method.n_folds,
+        fold_seed=seeds["folds"],
+        training_seed=seeds["training"],
+    )
+    return config, window, events

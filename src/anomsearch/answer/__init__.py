@@ -1,29 +1,32 @@
-"""The LHC Olympics black-box answer: build, check, write and score it
-(:mod:`anomsearch.answer.submission`), from the resonance fit
+"""The LHC Olympics black-box answer: build, check, write and load it
+(:mod:`anomsearch.answer.submission`), from a finished run's results
+(:mod:`anomsearch.answer.from_results`) with the resonance fit
 (:mod:`anomsearch.answer.resonance_fit`) and the daughter-jet masses
-(:mod:`anomsearch.answer.daughter_masses`) of a finished search."""
+(:mod:`anomsearch.answer.daughter_masses`), and score it against a master key
+(:mod:`anomsearch.answer.scoring`)."""
 
 from __future__ import annotations
 
+from anomsearch.answer.from_results import answer_from_results, submit
+from anomsearch.answer.scoring import (
+    QuantityScore,
+    SubmissionScore,
+    format_submission_score,
+    load_key,
+    score_submission,
+    validate_key,
+)
 from anomsearch.answer.submission import (
     ANSWER_SCHEMA_VERSION,
     AnswerFiles,
     Measurement,
-    QuantityScore,
-    SubmissionScore,
-    answer_from_results,
     answer_schema,
     build_answer,
     build_answer_details,
     format_answer_text,
-    format_submission_score,
     load_answer,
-    load_key,
     p_value_threshold,
-    score_submission,
-    submit,
     validate_answer,
-    validate_key,
     write_answer,
 )
 

@@ -229,6 +229,37 @@ def _fit_peak(
     )
 
 
+def _bin_edges(
+    bins: np.ndarray | int,
+    mass_range: tuple[float, float] | None,
+    sr: np.ndarray,
+    sb: np.ndarray,
+) -> np.ndarray:
+    """The checked jet-mass bin edges: ``bins`` itself, or ``bins`` equal bins over the range."""
+    if np.ndim(bins) == 0:
+        n_bins = int(bins)  # type: ignore[arg-type]
+        if n_bins < 5 or n_bins != bins:
+            raise ConfigError(f"daughter_masses.bins must be an integer >= 5, got {bins!r}")
+        if mass_range is None:
+            both = np.concatenate([sr.ravel(), sb.ravel()])
+            mass_range = (float(both.min()), float(both.max()))
+        low, high = (float(v) for v in mass_range)
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ConfigError(f"daughter_masses.mass_range must have low < high, got {mass_range}")
+        return np.linspace(low, high, n_bins + 1)
+    edges = np.asarray(bins, dtype=float)
+    if (
+        edges.ndim != 1
+        or edges.size < 6
+        or not np.all(np.isfinite(edges))
+        or np.any(np.diff(edges) <= 0)
+    ):
+        raise ConfigError(
+            "daughter_masses.bins: edges must be finite, strictly increasing, >= 5 bins"
+        )
+    return edges
+
+
 def estimate_daughter_masses(
     mj_selected_sr: np.ndarray,
     mj_selected_sb: np.ndarray,
@@ -297,28 +328,7 @@ def estimate_daughter_masses(
         )
     if sb.shape[0] == 0:
         raise DataFormatError("daughter masses: no selected sideband events (mj_selected_sb)")
-    if np.ndim(bins) == 0:
-        n_bins = int(bins)  # type: ignore[arg-type]
-        if n_bins < 5 or n_bins != bins:
-            raise ConfigError(f"daughter_masses.bins must be an integer >= 5, got {bins!r}")
-        if mass_range is None:
-            both = np.concatenate([sr.ravel(), sb.ravel()])
-            mass_range = (float(both.min()), float(both.max()))
-        low, high = (float(v) for v in mass_range)
-        if not (math.isfinite(low) and math.isfinite(high) and low < high):
-            raise ConfigError(f"daughter_masses.mass_range must have low < high, got {mass_range}")
-        edges = np.linspace(low, high, n_bins + 1)
-    else:
-        edges = np.asarray(bins, dtype=float)
-        if (
-            edges.ndim != 1
-            or edges.size < 6
-            or not np.all(np.isfinite(edges))
-            or np.any(np.diff(edges) <= 0)
-        ):
-            raise ConfigError(
-                "daughter_masses.bins: edges must be finite, strictly increasing, >= 5 bins"
-            )
+    edges = _bin_edges(bins, mass_range, sr, sb)
     if not (math.isfinite(window_widths) and window_widths > 0):
         raise ConfigError(f"daughter_masses.window_widths must be > 0, got {window_widths}")
     width_floor = 0.5 * float(np.diff(edges).min()) if min_width is None else float(min_width)

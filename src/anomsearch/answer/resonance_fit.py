@@ -322,6 +322,71 @@ def _crossing(x: np.ndarray, y: np.ndarray, x0: float, *, side: int) -> float | 
     return None
 
 
+def _grid_size(n_grid: int | None, relative_width: float, mass_range: tuple[float, float]) -> int:
+    """The checked ``n_grid``, or its default: quarter-width spacing at the low mass, 21 to 401."""
+    if n_grid is None:
+        step = 0.25 * relative_width * mass_range[0]
+        return int(min(401, max(21, math.ceil((mass_range[1] - mass_range[0]) / step) + 1)))
+    if not (isinstance(n_grid, int) and n_grid >= 3):
+        raise ConfigError(f"resonance_fit.n_grid must be an integer >= 3, got {n_grid!r}")
+    return n_grid
+
+
+class _BestFit(NamedTuple):
+    """The minimum found by :func:`_migrad_fit`."""
+
+    minuit: Minuit
+    mass: float
+    n_signal: float
+    nll_min: float
+    valid: bool
+
+
+def _migrad_fit(
+    model: _Model, grid: np.ndarray, scan: np.ndarray, mass_range: tuple[float, float]
+) -> _BestFit:
+    """MIGRAD (+ HESSE) from the best grid point of the profile scan ``scan``."""
+    best = int(np.argmin(scan))
+    s0, _ = model.profile_s(float(grid[best]))
+    m = _minuit(model, np.r_[grid[best], s0, np.zeros(model.n_nuisance)], mass_range)
+    m.migrad(ncall=20_000)
+    valid = bool(m.valid)
+    if valid:
+        m.hesse()
+    mass, s_hat = float(m.values["mass"]), float(m.values["n_signal"])
+    nll_min = float(m.fval)
+    if model.n_nuisance == 0:  # polish s at the fitted mass (exact 1-d; MIGRAD is loose at s = 0)
+        s_exact, nll_exact = model.profile_s(mass)
+        if nll_exact <= nll_min:
+            s_hat, nll_min = s_exact, nll_exact
+    if scan[best] < nll_min - 1e-6:  # MIGRAD should never end above the grid point it started at
+        log.warning("resonance fit: MIGRAD ended above its start; keeping the grid minimum")
+        mass, s_hat, nll_min, valid = float(grid[best]), s0, float(scan[best]), False
+    return _BestFit(m, mass, s_hat, nll_min, valid)
+
+
+def _minos_errors(m: Minuit) -> tuple[float | None, float | None, float, float]:
+    """MINOS ``(mass_lo, mass_hi, s_lo, s_hi)``; None / NaN where MINOS did not determine one."""
+    mass_lo = mass_hi = None
+    s_lo, s_hi = math.nan, math.nan
+    for name in ("mass", "n_signal"):
+        try:
+            m.minos(name)
+        except RuntimeError as exc:  # MINOS refuses when the minimum is invalid
+            log.debug("MINOS on %s failed: %s", name, exc)
+            continue
+        me = m.merrors[name]
+        if name == "mass":
+            if me.lower_valid and not me.at_lower_limit:
+                mass_lo = abs(float(me.lower))
+            if me.upper_valid and not me.at_upper_limit:
+                mass_hi = abs(float(me.upper))
+        else:
+            s_lo = abs(float(me.lower)) if me.lower_valid else math.nan
+            s_hi = abs(float(me.upper)) if me.upper_valid else math.nan
+    return mass_lo, mass_hi, s_lo, s_hi
+
+
 def fit_resonance_mass(
     counts: np.ndarray,
     bin_edges: np.ndarray,
@@ -373,31 +438,12 @@ def fit_resonance_mass(
     n, edges, b, cov, mrange = _check_inputs(
         counts, bin_edges, background, relative_width, mass_range, background_covariance
     )
-    if n_grid is None:
-        step = 0.25 * relative_width * mrange[0]
-        n_grid = int(min(401, max(21, math.ceil((mrange[1] - mrange[0]) / step) + 1)))
-    elif not (isinstance(n_grid, int) and n_grid >= 3):
-        raise ConfigError(f"resonance_fit.n_grid must be an integer >= 3, got {n_grid!r}")
+    n_grid = _grid_size(n_grid, relative_width, mrange)
     model = _Model(n, edges, b, float(relative_width), _loadings(cov, n.size))
 
     grid = np.linspace(mrange[0], mrange[1], n_grid)
     scan = _profile_scan(model, grid)
-    best = int(np.argmin(scan))
-    s0, _ = model.profile_s(float(grid[best]))
-    m = _minuit(model, np.r_[grid[best], s0, np.zeros(model.n_nuisance)], mrange)
-    m.migrad(ncall=20_000)
-    valid = bool(m.valid)
-    if valid:
-        m.hesse()
-    mass, s_hat = float(m.values["mass"]), float(m.values["n_signal"])
-    nll_min = float(m.fval)
-    if model.n_nuisance == 0:  # polish s at the fitted mass (exact 1-d; MIGRAD is loose at s = 0)
-        s_exact, nll_exact = model.profile_s(mass)
-        if nll_exact <= nll_min:
-            s_hat, nll_min = s_exact, nll_exact
-    if scan[best] < nll_min - 1e-6:  # MIGRAD should never end above the grid point it started at
-        log.warning("resonance fit: MIGRAD ended above its start; keeping the grid minimum")
-        mass, s_hat, nll_min, valid = float(grid[best]), s0, float(scan[best]), False
+    m, mass, s_hat, nll_min, valid = _migrad_fit(model, grid, scan, mrange)
 
     # Profile for the plot and as a fallback for the mass errors: the grid plus a fine local scan.
     local_half = 4.0 * relative_width * mass
@@ -406,24 +452,7 @@ def fit_resonance_mass(
     profile = np.r_[scan, _profile_scan(model, fine), nll_min][first]
     delta = np.maximum(profile - nll_min, 0.0)
 
-    mass_lo = mass_hi = None
-    s_lo, s_hi = math.nan, math.nan
-    if valid:
-        for name in ("mass", "n_signal"):
-            try:
-                m.minos(name)
-            except RuntimeError as exc:  # MINOS refuses when the minimum is invalid
-                log.debug("MINOS on %s failed: %s", name, exc)
-                continue
-            me = m.merrors[name]
-            if name == "mass":
-                if me.lower_valid and not me.at_lower_limit:
-                    mass_lo = abs(float(me.lower))
-                if me.upper_valid and not me.at_upper_limit:
-                    mass_hi = abs(float(me.upper))
-            else:
-                s_lo = abs(float(me.lower)) if me.lower_valid else math.nan
-                s_hi = abs(float(me.upper)) if me.upper_valid else math.nan
+    mass_lo, mass_hi, s_lo, s_hi = _minos_errors(m) if valid else (None, None, math.nan, math.nan)
     at_limit = False
     if mass_lo is None:
         mass_lo = _crossing(masses, delta, mass, side=-1)

@@ -1,4 +1,4 @@
-"""The LHC Olympics 2020 black-box answer: build, validate, write and score it.
+"""The LHC Olympics 2020 black-box answer: build, validate, write and load it.
 
 ``answer.json`` has exactly the LHCO keys (masses in GeV)::
 
@@ -20,10 +20,9 @@ Masses: :class:`~anomsearch.answer.resonance_fit.ResonanceFit` and
 converted with ``mass_unit_gev`` (default 1000); plain :class:`Measurement` values and ``(value,
 uncertainty)`` pairs are taken as GeV.
 
-Scoring (:func:`score_submission`) compares an answer with the master key ``{"resonance_mass":
-GeV, "n_signal": n, "daughter_masses": [GeV, ...]}`` (or ``None``: the box has no signal): the
-detection must be right, and each measured quantity must satisfy ``|answer - truth| <= max_pull *
-uncertainty`` (daughter masses are matched in ascending order).
+The answer of a finished run is built from its results directory by
+:mod:`anomsearch.answer.from_results`, and scored against a master key by
+:mod:`anomsearch.answer.scoring`.
 
 References:
     G. Kasieczka et al., "The LHC Olympics 2020: a community challenge for anomaly detection in
@@ -38,40 +37,30 @@ import json
 import logging
 import math
 import os
-import zipfile
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import jsonschema
-import numpy as np
 from scipy.stats import norm
 
 from anomsearch._io import atomic_path
-from anomsearch.answer.daughter_masses import DaughterMass, estimate_daughter_masses
-from anomsearch.answer.resonance_fit import ResonanceFit, fit_resonance_mass
+from anomsearch.answer.daughter_masses import DaughterMass
+from anomsearch.answer.resonance_fit import ResonanceFit
 from anomsearch.exceptions import ConfigError, DataFormatError
 
 __all__ = [
     "ANSWER_SCHEMA_VERSION",
     "AnswerFiles",
     "Measurement",
-    "QuantityScore",
-    "SubmissionScore",
-    "answer_from_results",
     "answer_schema",
     "build_answer",
     "build_answer_details",
     "format_answer_text",
-    "format_submission_score",
     "load_answer",
-    "load_key",
     "p_value_threshold",
-    "score_submission",
-    "submit",
     "validate_answer",
-    "validate_key",
     "write_answer",
 ]
 
@@ -98,50 +87,6 @@ class AnswerFiles(NamedTuple):
     answer: Path
     details: Path
     text: Path
-
-
-class QuantityScore(NamedTuple):
-    """One quantity of a scored submission.
-
-    Attributes:
-        name: ``resonance_mass``, ``n_signal`` or ``daughter_mass_{k}`` (ascending order).
-        value: the answer's value (NaN when the answer lacks it).
-        uncertainty: the answer's uncertainty.
-        truth: the key's value (NaN when the key lacks it).
-        pull: ``(value - truth) / uncertainty`` (``+-inf`` for a wrong value with zero
-            uncertainty, NaN when either side is missing).
-        passed: ``|pull| <= max_pull``.
-    """
-
-    name: str
-    value: float
-    uncertainty: float
-    truth: float
-    pull: float
-    passed: bool
-
-
-class SubmissionScore(NamedTuple):
-    """Result of :func:`score_submission`.
-
-    Attributes:
-        p_value: the answer's p-value.
-        claimed_signal: the answer claims a signal (has ``resonance_mass``).
-        true_signal: the key has a signal.
-        detection_correct: ``claimed_signal == true_signal``.
-        quantities: one :class:`QuantityScore` per measured quantity (empty unless both the
-            answer and the key have a signal).
-        max_pull: the pull threshold used.
-        passed: detection correct and every quantity passed.
-    """
-
-    p_value: float
-    claimed_signal: bool
-    true_signal: bool
-    detection_correct: bool
-    quantities: tuple[QuantityScore, ...]
-    max_pull: float
-    passed: bool
 
 
 @functools.cache
@@ -560,305 +505,3 @@ def load_answer(path: str | os.PathLike[str]) -> dict[str, Any]:
     answer = _read_json(path)
     validate_answer(answer, source=str(path))
     return answer
-
-
-def validate_key(key: Any, *, source: str = "key") -> dict[str, Any] | None:
-    """Check a master-key truth dict; ``None`` or ``{}`` means the box has no signal.
-
-    Returns:
-        The key with float values (daughter masses ascending), or ``None`` for no signal.
-
-    Raises:
-        DataFormatError: naming ``source`` and the offending key.
-
-    Examples:
-        >>> validate_key({"resonance_mass": 3500, "n_signal": 834, "daughter_masses": [500, 100]})
-        {'resonance_mass': 3500.0, 'n_signal': 834.0, 'daughter_masses': [100.0, 500.0]}
-    """
-    if key is None or (isinstance(key, Mapping) and not key):
-        return None
-    if not isinstance(key, Mapping):
-        raise DataFormatError(f"{source}: a key must be a JSON object or null, got {type(key)}")
-    allowed = {"resonance_mass", "n_signal", "daughter_masses"}
-    unexpected = sorted(set(key) - allowed)
-    if unexpected:
-        raise DataFormatError(
-            f"{source}: unexpected key(s) {unexpected}; allowed {sorted(allowed)}"
-        )
-    out: dict[str, Any] = {}
-    for name in ("resonance_mass", "n_signal"):
-        value = key.get(name)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise DataFormatError(f"{source}: key {name} must be a number, got {value!r}")
-        if not (math.isfinite(value) and value >= 0):
-            raise DataFormatError(f"{source}: key {name} must be finite and >= 0, got {value}")
-        out[name] = float(value)
-    daughters = key.get("daughter_masses", [])
-    if not isinstance(daughters, list) or any(
-        isinstance(d, bool) or not isinstance(d, int | float) or not math.isfinite(d) or d <= 0
-        for d in daughters
-    ):
-        raise DataFormatError(f"{source}: key daughter_masses must be a list of masses > 0 (GeV)")
-    out["daughter_masses"] = sorted(float(d) for d in daughters)
-    return out
-
-
-def load_key(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """Read a master-key JSON file (a truth dict, or ``null`` / ``{}`` for no signal)."""
-    return validate_key(_read_json(path), source=str(path))
-
-
-def _pull(value: float, uncertainty: float, truth: float) -> float:
-    diff = value - truth
-    if uncertainty > 0:
-        return diff / uncertainty
-    return 0.0 if diff == 0 else math.copysign(math.inf, diff)
-
-
-def score_submission(
-    answer: Mapping[str, Any], key: Mapping[str, Any] | None, *, max_pull: float = 2.0
-) -> SubmissionScore:
-    """Score an answer against the master key.
-
-    Args:
-        answer: the answer (validated here).
-        key: ``{"resonance_mass": GeV, "n_signal": n, "daughter_masses": [GeV, ...]}``, or
-            ``None`` / ``{}`` when the box has no signal.
-        max_pull: a quantity passes if ``|pull| <= max_pull``.
-
-    Returns:
-        The :class:`SubmissionScore`.
-
-    Raises:
-        DataFormatError: invalid answer or key.
-        ConfigError: bad ``max_pull``.
-
-    Examples:
-        >>> s = score_submission({"p_value": 0.4}, None)
-        >>> s.detection_correct, s.passed, s.quantities
-        (True, True, ())
-    """
-    if not (math.isfinite(max_pull) and max_pull > 0):
-        raise ConfigError(f"score_submission.max_pull must be > 0, got {max_pull}")
-    validate_answer(answer)
-    truth = validate_key(key)
-    claimed = "resonance_mass" in answer
-    true_signal = truth is not None
-    quantities: list[QuantityScore] = []
-    if claimed and truth is not None:
-        pairs: list[tuple[str, Mapping[str, float] | None, float]] = [
-            ("resonance_mass", answer["resonance_mass"], truth["resonance_mass"]),
-            ("n_signal", answer["n_signal"], truth["n_signal"]),
-        ]
-        given = sorted(answer["daughter_masses"], key=lambda d: d["value"])
-        true_d = truth["daughter_masses"]
-        for k in range(max(len(given), len(true_d))):
-            pairs.append(
-                (
-                    f"daughter_mass_{k}",
-                    given[k] if k < len(given) else None,
-                    true_d[k] if k < len(true_d) else math.nan,
-                )
-            )
-        for name, measured, true_value in pairs:
-            if measured is None or not math.isfinite(true_value):
-                value = math.nan if measured is None else float(measured["value"])
-                unc = math.nan if measured is None else float(measured["uncertainty"])
-                quantities.append(QuantityScore(name, value, unc, true_value, math.nan, False))
-                continue
-            value, unc = float(measured["value"]), float(measured["uncertainty"])
-            pull = _pull(value, unc, true_value)
-            quantities.append(
-                QuantityScore(name, value, unc, true_value, pull, abs(pull) <= max_pull)
-            )
-    detection = claimed == true_signal
-    passed = detection and all(q.passed for q in quantities)
-    return SubmissionScore(
-        p_value=float(answer["p_value"]),
-        claimed_signal=claimed,
-        true_signal=true_signal,
-        detection_correct=detection,
-        quantities=tuple(quantities),
-        max_pull=float(max_pull),
-        passed=passed,
-    )
-
-
-def format_submission_score(score: SubmissionScore) -> str:
-    """A plain-text table of a :class:`SubmissionScore`.
-
-    Examples:
-        >>> s = score_submission({"p_value": 1e-4, "resonance_mass": {"value": 3550,
-        ...     "uncertainty": 50}, "n_signal": {"value": 700, "uncertainty": 200},
-        ...     "daughter_masses": []}, {"resonance_mass": 3500, "n_signal": 834})
-        >>> print(format_submission_score(s))
-        submission: PASS (detection correct: signal claimed, signal in the key; p-value 0.0001)
-        quantity                  answer  uncertainty        truth     pull  ok
-        resonance_mass            3550.0         50.0       3500.0    +1.00  yes
-        n_signal                   700.0        200.0        834.0    -0.67  yes
-    """
-    yes_no = {True: "yes", False: "no"}
-    claimed = "signal claimed" if score.claimed_signal else "no signal claimed"
-    truth = "signal in the key" if score.true_signal else "no signal in the key"
-    lines = [
-        f"submission: {'PASS' if score.passed else 'FAIL'} (detection "
-        f"{'correct' if score.detection_correct else 'wrong'}: {claimed}, {truth}; "
-        f"p-value {score.p_value:.3g})"
-    ]
-    if score.quantities:
-        lines.append(
-            f"{'quantity':<20} {'answer':>11} {'uncertainty':>12} {'truth':>12} {'pull':>8}  ok"
-        )
-        for q in score.quantities:
-            lines.append(
-                f"{q.name:<20} {q.value:>11.1f} {q.uncertainty:>12.1f} {q.truth:>12.1f} "
-                f"{q.pull:>+8.2f}  {yes_no[q.passed]}"
-            )
-    return "\n".join(lines)
-
-
-REPORT_FILE = "report.json"
-EVENTS_FILE = "selected_events.npz"
-
-
-def _require(mapping: Any, keys: Sequence[str], source: str) -> Any:
-    value = mapping
-    for depth, key in enumerate(keys):
-        if not isinstance(value, Mapping) or key not in value:
-            raise DataFormatError(f"{source}: missing key {'.'.join(keys[: depth + 1])}")
-        value = value[key]
-    return value
-
-
-def answer_from_results(
-    results_dir: str | os.PathLike[str],
-    *,
-    significance_threshold: float = 3.0,
-    daughter_bin_width: float = 0.01,
-    signal_efficiency: float = 1.0,
-    mass_unit_gev: float = 1000.0,
-    most_significant_window: Mapping[str, Any] | None = None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Build the answer and its details from a finished run's results, without retraining.
-
-    Reads ``report.json`` (``p0``, or ``global.p_value`` after a window scan, whose best entry
-    then goes into the details; ``background.sr_bin_edges``, ``observed_sr``,
-    ``expected_sr``, and ``expected_sr_covariance`` when present, else the diagonal from
-    ``expected_sr_uncertainty``; the regions of ``headline`` -- after a scan its most significant
-    window -- or else ``config.regions``; ``config.stats.signal_width``) and
-    ``selected_events.npz`` (``mjj``, ``mj1``, ``mj2`` of the events passing the score cut, TeV).
-    Fits the resonance mass and yield in the SR bins (:func:`fit_resonance_mass`, background
-    profiled with its covariance, mass free over the SR) and the daughter-jet masses from the
-    selected SR events minus the selected sideband events scaled to the predicted SR background
-    (:func:`estimate_daughter_masses`).
-
-    Args:
-        results_dir: the run's results directory.
-        significance_threshold: see :func:`build_answer`.
-        daughter_bin_width: jet-mass bin width (TeV) of the daughter-mass histograms, which
-            span 0 to the largest selected jet mass.
-        signal_efficiency: see :func:`build_answer`.
-        mass_unit_gev: GeV per unit of the results' masses (TeV: 1000).
-        most_significant_window: informational entry for the details (e.g. from a window scan).
-
-    Returns:
-        ``(answer, details)`` ready for :func:`write_answer`.
-
-    Raises:
-        DataFormatError: a file or a key is missing or malformed (named).
-        ConfigError: bad options.
-    """
-    out = Path(results_dir)
-    report_path, events_path = out / REPORT_FILE, out / EVENTS_FILE
-    report = _read_json(report_path)
-    src = str(report_path)
-    p0 = float(_require(report, ["p0"], src))
-    if report.get("global"):  # a window scan: the look-elsewhere-corrected p-value
-        p0 = float(report["global"]["p_value"])
-        if most_significant_window is None and (report.get("scan") or {}).get("best"):
-            most_significant_window = report["scan"]["best"]
-    bkg = _require(report, ["background"], src)
-    edges = np.asarray(_require(report, ["background", "sr_bin_edges"], src), dtype=float)
-    observed = np.asarray(_require(report, ["background", "observed_sr"], src), dtype=float)
-    expected = np.asarray(_require(report, ["background", "expected_sr"], src), dtype=float)
-    if "expected_sr_covariance" in bkg:
-        cov = np.asarray(bkg["expected_sr_covariance"], dtype=float)
-    else:
-        sigma = np.asarray(
-            _require(report, ["background", "expected_sr_uncertainty"], src), dtype=float
-        )
-        cov = np.diag(sigma**2)
-    if "headline" in report:  # with a scan: the most significant window
-        sr = [float(v) for v in _require(report, ["headline", "signal_region"], src)]
-        sb = [float(v) for v in _require(report, ["headline", "sidebands"], src)]
-    else:
-        sr = [float(v) for v in _require(report, ["config", "regions", "signal_region"], src)]
-        sb = [float(v) for v in _require(report, ["config", "regions", "sidebands"], src)]
-    rel_width = float(report["config"].get("stats", {}).get("signal_width", 0.05))
-    if not (math.isfinite(daughter_bin_width) and daughter_bin_width > 0):
-        raise ConfigError(f"answer.daughter_bin_width must be > 0, got {daughter_bin_width}")
-
-    try:
-        with np.load(events_path) as npz:
-            missing = [k for k in ("mjj", "mj1", "mj2") if k not in npz.files]
-            if missing:
-                raise DataFormatError(f"{events_path}: missing array(s) {missing}")
-            mjj = np.asarray(npz["mjj"], dtype=float)
-            jets = np.column_stack([npz["mj1"], npz["mj2"]]).astype(float)
-    except FileNotFoundError as exc:
-        raise DataFormatError(f"{events_path}: file not found") from exc
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise DataFormatError(f"{events_path}: not a readable .npz file ({exc})") from exc
-    if jets.shape[0] != mjj.size:
-        raise DataFormatError(f"{events_path}: mjj, mj1 and mj2 must have the same length")
-
-    resonance = fit_resonance_mass(
-        observed,
-        edges,
-        expected,
-        relative_width=rel_width,
-        mass_range=(float(edges[0]), float(edges[-1])),
-        background_covariance=cov,
-    )
-    in_sr = (mjj >= sr[0]) & (mjj < sr[1])
-    in_sb = (mjj >= sb[0]) & (mjj < sb[1]) & ~in_sr
-    top = float(jets.max()) if jets.size else 1.0
-    n_bins = max(10, math.ceil(top / daughter_bin_width))
-    daughters = estimate_daughter_masses(
-        jets[in_sr],
-        jets[in_sb],
-        n_background_sr=float(expected.sum()),
-        n_background_sr_error=float(math.sqrt(max(float(cov.sum()), 0.0))),
-        bins=np.linspace(0.0, n_bins * daughter_bin_width, n_bins + 1),
-    )
-    options = {
-        "p_value": p0,
-        "resonance": resonance,
-        "daughter_masses": daughters,
-        "significance_threshold": significance_threshold,
-        "mass_unit_gev": mass_unit_gev,
-        "signal_efficiency": signal_efficiency,
-    }
-    answer = build_answer(**options)
-    details = build_answer_details(
-        **options,
-        most_significant_window=most_significant_window,
-        extra={
-            "source": {
-                "results_dir": str(out),
-                "signal_region_gev": [v * mass_unit_gev for v in sr],
-                "n_selected_sr": int(in_sr.sum()),
-                "n_selected_sidebands": int(in_sb.sum()),
-                "n_background_sr": float(expected.sum()),
-                "relative_mass_width": rel_width,
-                "background_covariance": "full" if "expected_sr_covariance" in bkg else "diagonal",
-            }
-        },
-    )
-    return answer, details
-
-
-def submit(results_dir: str | os.PathLike[str], **options: Any) -> AnswerFiles:
-    """:func:`answer_from_results` then :func:`write_answer` into the same directory."""
-    answer, details = answer_from_results(results_dir, **options)
-    return write_answer(results_dir, answer, details)

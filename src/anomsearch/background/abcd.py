@@ -42,6 +42,7 @@ __all__ = [
     "abcd_closure",
     "abcd_counts",
     "abcd_estimate",
+    "as_abcd_counts",
 ]
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,13 @@ def abcd_counts(
     return ABCDCounts(*sums, *sumw2)
 
 
-def _check_counts(counts: ABCDCounts | Sequence[float]) -> ABCDCounts:
+def as_abcd_counts(counts: ABCDCounts | Sequence[float]) -> ABCDCounts:
+    """``counts`` as checked :class:`ABCDCounts`: four plain numbers ``(N_A, N_B, N_C, N_D)``
+    are unweighted counts (variance = count).
+
+    Raises:
+        DataFormatError: not four finite, non-negative counts (and variances).
+    """
     if isinstance(counts, ABCDCounts):
         c = counts
     else:
@@ -312,7 +319,7 @@ def abcd_estimate(
         >>> est.predicted, round(est.predicted_error, 3), est.excess
         (100.0, 10.0, 30.0)
     """
-    c = _check_counts(counts)
+    c = as_abcd_counts(counts)
     var = np.array([c.var_a, c.var_b, c.var_c, c.var_d])
     if signal_fractions is None:
         pred = c.b * c.c / c.d

@@ -54,6 +54,7 @@ from anomsearch.background.dijet import (
 )
 from anomsearch.background.sideband_fit import (
     SidebandFit,
+    _baker_cousins_chi2,
     _converged,
     _least_squares_start,
     _minimise,
@@ -188,6 +189,44 @@ def _nested_test(low: SidebandFit, high: SidebandFit) -> NestedFitTest:
     )
 
 
+def _checked_orders(orders: tuple[int, ...], alpha: float, test: str) -> tuple[int, ...]:
+    """The sorted distinct orders of :func:`choose_dijet_function`, its options checked."""
+    try:
+        ords = tuple(sorted({int(o) for o in orders}))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"orders must be a sequence of integers, got {orders!r}") from exc
+    if not ords or any(o not in DIJET_N_PARAMS for o in ords):
+        raise ConfigError(f"orders must be a non-empty subset of {DIJET_N_PARAMS}, got {orders!r}")
+    if not (np.isfinite(alpha) and 0.0 < alpha < 1.0):
+        raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
+    if test not in ("f", "lr"):
+        raise ConfigError(f"test must be 'f' or 'lr', got {test!r}")
+    return ords
+
+
+def _fit_orders(
+    counts: np.ndarray,
+    bin_edges: np.ndarray,
+    signal_region: tuple[float, float],
+    ords: tuple[int, ...],
+    sqrt_s: float,
+) -> tuple[dict[int, SidebandFit], list[int]]:
+    """The converged sideband fit of each order, and the orders that failed (at least one fit)."""
+    fits: dict[int, SidebandFit] = {}
+    failed: list[int] = []
+    for n in ords:
+        try:
+            fits[n] = fit_binned_sideband(
+                counts, bin_edges=bin_edges, signal_region=signal_region, n_params=n, sqrt_s=sqrt_s
+            )
+        except FitError as exc:
+            log.warning("dijet fit with %d parameters failed: %s", n, exc)
+            failed.append(n)
+    if not fits:
+        raise FitError(f"no dijet-function order of {ords} converged on the sideband fit")
+    return fits, failed
+
+
 def choose_dijet_function(
     counts: np.ndarray,
     *,
@@ -236,30 +275,8 @@ def choose_dijet_function(
         >>> choice.n_params, choice.alternative, sorted(choice.fits)
         (3, 4, [3, 4, 5])
     """
-    try:
-        ords = tuple(sorted({int(o) for o in orders}))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"orders must be a sequence of integers, got {orders!r}") from exc
-    if not ords or any(o not in DIJET_N_PARAMS for o in ords):
-        raise ConfigError(f"orders must be a non-empty subset of {DIJET_N_PARAMS}, got {orders!r}")
-    if not (np.isfinite(alpha) and 0.0 < alpha < 1.0):
-        raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
-    if test not in ("f", "lr"):
-        raise ConfigError(f"test must be 'f' or 'lr', got {test!r}")
-
-    fits: dict[int, SidebandFit] = {}
-    failed: list[int] = []
-    for n in ords:
-        try:
-            fits[n] = fit_binned_sideband(
-                counts, bin_edges=bin_edges, signal_region=signal_region, n_params=n, sqrt_s=sqrt_s
-            )
-        except FitError as exc:
-            log.warning("dijet fit with %d parameters failed: %s", n, exc)
-            failed.append(n)
-    if not fits:
-        raise FitError(f"no dijet-function order of {ords} converged on the sideband fit")
-
+    ords = _checked_orders(orders, alpha, test)
+    fits, failed = _fit_orders(counts, bin_edges, signal_region, ords, sqrt_s)
     conv = sorted(fits)
     tests = tuple(_nested_test(fits[lo], fits[hi]) for lo, hi in pairwise(conv))
     chosen = conv[0]
@@ -390,6 +407,113 @@ class _SignalPlusBackgroundNLL:
         return np.append(r @ d_b, r @ self.template)
 
 
+def _checked_template(
+    background_template: np.ndarray,
+    bin_edges: np.ndarray,
+    signal_region: tuple[float, float],
+    n_params: int,
+    signal_mass: float,
+    signal_width: float,
+    sqrt_s: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(edges, in_sr, counts)`` of :func:`spurious_signal`, its inputs checked."""
+    if n_params not in DIJET_N_PARAMS:
+        raise ConfigError(f"n_params must be one of {DIJET_N_PARAMS}, got {n_params}")
+    edges, sr, in_sr = validate_fit_binning(bin_edges, signal_region, sqrt_s=sqrt_s)
+    if not (np.isfinite(signal_width) and signal_width > 0):
+        raise ConfigError(f"signal_width must be a positive number (TeV), got {signal_width}")
+    if not (np.isfinite(signal_mass) and sr[0] <= signal_mass <= sr[1]):
+        raise ConfigError(
+            f"signal_mass must lie inside the signal region {sr} TeV, got {signal_mass}"
+        )
+    n = np.asarray(background_template, dtype=float)
+    if n.shape != (edges.size - 1,):
+        raise DataFormatError(
+            f"background_template must have one entry per bin ({edges.size - 1}), "
+            f"got shape {n.shape}"
+        )
+    if not np.all(np.isfinite(n)) or np.any(n < 0):
+        raise DataFormatError("background_template must be finite and non-negative")
+    if n.size < n_params + 2:
+        raise ConfigError(
+            f"{n.size} bins cannot constrain a signal + {n_params}-parameter background fit"
+        )
+    if np.count_nonzero(n) < n_params + 1:
+        raise DataFormatError(
+            f"background_template has only {np.count_nonzero(n)} non-empty bins for a signal + "
+            f"{n_params}-parameter background fit"
+        )
+    return edges, in_sr, n
+
+
+def _background_only_params(
+    bkg: _PoissonNLL, edges: np.ndarray, n: np.ndarray, n_params: int, sqrt_s: float
+) -> np.ndarray:
+    """Background-only fit over all bins, whitened by the least-squares covariance estimate."""
+    start, L = _least_squares_start(edges, n, n_params, sqrt_s)
+    for strategy, simplex in ((1, False), (2, True)):
+        m_b, to_params = _minimise(
+            bkg, start, L, np.zeros(n_params), strategy=strategy, simplex=simplex
+        )
+        if m_b.valid:
+            return to_params(np.asarray(m_b.values))
+    raise FitError(
+        f"background-only fit ({n_params} parameters) of the spurious-signal template did not "
+        "converge"
+    )
+
+
+def _fisher_whitening(
+    edges: np.ndarray, p_b: np.ndarray, template: np.ndarray, sqrt_s: float
+) -> np.ndarray:
+    """``W`` with ``W W^T`` the inverse Fisher information of ``(params, S)`` at ``(p_b, 0)``."""
+    b0 = dijet_bin_integrals(edges, p_b, sqrt_s=sqrt_s, n_nodes=_N_NODES)
+    J = np.column_stack([dijet_bin_jacobian(edges, p_b, sqrt_s=sqrt_s, n_nodes=_N_NODES), template])
+    fisher = J.T @ (J / np.maximum(b0, 1e-300)[:, None])
+    ev, V = np.linalg.eigh(0.5 * (fisher + fisher.T))
+    ev = np.maximum(ev, ev.max() * 1e-14)
+    return V / np.sqrt(ev)[None, :]
+
+
+def _signal_plus_background_minuit(
+    sb: _SignalPlusBackgroundNLL,
+    theta0: np.ndarray,
+    W: np.ndarray,
+    n_params: int,
+    signal_mass: float,
+) -> Minuit:
+    """The converged MIGRAD + HESSE fit of ``theta = theta0 + W z`` (up to four attempts)."""
+
+    def fcn(z: np.ndarray) -> float:
+        return sb.value(theta0 + W @ z)
+
+    def grad(z: np.ndarray) -> np.ndarray:
+        return W.T @ sb.grad(theta0 + W @ z)
+
+    rng = np.random.default_rng(2718)
+    m: Minuit | None = None
+    for attempt in range(1, 5):
+        z0 = np.zeros(n_params + 1) if attempt <= 2 else rng.normal(0.0, 0.5, n_params + 1)
+        m = Minuit(fcn, z0, grad=grad)
+        m.errordef = Minuit.LIKELIHOOD
+        m.errors = np.ones_like(z0)
+        m.strategy = 1 if attempt == 1 else 2
+        m.tol = 0.001
+        m.print_level = 0
+        if attempt > 1:
+            m.simplex()
+        m.migrad(ncall=20_000)
+        if m.valid:
+            m.hesse()
+        if _converged(m):
+            return m
+        log.debug("spurious-signal fit attempt %d did not converge: %s", attempt, m.fmin)
+    raise FitError(
+        f"signal + {n_params}-parameter background fit for the spurious signal at "
+        f"{signal_mass} TeV did not converge (last: {m.fmin if m is not None else 'none'})"
+    )
+
+
 def spurious_signal(
     background_template: np.ndarray,
     *,
@@ -447,94 +571,22 @@ def spurious_signal(
         >>> bool(abs(ss.signal) < 0.01 * ss.signal_error)
         True
     """
-    if n_params not in DIJET_N_PARAMS:
-        raise ConfigError(f"n_params must be one of {DIJET_N_PARAMS}, got {n_params}")
-    edges, sr, in_sr = validate_fit_binning(bin_edges, signal_region, sqrt_s=sqrt_s)
-    if not (np.isfinite(signal_width) and signal_width > 0):
-        raise ConfigError(f"signal_width must be a positive number (TeV), got {signal_width}")
-    if not (np.isfinite(signal_mass) and sr[0] <= signal_mass <= sr[1]):
-        raise ConfigError(
-            f"signal_mass must lie inside the signal region {sr} TeV, got {signal_mass}"
-        )
-    n = np.asarray(background_template, dtype=float)
-    if n.shape != (edges.size - 1,):
-        raise DataFormatError(
-            f"background_template must have one entry per bin ({edges.size - 1}), "
-            f"got shape {n.shape}"
-        )
-    if not np.all(np.isfinite(n)) or np.any(n < 0):
-        raise DataFormatError("background_template must be finite and non-negative")
-    if n.size < n_params + 2:
-        raise ConfigError(
-            f"{n.size} bins cannot constrain a signal + {n_params}-parameter background fit"
-        )
-    if np.count_nonzero(n) < n_params + 1:
-        raise DataFormatError(
-            f"background_template has only {np.count_nonzero(n)} non-empty bins for a signal + "
-            f"{n_params}-parameter background fit"
-        )
-
+    edges, in_sr, n = _checked_template(
+        background_template, bin_edges, signal_region, n_params, signal_mass, signal_width, sqrt_s
+    )
     frac = np.diff(ndtr((edges - signal_mass) / signal_width))
     sr_frac = float(frac[in_sr].sum())
     template = frac / sr_frac
 
     # 1) background-only fit over all bins, whitened by the least-squares covariance estimate
     bkg = _PoissonNLL(edges[:-1], edges[1:], n, n_params, sqrt_s)
-    start, L = _least_squares_start(edges, n, n_params, sqrt_s)
-    p_b = None
-    for strategy, simplex in ((1, False), (2, True)):
-        m_b, to_params = _minimise(
-            bkg, start, L, np.zeros(n_params), strategy=strategy, simplex=simplex
-        )
-        if m_b.valid:
-            p_b = to_params(np.asarray(m_b.values))
-            break
-    if p_b is None:
-        raise FitError(
-            f"background-only fit ({n_params} parameters) of the spurious-signal template did not "
-            "converge"
-        )
+    p_b = _background_only_params(bkg, edges, n, n_params, sqrt_s)
 
     # 2) signal + background, whitened by the Fisher information at (p_b, S = 0)
     theta0 = np.append(p_b, 0.0)
-    b0 = dijet_bin_integrals(edges, p_b, sqrt_s=sqrt_s, n_nodes=_N_NODES)
-    J = np.column_stack([dijet_bin_jacobian(edges, p_b, sqrt_s=sqrt_s, n_nodes=_N_NODES), template])
-    fisher = J.T @ (J / np.maximum(b0, 1e-300)[:, None])
-    ev, V = np.linalg.eigh(0.5 * (fisher + fisher.T))
-    ev = np.maximum(ev, ev.max() * 1e-14)
-    W = V / np.sqrt(ev)[None, :]  # theta = theta0 + W z, W W^T = fisher^-1
-
+    W = _fisher_whitening(edges, p_b, template, sqrt_s)  # theta = theta0 + W z
     sb = _SignalPlusBackgroundNLL(bkg, template, n)
-
-    def fcn(z: np.ndarray) -> float:
-        return sb.value(theta0 + W @ z)
-
-    def grad(z: np.ndarray) -> np.ndarray:
-        return W.T @ sb.grad(theta0 + W @ z)
-
-    rng = np.random.default_rng(2718)
-    m: Minuit | None = None
-    for attempt in range(1, 5):
-        z0 = np.zeros(n_params + 1) if attempt <= 2 else rng.normal(0.0, 0.5, n_params + 1)
-        m = Minuit(fcn, z0, grad=grad)
-        m.errordef = Minuit.LIKELIHOOD
-        m.errors = np.ones_like(z0)
-        m.strategy = 1 if attempt == 1 else 2
-        m.tol = 0.001
-        m.print_level = 0
-        if attempt > 1:
-            m.simplex()
-        m.migrad(ncall=20_000)
-        if m.valid:
-            m.hesse()
-        if _converged(m):
-            break
-        log.debug("spurious-signal fit attempt %d did not converge: %s", attempt, m.fmin)
-    else:
-        raise FitError(
-            f"signal + {n_params}-parameter background fit for the spurious signal at "
-            f"{signal_mass} TeV did not converge (last: {m.fmin if m is not None else 'none'})"
-        )
+    m = _signal_plus_background_minuit(sb, theta0, W, n_params, signal_mass)
 
     theta = theta0 + W @ np.asarray(m.values)
     cov = W @ np.asarray(m.covariance) @ W.T
@@ -542,9 +594,7 @@ def spurious_signal(
     signal = float(theta[-1])
     signal_error = float(np.sqrt(cov[-1, -1]))
     mu, b, _ = sb._mu(theta)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_ratio = np.where(n > 0, np.log(np.where(n > 0, n, 1.0) / mu), 0.0)
-    chi2 = float(2.0 * np.sum(mu - n + n * log_ratio))
+    chi2 = _baker_cousins_chi2(mu, n)
     result = SpuriousSignal(
         signal=signal,
         signal_error=signal_error,

@@ -280,6 +280,85 @@ def _converged(m: Minuit) -> bool:
     )
 
 
+def _baker_cousins_chi2(mu: np.ndarray, counts: np.ndarray) -> float:
+    """Poisson likelihood-ratio chi2 ``2 sum (mu - n + n ln(n / mu))`` (0 for ``n = 0`` terms)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ratio = np.where(counts > 0, np.log(np.where(counts > 0, counts, 1.0) / mu), 0.0)
+    return float(2.0 * np.sum(mu - counts + counts * log_ratio))
+
+
+def _checked_counts(
+    counts: np.ndarray, n_bins: int, in_sr: np.ndarray, n_params: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The counts as floats and the sideband mask, checked for a ``n_params`` fit."""
+    n = np.asarray(counts, dtype=float)
+    if n.shape != (n_bins,):
+        raise DataFormatError(f"counts must have one entry per bin ({n_bins}), got shape {n.shape}")
+    if not np.all(np.isfinite(n)) or np.any(n < 0):
+        raise DataFormatError("counts must be finite and non-negative")
+    fit_mask = ~in_sr
+    n_fit = int(fit_mask.sum())
+    if n_fit <= n_params:
+        raise ConfigError(
+            f"{n_fit} sideband bins cannot constrain a {n_params}-parameter fit with ndf >= 1; "
+            "use finer bins or a wider fit range"
+        )
+    n_nonzero = int(np.count_nonzero(n[fit_mask]))
+    if n_nonzero < n_params:
+        raise DataFormatError(
+            f"only {n_nonzero} non-empty sideband bins for a {n_params}-parameter fit "
+            f"(sideband total {n[fit_mask].sum():g} events)"
+        )
+    return n, fit_mask
+
+
+def _sideband_result(
+    m: Minuit,
+    to_params: Callable[[np.ndarray], np.ndarray],
+    L: np.ndarray,
+    nll: _PoissonNLL,
+    *,
+    edges: np.ndarray,
+    counts: np.ndarray,
+    fit_mask: np.ndarray,
+    signal_region: tuple[float, float],
+    n_params: int,
+    sqrt_s: float,
+    n_attempts: int,
+) -> SidebandFit:
+    """The :class:`SidebandFit` of a converged attempt, logged."""
+    n_fit = int(fit_mask.sum())
+    params = to_params(np.asarray(m.values))
+    cov = L @ np.asarray(m.covariance) @ L.T
+    cov = 0.5 * (cov + cov.T)
+    chi2 = _baker_cousins_chi2(nll.mu(params), nll.counts)
+    expected = dijet_bin_integrals(edges, params, sqrt_s=sqrt_s, n_nodes=_N_NODES)
+    log.info(
+        "sideband fit (%d params) converged after %d attempt(s): chi2/ndf = %.1f/%d",
+        n_params,
+        n_attempts,
+        chi2,
+        n_fit - n_params,
+    )
+    return SidebandFit(
+        n_params=n_params,
+        params=params,
+        covariance=cov,
+        bin_edges=edges,
+        counts=counts,
+        fit_mask=fit_mask,
+        nll=float(nll.value(params)),
+        chi2=chi2,
+        ndf=n_fit - n_params,
+        converged=True,
+        sqrt_s=float(sqrt_s),
+        signal_region=signal_region,
+        errors=np.sqrt(np.diag(cov)),
+        expected=expected,
+        n_attempts=n_attempts,
+    )
+
+
 def fit_binned_sideband(
     counts: np.ndarray,
     *,
@@ -325,26 +404,7 @@ def fit_binned_sideband(
     if n_params not in DIJET_N_PARAMS:
         raise ConfigError(f"n_params must be one of {DIJET_N_PARAMS}, got {n_params}")
     edges, sr, in_sr = validate_fit_binning(bin_edges, signal_region, sqrt_s=sqrt_s)
-    n = np.asarray(counts, dtype=float)
-    if n.shape != (edges.size - 1,):
-        raise DataFormatError(
-            f"counts must have one entry per bin ({edges.size - 1}), got shape {n.shape}"
-        )
-    if not np.all(np.isfinite(n)) or np.any(n < 0):
-        raise DataFormatError("counts must be finite and non-negative")
-    fit_mask = ~in_sr
-    n_fit = int(fit_mask.sum())
-    if n_fit <= n_params:
-        raise ConfigError(
-            f"{n_fit} sideband bins cannot constrain a {n_params}-parameter fit with ndf >= 1; "
-            "use finer bins or a wider fit range"
-        )
-    n_nonzero = int(np.count_nonzero(n[fit_mask]))
-    if n_nonzero < n_params:
-        raise DataFormatError(
-            f"only {n_nonzero} non-empty sideband bins for a {n_params}-parameter fit "
-            f"(sideband total {n[fit_mask].sum():g} events)"
-        )
+    n, fit_mask = _checked_counts(counts, edges.size - 1, in_sr, n_params)
 
     nll = _PoissonNLL(edges[:-1][fit_mask], edges[1:][fit_mask], n[fit_mask], n_params, sqrt_s)
     # SR bins are zeroed so that the least-squares start only sees the sidebands
@@ -379,37 +439,17 @@ def fit_binned_sideband(
         if not _converged(m):
             log.debug("sideband fit attempt %d did not converge: %s", i_attempt, m.fmin)
             continue
-        params = to_params(np.asarray(m.values))
-        cov = L @ np.asarray(m.covariance) @ L.T
-        cov = 0.5 * (cov + cov.T)
-        mu = nll.mu(params)
-        nf = nll.counts
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log_ratio = np.where(nf > 0, np.log(np.where(nf > 0, nf, 1.0) / mu), 0.0)
-        chi2 = float(2.0 * np.sum(mu - nf + nf * log_ratio))
-        expected = dijet_bin_integrals(edges, params, sqrt_s=sqrt_s, n_nodes=_N_NODES)
-        log.info(
-            "sideband fit (%d params) converged after %d attempt(s): chi2/ndf = %.1f/%d",
-            n_params,
-            i_attempt,
-            chi2,
-            n_fit - n_params,
-        )
-        return SidebandFit(
-            n_params=n_params,
-            params=params,
-            covariance=cov,
-            bin_edges=edges,
+        return _sideband_result(
+            m,
+            to_params,
+            L,
+            nll,
+            edges=edges,
             counts=n,
             fit_mask=fit_mask,
-            nll=float(nll.value(params)),
-            chi2=chi2,
-            ndf=n_fit - n_params,
-            converged=True,
-            sqrt_s=float(sqrt_s),
             signal_region=sr,
-            errors=np.sqrt(np.diag(cov)),
-            expected=expected,
+            n_params=n_params,
+            sqrt_s=sqrt_s,
             n_attempts=i_attempt,
         )
     raise FitError(

@@ -67,7 +67,7 @@ from typing import Any
 
 import numpy as np
 
-from anomsearch.background.abcd import ABCDClosure, ABCDCounts, _check_counts
+from anomsearch.background.abcd import ABCDClosure, ABCDCounts, as_abcd_counts
 from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.stats.systematics import Systematic, add_common_systematics
 
@@ -118,6 +118,45 @@ def _non_closure_size(non_closure: float | ABCDClosure) -> float:
     return delta
 
 
+def _abcd_channels(
+    background: list[float], signal_a: float, shape: np.ndarray, delta: float
+) -> list[dict[str, Any]]:
+    """The single-bin channels A, B, C, D: signal ``signal_a * shape``, background, modifiers."""
+    factors = {
+        "A": ("mu_b", "tau_B", "tau_C"),
+        "B": ("mu_b", "tau_B"),
+        "C": ("mu_b", "tau_C"),
+        "D": ("mu_b",),
+    }
+    channels: list[dict[str, Any]] = []
+    for i, region in enumerate(ABCD_CHANNELS):
+        bkg_mods: list[dict[str, Any]] = [
+            {"name": name, "type": "normfactor", "data": None} for name in factors[region]
+        ]
+        if region == "A" and delta > 0:
+            bkg_mods.append(
+                {
+                    "name": NON_CLOSURE_PARAMETER,
+                    "type": "normsys",
+                    "data": {"hi": 1.0 + delta, "lo": 1.0 - delta},
+                }
+            )
+        channels.append(
+            {
+                "name": region,
+                "samples": [
+                    {
+                        "name": "signal",
+                        "data": [signal_a * float(shape[i])],
+                        "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
+                    },
+                    {"name": "background", "data": [background[i]], "modifiers": bkg_mods},
+                ],
+            }
+        )
+    return channels
+
+
 def build_abcd_spec(
     counts: ABCDCounts | Sequence[float],
     *,
@@ -166,7 +205,7 @@ def build_abcd_spec(
         >>> [m["name"] for m in spec["channels"][0]["samples"][1]["modifiers"]]
         ['mu_b', 'tau_B', 'tau_C', 'abcd_non_closure']
     """
-    c = _check_counts(counts)
+    c = as_abcd_counts(counts)
     obs = np.array([c.a, c.b, c.c, c.d], dtype=float)
     var = np.array([c.var_a, c.var_b, c.var_c, c.var_d], dtype=float)
     if not np.allclose(var, obs, rtol=1e-2, atol=1e-9):
@@ -185,38 +224,7 @@ def build_abcd_spec(
     n_b, n_c, n_d = (max(float(v), 1.0) for v in obs[1:])
     nominal = [n_b * n_c / n_d, n_b, n_c, n_d]
     norm_upper = 10.0 + 20.0 / math.sqrt(min(nominal[1:]))
-    factors = {
-        "A": ("mu_b", "tau_B", "tau_C"),
-        "B": ("mu_b", "tau_B"),
-        "C": ("mu_b", "tau_C"),
-        "D": ("mu_b",),
-    }
-    channels: list[dict[str, Any]] = []
-    for i, region in enumerate(ABCD_CHANNELS):
-        bkg_mods: list[dict[str, Any]] = [
-            {"name": name, "type": "normfactor", "data": None} for name in factors[region]
-        ]
-        if region == "A" and delta > 0:
-            bkg_mods.append(
-                {
-                    "name": NON_CLOSURE_PARAMETER,
-                    "type": "normsys",
-                    "data": {"hi": 1.0 + delta, "lo": 1.0 - delta},
-                }
-            )
-        channels.append(
-            {
-                "name": region,
-                "samples": [
-                    {
-                        "name": "signal",
-                        "data": [s_a * float(shape[i])],
-                        "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
-                    },
-                    {"name": "background", "data": [nominal[i]], "modifiers": bkg_mods},
-                ],
-            }
-        )
+    channels = _abcd_channels(nominal, s_a, shape, delta)
     parameters: list[dict[str, Any]] = [{"name": "mu", "bounds": [[0.0, upper]], "inits": [1.0]}]
     parameters += [
         {"name": name, "bounds": [[_NORM_LOWER, norm_upper]], "inits": [1.0]}

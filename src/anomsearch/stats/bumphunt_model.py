@@ -65,6 +65,79 @@ def gaussian_signal_template(bin_edges: np.ndarray, *, mass: float, width: float
     return frac / total
 
 
+def _checked_bumphunt_inputs(
+    observed: np.ndarray, background: BackgroundPrediction, signal_template: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(observed, background nominal, signal template, variations)`` as checked float arrays."""
+    obs = np.asarray(observed, dtype=float)
+    nominal = np.asarray(background.expected, dtype=float)
+    sig = np.asarray(signal_template, dtype=float)
+    variations = np.asarray(background.variations, dtype=float)
+    n_bins = nominal.size
+    if nominal.ndim != 1 or n_bins == 0:
+        raise DataFormatError("background.expected must be a non-empty 1-d array")
+    if obs.shape != (n_bins,) or sig.shape != (n_bins,):
+        raise DataFormatError(
+            f"observed {obs.shape} and signal_template {sig.shape} must match the background "
+            f"bins ({n_bins},)"
+        )
+    if variations.ndim != 3 or variations.shape[1:] != (2, n_bins):
+        raise DataFormatError(
+            f"background.variations must have shape (n_eigen, 2, {n_bins}), got {variations.shape}"
+        )
+    for name, arr in (("observed", obs), ("signal_template", sig), ("variations", variations)):
+        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+            raise DataFormatError(f"{name} must be finite and non-negative")
+    if not np.all(np.isfinite(nominal)) or np.any(nominal <= 0):
+        raise DataFormatError("background.expected must be finite and positive in every bin")
+    if not sig.sum() > 0:
+        raise DataFormatError("signal_template must have a positive sum")
+    return obs, nominal, sig, variations
+
+
+def _histosys(name: str, down: np.ndarray, up: np.ndarray) -> dict[str, Any]:
+    """A pyhf ``histosys`` modifier with the down and up templates."""
+    return {
+        "name": name,
+        "type": "histosys",
+        "data": {"hi_data": up.tolist(), "lo_data": down.tolist()},
+    }
+
+
+def _eigen_modifiers(
+    variations: np.ndarray, nominal: np.ndarray, min_variation: float
+) -> list[dict[str, Any]]:
+    """One ``histosys`` ``bkg_fit_eig{i}`` per non-negligible eigen-variation."""
+    modifiers: list[dict[str, Any]] = []
+    for i, (down, up) in enumerate(variations):
+        shift = np.max(np.abs(np.stack([up, down]) - nominal) / nominal)
+        if shift < min_variation:
+            log.debug(
+                "skipping negligible background eigen-variation %d (max shift %.2g)", i, shift
+            )
+            continue
+        modifiers.append(_histosys(f"bkg_fit_eig{i}", down, up))
+    return modifiers
+
+
+def _shape_modifiers(
+    shape_systematics: Mapping[str, np.ndarray], n_bins: int
+) -> list[dict[str, Any]]:
+    """One ``histosys`` per named ``(2, n_bins)`` down / up background variation, checked."""
+    modifiers: list[dict[str, Any]] = []
+    for name, variation in shape_systematics.items():
+        down, up = np.asarray(variation, dtype=float)
+        if down.shape != (n_bins,) or up.shape != (n_bins,):
+            raise DataFormatError(
+                f"shape systematic {name!r} must have shape (2, {n_bins}), "
+                f"got {np.shape(variation)}"
+            )
+        if not (np.all(np.isfinite(variation)) and np.all(np.asarray(variation) >= 0)):
+            raise DataFormatError(f"shape systematic {name!r} must be finite and non-negative")
+        modifiers.append(_histosys(name, down, up))
+    return modifiers
+
+
 def build_bumphunt_spec(
     *,
     observed: np.ndarray,
@@ -113,66 +186,14 @@ def build_bumphunt_spec(
         >>> [m["name"] for m in spec["channels"][0]["samples"][1]["modifiers"]]
         ['bkg_fit_eig0']
     """
-    obs = np.asarray(observed, dtype=float)
-    nominal = np.asarray(background.expected, dtype=float)
-    sig = np.asarray(signal_template, dtype=float)
-    variations = np.asarray(background.variations, dtype=float)
-    n_bins = nominal.size
-    if nominal.ndim != 1 or n_bins == 0:
-        raise DataFormatError("background.expected must be a non-empty 1-d array")
-    if obs.shape != (n_bins,) or sig.shape != (n_bins,):
-        raise DataFormatError(
-            f"observed {obs.shape} and signal_template {sig.shape} must match the background "
-            f"bins ({n_bins},)"
-        )
-    if variations.ndim != 3 or variations.shape[1:] != (2, n_bins):
-        raise DataFormatError(
-            f"background.variations must have shape (n_eigen, 2, {n_bins}), got {variations.shape}"
-        )
-    for name, arr in (("observed", obs), ("signal_template", sig), ("variations", variations)):
-        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-            raise DataFormatError(f"{name} must be finite and non-negative")
-    if not np.all(np.isfinite(nominal)) or np.any(nominal <= 0):
-        raise DataFormatError("background.expected must be finite and positive in every bin")
-    if not sig.sum() > 0:
-        raise DataFormatError("signal_template must have a positive sum")
+    obs, nominal, sig, variations = _checked_bumphunt_inputs(observed, background, signal_template)
     if not (np.isfinite(min_variation) and min_variation >= 0):
         raise ConfigError(f"min_variation must be >= 0, got {min_variation}")
     upper = max(10.0, 5.0 * float(obs.sum())) if mu_upper is None else float(mu_upper)
     if not (np.isfinite(upper) and upper > 0):
         raise ConfigError(f"mu_upper must be > 0, got {mu_upper}")
-
-    modifiers: list[dict[str, Any]] = []
-    for i, (down, up) in enumerate(variations):
-        shift = np.max(np.abs(np.stack([up, down]) - nominal) / nominal)
-        if shift < min_variation:
-            log.debug(
-                "skipping negligible background eigen-variation %d (max shift %.2g)", i, shift
-            )
-            continue
-        modifiers.append(
-            {
-                "name": f"bkg_fit_eig{i}",
-                "type": "histosys",
-                "data": {"hi_data": up.tolist(), "lo_data": down.tolist()},
-            }
-        )
-    for name, variation in (shape_systematics or {}).items():
-        down, up = np.asarray(variation, dtype=float)
-        if down.shape != (n_bins,) or up.shape != (n_bins,):
-            raise DataFormatError(
-                f"shape systematic {name!r} must have shape (2, {n_bins}), "
-                f"got {np.shape(variation)}"
-            )
-        if not (np.all(np.isfinite(variation)) and np.all(np.asarray(variation) >= 0)):
-            raise DataFormatError(f"shape systematic {name!r} must be finite and non-negative")
-        modifiers.append(
-            {
-                "name": name,
-                "type": "histosys",
-                "data": {"hi_data": up.tolist(), "lo_data": down.tolist()},
-            }
-        )
+    modifiers = _eigen_modifiers(variations, nominal, min_variation)
+    modifiers += _shape_modifiers(shape_systematics or {}, nominal.size)
     return {
         "version": "1.0.0",
         "channels": [

@@ -48,6 +48,15 @@ log = logging.getLogger(__name__)
 # percentiles of the -2, -1, 0, +1, +2 sigma quantiles of the standard normal
 _NORMAL_PERCENTILES = 100.0 * ndtr(np.arange(-2.0, 3.0))
 _N_SIGMA_AUTO = 5.0  # automatic scan: up to max(mu_hat, 0) + this many HESSE errors (then doubled)
+# the CLs curves of a limit, in the order of UpperLimit (observed, then expected), for messages
+_CURVE_NAMES = (
+    "observed",
+    "expected -2",
+    "expected -1",
+    "expected 0",
+    "expected +1",
+    "expected +2",
+)
 
 
 class UpperLimit(NamedTuple):
@@ -125,6 +134,82 @@ def _validate_scan(scan: Sequence[float] | np.ndarray, upper: float) -> np.ndarr
     return grid
 
 
+def _check_limit_options(
+    calculator: str, n_toys: int, cl: float, n_scan: int, rtol: float
+) -> float:
+    """Check the options of :func:`upper_limit`; return ``cl`` as a float."""
+    _check_toy_options(calculator, n_toys)
+    cl = float(cl)
+    if not 0.0 < cl < 1.0:
+        raise ConfigError(f"cl must be in (0, 1), got {cl}")
+    if isinstance(n_scan, bool) or not isinstance(n_scan, int | np.integer) or n_scan < 2:
+        raise ConfigError(f"n_scan must be an integer >= 2, got {n_scan!r}")
+    if not (math.isfinite(rtol) and rtol > 0):
+        raise ConfigError(f"rtol must be > 0, got {rtol}")
+    return cl
+
+
+def _cls_evaluator(
+    model: Any, data: np.ndarray, calculator: str, n_toys: int
+) -> Callable[[float], tuple[float, np.ndarray]]:
+    """``mu -> (CLs observed, CLs expected (5,))``, each ``mu`` computed once."""
+    cache: dict[float, tuple[float, np.ndarray]] = {}
+
+    def evaluate(mu: float) -> tuple[float, np.ndarray]:
+        mu = float(mu)
+        if mu not in cache:
+            try:
+                if calculator == "toys":
+                    cache[mu] = _toy_cls(mu, data, model, n_toys)
+                else:
+                    obs, exp = pyhf.infer.hypotest(
+                        mu, data, model, test_stat="qtilde", return_expected_set=True
+                    )
+                    cache[mu] = (float(obs), np.array([float(v) for v in exp]))
+            except pyhf.exceptions.FailedMinimization as exc:
+                raise FitError(f"pyhf fit failed in the CLs test at mu = {mu:g}: {exc}") from exc
+        return cache[mu]
+
+    return evaluate
+
+
+def _crossings(
+    grid: np.ndarray,
+    curves: list[np.ndarray],
+    level: float,
+    evaluate: Callable[[float], tuple[float, np.ndarray]] | None,
+    rtol: float,
+) -> list[float]:
+    """The ``mu`` where each CLs curve (observed, then expected) first falls below ``level``.
+
+    Solved with Brent's method in the grid bracket when ``evaluate`` is given, else linearly
+    interpolated; NaN (with a warning) for an expected curve that does not cross.
+    """
+    limits = []
+    for k, (name, curve) in enumerate(zip(_CURVE_NAMES, curves, strict=True)):
+        i = _first_crossing(curve, level)
+        if i is None:
+            msg = (
+                f"{name} CLs does not cross {level:g} inside the scan [{grid[0]:g}, "
+                f"{grid[-1]:g}] (CLs from {curve[0]:.3g} to {curve[-1]:.3g})"
+            )
+            if k == 0:
+                raise ConfigError(f"{msg}; adjust the scan")
+            log.warning("%s: that expected limit is NaN", msg)
+            limits.append(math.nan)
+            continue
+        if evaluate is not None:
+
+            def f(mu: float, k: int = k) -> float:
+                obs, exp = evaluate(mu)
+                return (obs if k == 0 else float(exp[k - 1])) - level
+
+            limits.append(float(brentq(f, grid[i - 1], grid[i], xtol=1e-12, rtol=rtol)))
+        else:
+            limits.append(_interpolate(grid, curve, i, level))
+    return limits
+
+
 def upper_limit(
     workspace_or_spec: Mapping[str, Any] | pyhf.Workspace,
     *,
@@ -185,14 +270,7 @@ def upper_limit(
         >>> round(lim.observed, 1), lim.expected.round(1).tolist()
         (20.9, [10.9, 14.8, 20.9, 29.8, 41.1])
     """
-    _check_toy_options(calculator, n_toys)
-    cl = float(cl)
-    if not 0.0 < cl < 1.0:
-        raise ConfigError(f"cl must be in (0, 1), got {cl}")
-    if isinstance(n_scan, bool) or not isinstance(n_scan, int | np.integer) or n_scan < 2:
-        raise ConfigError(f"n_scan must be an integer >= 2, got {n_scan!r}")
-    if not (math.isfinite(rtol) and rtol > 0):
-        raise ConfigError(f"rtol must be > 0, got {rtol}")
+    cl = _check_limit_options(calculator, n_toys, cl, n_scan, rtol)
     level = 1.0 - cl
     ws = load_workspace(workspace_or_spec)
 
@@ -205,25 +283,7 @@ def upper_limit(
         lo, hi = (float(v) for v in model.config.suggested_bounds()[poi])
         if lo != 0.0:
             raise ConfigError(f"qtilde CLs limits need the POI lower bound at 0, got {lo:g}")
-        cache: dict[float, tuple[float, np.ndarray]] = {}
-
-        def evaluate(mu: float) -> tuple[float, np.ndarray]:
-            mu = float(mu)
-            if mu not in cache:
-                try:
-                    if calculator == "toys":
-                        cache[mu] = _toy_cls(mu, full, model, int(n_toys))
-                    else:
-                        obs, exp = pyhf.infer.hypotest(
-                            mu, full, model, test_stat="qtilde", return_expected_set=True
-                        )
-                        cache[mu] = (float(obs), np.array([float(v) for v in exp]))
-                except pyhf.exceptions.FailedMinimization as exc:
-                    raise FitError(
-                        f"pyhf fit failed in the CLs test at mu = {mu:g}: {exc}"
-                    ) from exc
-            return cache[mu]
-
+        evaluate = _cls_evaluator(model, full, calculator, int(n_toys))
         if scan is None:
             grid = _automatic_grid(model, full, evaluate, level=level, upper=hi, n_scan=n_scan)
         else:
@@ -231,37 +291,13 @@ def upper_limit(
         results = [evaluate(mu) for mu in grid]
         cls_obs = np.array([r[0] for r in results])
         cls_exp = np.array([r[1] for r in results])
-        curves = [cls_obs, *cls_exp.T]
-        names = [
-            "observed",
-            "expected -2",
-            "expected -1",
-            "expected 0",
-            "expected +1",
-            "expected +2",
-        ]
-        limits = []
-        for k, (name, curve) in enumerate(zip(names, curves, strict=True)):
-            i = _first_crossing(curve, level)
-            if i is None:
-                msg = (
-                    f"{name} CLs does not cross {level:g} inside the scan [{grid[0]:g}, "
-                    f"{grid[-1]:g}] (CLs from {curve[0]:.3g} to {curve[-1]:.3g})"
-                )
-                if k == 0:
-                    raise ConfigError(f"{msg}; adjust the scan")
-                log.warning("%s: that expected limit is NaN", msg)
-                limits.append(math.nan)
-                continue
-            if scan is None and calculator == "asymptotics":
-
-                def f(mu: float, k: int = k) -> float:
-                    obs, exp = evaluate(mu)
-                    return (obs if k == 0 else float(exp[k - 1])) - level
-
-                limits.append(float(brentq(f, grid[i - 1], grid[i], xtol=1e-12, rtol=rtol)))
-            else:
-                limits.append(_interpolate(grid, curve, i, level))
+        limits = _crossings(
+            grid,
+            [cls_obs, *cls_exp.T],
+            level,
+            evaluate if scan is None and calculator == "asymptotics" else None,
+            rtol,
+        )
 
     result = UpperLimit(
         observed=limits[0],

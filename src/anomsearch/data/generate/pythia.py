@@ -435,6 +435,83 @@ def _to_pt_eta_phi(p4: np.ndarray) -> np.ndarray:
     return np.stack([pt, np.arcsinh(p4[:, 2] / pt), np.arctan2(p4[:, 1], p4[:, 0])], axis=1)
 
 
+def _checked_pythia_args(
+    config: PythiaConfig | None, n_events: int, seed: int
+) -> tuple[PythiaConfig, int, int]:
+    """``(config, n_events, seed)`` of :func:`generate_pythia`, checked (default config)."""
+    cfg = PythiaConfig() if config is None else config
+    if not isinstance(cfg, PythiaConfig):
+        raise ConfigError(f"config must be a PythiaConfig, got {type(cfg).__name__}")
+    if isinstance(n_events, bool) or not isinstance(n_events, int | np.integer) or n_events < 0:
+        raise ConfigError(f"n_events must be a non-negative integer, got {n_events!r}")
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, int | np.integer)
+        or not 0 <= seed <= _MAX_SEED
+    ):
+        raise ConfigError(f"seed must be an integer in [0, {_MAX_SEED}], got {seed!r}")
+    return cfg, int(n_events), int(seed)
+
+
+def _next_triggered(
+    pythia: Any,
+    species: _SpeciesTable,
+    clusterer: JetClusterer,
+    rng: np.random.Generator,
+    cfg: PythiaConfig,
+) -> tuple[Any, list[Any], np.ndarray, np.ndarray | None] | None:
+    """One try: ``(sequence, jets, p4, pT-eta-phi or None)`` of a triggered event, else None."""
+    if not pythia.next():
+        return None
+    p4, charged, photon = _final_state(pythia.event, species, cfg.eta_max)
+    if len(p4) < 2:
+        return None
+    p4 = _smear(p4, charged, photon, rng)
+    ptetaphi = None
+    if cfg.massless_objects:
+        ptetaphi = _to_pt_eta_phi(p4)
+        p4 = particles_to_four_vectors(ptetaphi)
+    sequence, jets = clusterer.cluster(p4)
+    if len(jets) < 2 or jets[0].pt() < cfg.trigger_pt:
+        return None
+    return sequence, jets, p4, ptetaphi
+
+
+def _raw_particles(p4: np.ndarray, ptetaphi: np.ndarray | None) -> tuple[np.ndarray, bool]:
+    """An event's ``(pT, eta, phi)`` particles, the hardest 700 if more; and whether truncated."""
+    from anomsearch.data.io.lhco_raw import MAX_PARTICLES, pack_particles
+
+    if ptetaphi is None:
+        ptetaphi = _to_pt_eta_phi(p4)
+    if len(ptetaphi) > MAX_PARTICLES:
+        return pack_particles(ptetaphi[None], truncate=True)[0], True
+    return ptetaphi, False
+
+
+def _run_stats(
+    pythia: Any,
+    cfg: PythiaConfig,
+    settings: list[str],
+    n_accepted: int,
+    n_tried: int,
+    seconds: float,
+) -> dict[str, Any]:
+    """The ``stats`` dict of :func:`generate_pythia` (without the particles)."""
+    sigma_pb = float(pythia.infoPython().sigmaGen()) * 1e9  # mb -> pb
+    efficiency = n_accepted / n_tried if n_tried else 0.0
+    return {
+        "n_tried": n_tried,
+        "n_accepted": n_accepted,
+        "efficiency": efficiency,
+        "sigma_gen_pb": sigma_pb,
+        "sigma_accepted_pb": sigma_pb * efficiency,
+        "seconds": seconds,
+        "events_per_s": n_accepted / seconds if seconds > 0 else float("nan"),
+        "settings": settings,
+        "config": cfg,
+    }
+
+
 def generate_pythia(
     n_events: int,
     *,
@@ -478,20 +555,9 @@ def generate_pythia(
     References:
         Pythia 8.3: arXiv:2203.11601. Anti-kT: arXiv:0802.1189. N-subjettiness: arXiv:1011.2268.
     """
-    from anomsearch.data.io.lhco_raw import MAX_PARTICLES, pack_particles
+    from anomsearch.data.io.lhco_raw import MAX_PARTICLES
 
-    cfg = PythiaConfig() if config is None else config
-    if not isinstance(cfg, PythiaConfig):
-        raise ConfigError(f"config must be a PythiaConfig, got {type(cfg).__name__}")
-    if isinstance(n_events, bool) or not isinstance(n_events, int | np.integer) or n_events < 0:
-        raise ConfigError(f"n_events must be a non-negative integer, got {n_events!r}")
-    if (
-        isinstance(seed, bool)
-        or not isinstance(seed, int | np.integer)
-        or not 0 <= seed <= _MAX_SEED
-    ):
-        raise ConfigError(f"seed must be an integer in [0, {_MAX_SEED}], got {seed!r}")
-    n_events, seed = int(n_events), int(seed)
+    cfg, n_events, seed = _checked_pythia_args(config, n_events, seed)
     _import_generators()
 
     settings = cfg.pythia_settings(seed)
@@ -518,25 +584,13 @@ def generate_pythia(
                     f"tries; check PythiaConfig.trigger_pt/pthat_min"
                 )
             n_tried += 1
-            if not pythia.next():
+            accepted = _next_triggered(pythia, species, clusterer, rng, cfg)
+            if accepted is None:
                 continue
-            p4, charged, photon = _final_state(pythia.event, species, cfg.eta_max)
-            if len(p4) < 2:
-                continue
-            p4 = _smear(p4, charged, photon, rng)
-            ptetaphi = None
-            if cfg.massless_objects:
-                ptetaphi = _to_pt_eta_phi(p4)
-                p4 = particles_to_four_vectors(ptetaphi)
-            _sequence, jets = clusterer.cluster(p4)
-            if len(jets) < 2 or jets[0].pt() < cfg.trigger_pt:
-                continue
+            _sequence, jets, p4, ptetaphi = accepted  # the sequence keeps the jets' constituents
             if return_particles:
-                if ptetaphi is None:
-                    ptetaphi = _to_pt_eta_phi(p4)
-                if len(ptetaphi) > MAX_PARTICLES:
-                    n_truncated += 1
-                    ptetaphi = pack_particles(ptetaphi[None], truncate=True)[0]
+                ptetaphi, truncated = _raw_particles(p4, ptetaphi)
+                n_truncated += truncated
                 particles[len(rows), : len(ptetaphi)] = ptetaphi
             rows.append([clusterer.jet_features(j) for j in jets[:2]])
             bar.update(1)
@@ -546,19 +600,7 @@ def generate_pythia(
 
     jets_arr = np.array(rows, dtype=np.float64).reshape(len(rows), 2, len(JET_FIELDS))
     label = np.full(len(rows), 0 if cfg.process == "qcd" else 1, dtype=np.int8)
-    sigma_pb = float(pythia.infoPython().sigmaGen()) * 1e9  # mb -> pb
-    efficiency = len(rows) / n_tried if n_tried else 0.0
-    stats: dict[str, Any] = {
-        "n_tried": n_tried,
-        "n_accepted": len(rows),
-        "efficiency": efficiency,
-        "sigma_gen_pb": sigma_pb,
-        "sigma_accepted_pb": sigma_pb * efficiency,
-        "seconds": seconds,
-        "events_per_s": len(rows) / seconds if seconds > 0 else float("nan"),
-        "settings": settings,
-        "config": cfg,
-    }
+    stats = _run_stats(pythia, cfg, settings, len(rows), n_tried, seconds)
     if return_particles:
         stats["particles"] = particles
         stats["n_truncated"] = n_truncated
@@ -575,6 +617,6 @@ def generate_pythia(
         len(rows),
         n_tried,
         stats["events_per_s"],
-        sigma_pb,
+        stats["sigma_gen_pb"],
     )
     return EventTable(jets_arr, label=label), stats

@@ -52,7 +52,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -309,6 +309,105 @@ def _remove_leftovers(out_dir: Path) -> None:
         tmp.unlink()
 
 
+def _checked_options(
+    config: PythiaConfig | None, n: int, seed: int, chunk_size: int, n_jobs: int | None, raw: bool
+) -> tuple[PythiaConfig, int, int, int, int]:
+    """``(config, n, seed, chunk_size, n_jobs)`` of :func:`generate_pythia_chunks`, checked."""
+    cfg = PythiaConfig() if config is None else config
+    if not isinstance(cfg, PythiaConfig):
+        raise ConfigError(
+            f"generate_pythia_chunks.config must be a PythiaConfig, got {type(cfg).__name__}"
+        )
+    n = _check_int(n, "n", 1)
+    seed = _check_int(seed, "seed", 0)
+    chunk_size = _check_int(chunk_size, "chunk_size", 1)
+    n_jobs = _check_int((os.cpu_count() or 1) if n_jobs is None else n_jobs, "n_jobs", 1)
+    if not isinstance(raw, bool):
+        raise ConfigError(f"generate_pythia_chunks.raw must be True or False, got {raw!r}")
+    return cfg, n, seed, chunk_size, n_jobs
+
+
+def _check_run_manifest(run_path: Path, identity: dict[str, Any]) -> None:
+    """Refuse a work directory whose ``run.json`` has other settings than ``identity``."""
+    if run_path.exists():
+        bad = _mismatch(identity, _read_json(run_path))
+        if bad:
+            raise ConfigError(
+                f"{run_path}: this work directory holds a run with different settings: "
+                f"{'; '.join(bad)}; use another work directory (--work-dir) or delete this one"
+            )
+
+
+def _scan_chunks(
+    out: Path, sizes: list[int], cfg_dict: dict[str, Any], seed: int, raw: bool, *, repair: bool
+) -> tuple[dict[int, dict[str, Any]], list[_Task]]:
+    """The manifests of the finished chunks by index, and the tasks of the others."""
+    manifests: dict[int, dict[str, Any]] = {}
+    todo: list[_Task] = []
+    for i, size in enumerate(sizes):
+        expected = {"config": cfg_dict, "seed": seed, "chunk_index": i, "raw": raw}
+        done = _finished(out, i, expected, size, repair=repair)
+        if done is not None:
+            manifests[i] = done
+        else:
+            todo.append((str(out), cfg_dict, seed, i, chunk_seed(seed, i), size, raw))
+    return manifests, todo
+
+
+def _run_chunks(todo: list[_Task], n_jobs: int, done: Callable[[dict[str, Any]], None]) -> None:
+    """Run the tasks here or in a ``spawn`` process pool; ``done(manifest)`` as each finishes."""
+    if n_jobs == 1 or len(todo) <= 1:
+        for task in todo:
+            done(_run_chunk(task))
+    elif todo:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        workers = min(n_jobs, len(todo))
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
+            futures = [pool.submit(_run_chunk, task) for task in todo]
+            for future in as_completed(futures):
+                done(future.result())
+
+
+def _summary(
+    out: Path,
+    n: int,
+    used: list[dict[str, Any]],
+    todo: list[_Task],
+    skipped: tuple[int, ...],
+    seconds: float,
+    n_new: int,
+) -> ChunkedRun:
+    """The :class:`ChunkedRun` of a call from the manifests of its chunks, logged."""
+    tried = np.array([m["n_tried"] for m in used], dtype=np.float64)
+    sigma = np.array([m["sigma_gen_pb"] for m in used])
+    accepted = sum(int(m["n_events"]) for m in used)
+    rate = n_new / seconds if n_new and seconds > 0 else float("nan")
+    log.info(
+        "pythia chunks: %d events in %d chunk(s) (%d generated, %d reused) in %s, %.1f ev/s",
+        n,
+        len(used),
+        len(todo),
+        len(skipped),
+        out,
+        rate,
+    )
+    return ChunkedRun(
+        out_dir=out,
+        n_events=n,
+        chunk_files=[chunk_path(out, i) for i in range(len(used))],
+        generated=tuple(sorted(t[3] for t in todo)),
+        skipped=skipped,
+        seconds=seconds,
+        events_per_s=rate,
+        sigma_gen_pb=float(np.sum(sigma * tried) / np.sum(tried)),
+        efficiency=float(accepted / np.sum(tried)),
+    )
+
+
 def generate_pythia_chunks(
     n: int,
     *,
@@ -349,52 +448,22 @@ def generate_pythia_chunks(
     References:
         Pythia 8.3: arXiv:2203.11601.
     """
-    cfg = PythiaConfig() if config is None else config
-    if not isinstance(cfg, PythiaConfig):
-        raise ConfigError(
-            f"generate_pythia_chunks.config must be a PythiaConfig, got {type(cfg).__name__}"
-        )
-    n = _check_int(n, "n", 1)
-    seed = _check_int(seed, "seed", 0)
-    chunk_size = _check_int(chunk_size, "chunk_size", 1)
-    n_jobs = _check_int((os.cpu_count() or 1) if n_jobs is None else n_jobs, "n_jobs", 1)
-    if not isinstance(raw, bool):
-        raise ConfigError(f"generate_pythia_chunks.raw must be True or False, got {raw!r}")
+    cfg, n, seed, chunk_size, n_jobs = _checked_options(config, n, seed, chunk_size, n_jobs, raw)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
     spec = _run_spec(cfg, seed, n, chunk_size, raw)
-    identity = {key: value for key, value in spec.items() if key != "n"}  # n may change
     run_path = out / _RUN_MANIFEST
-    if run_path.exists():
-        bad = _mismatch(identity, _read_json(run_path))
-        if bad:
-            raise ConfigError(
-                f"{run_path}: this work directory holds a run with different settings: "
-                f"{'; '.join(bad)}; use another work directory (--work-dir) or delete this one"
-            )
-
+    _check_run_manifest(run_path, {key: value for key, value in spec.items() if key != "n"})
     sizes = chunk_sizes(n, chunk_size)
-    cfg_dict = spec["config"]
-
-    def scan(*, repair: bool) -> tuple[dict[int, dict[str, Any]], list[_Task]]:
-        manifests: dict[int, dict[str, Any]] = {}
-        todo: list[_Task] = []
-        for i, size in enumerate(sizes):
-            expected = {"config": cfg_dict, "seed": seed, "chunk_index": i, "raw": raw}
-            done = _finished(out, i, expected, size, repair=repair)
-            if done is not None:
-                manifests[i] = done
-            else:
-                todo.append((str(out), cfg_dict, seed, i, chunk_seed(seed, i), size, raw))
-        return manifests, todo
 
     stack = ExitStack()
-    manifests, todo = scan(repair=False)  # read-only: a reader of finished chunks writes nothing
+    # read-only: a reader of finished chunks writes nothing
+    manifests, todo = _scan_chunks(out, sizes, spec["config"], seed, raw, repair=False)
     if todo or not run_path.exists():
         stack.enter_context(_generation_lock(out))
         try:
-            manifests, todo = scan(repair=True)
+            manifests, todo = _scan_chunks(out, sizes, spec["config"], seed, raw, repair=True)
             write_json_atomic(run_path, {"format": _FORMAT, **spec})
             _remove_leftovers(out)
         except BaseException:
@@ -434,48 +503,12 @@ def generate_pythia_chunks(
         bar.update(1)
 
     try:
-        if n_jobs == 1 or len(todo) <= 1:
-            for task in todo:
-                _done(_run_chunk(task))
-        elif todo:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
-            workers = min(n_jobs, len(todo))
-            with ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("spawn")
-            ) as pool:
-                futures = [pool.submit(_run_chunk, task) for task in todo]
-                for future in as_completed(futures):
-                    _done(future.result())
+        _run_chunks(todo, n_jobs, _done)
     finally:
         stack.close()
     seconds = time.perf_counter() - t0
-
-    used = [manifests[i] for i in range(len(sizes))]
-    tried = np.array([m["n_tried"] for m in used], dtype=np.float64)
-    sigma = np.array([m["sigma_gen_pb"] for m in used])
-    accepted = sum(int(m["n_events"]) for m in used)
-    rate = n_new / seconds if n_new and seconds > 0 else float("nan")
-    log.info(
-        "pythia chunks: %d events in %d chunk(s) (%d generated, %d reused) in %s, %.1f ev/s",
-        n,
-        len(sizes),
-        len(todo),
-        len(skipped),
-        out,
-        rate,
-    )
-    return ChunkedRun(
-        out_dir=out,
-        n_events=n,
-        chunk_files=[chunk_path(out, i) for i in range(len(sizes))],
-        generated=tuple(sorted(t[3] for t in todo)),
-        skipped=skipped,
-        seconds=seconds,
-        events_per_s=rate,
-        sigma_gen_pb=float(np.sum(sigma * tried) / np.sum(tried)),
-        efficiency=float(accepted / np.sum(tried)),
+    return _summary(
+        out, n, [manifests[i] for i in range(len(sizes))], todo, skipped, seconds, n_new
     )
 
 

@@ -1,0 +1,223 @@
+"""The black-box answer of a finished run, from its results directory, without retraining.
+
+:func:`answer_from_results` reads the run's ``report.json`` and ``selected_events.npz``, fits the
+resonance mass and yield (:mod:`anomsearch.answer.resonance_fit`) and the daughter-jet masses
+(:mod:`anomsearch.answer.daughter_masses`), and builds the answer and its details
+(:mod:`anomsearch.answer.submission`); :func:`submit` also writes them into the directory.
+
+References:
+    G. Kasieczka et al., "The LHC Olympics 2020: a community challenge for anomaly detection in
+    high energy physics", arXiv:2101.08320 (black-box challenge and answer format).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from anomsearch.answer.daughter_masses import estimate_daughter_masses
+from anomsearch.answer.resonance_fit import fit_resonance_mass
+from anomsearch.answer.submission import (
+    AnswerFiles,
+    _read_json,
+    build_answer,
+    build_answer_details,
+    write_answer,
+)
+from anomsearch.exceptions import ConfigError, DataFormatError
+
+__all__ = ["answer_from_results", "submit"]
+
+log = logging.getLogger(__name__)
+
+REPORT_FILE = "report.json"
+EVENTS_FILE = "selected_events.npz"
+
+
+def _require(mapping: Any, keys: Sequence[str], source: str) -> Any:
+    value = mapping
+    for depth, key in enumerate(keys):
+        if not isinstance(value, Mapping) or key not in value:
+            raise DataFormatError(f"{source}: missing key {'.'.join(keys[: depth + 1])}")
+        value = value[key]
+    return value
+
+
+class _ReportInputs(NamedTuple):
+    """What :func:`answer_from_results` takes from a run's ``report.json``."""
+
+    p_value: float
+    best_window: Any
+    edges: np.ndarray
+    observed: np.ndarray
+    expected: np.ndarray
+    covariance: np.ndarray
+    full_covariance: bool
+    signal_region: list[float]
+    sidebands: list[float]
+    relative_width: float
+
+
+def _report_inputs(report: Any, src: str) -> _ReportInputs:
+    """The p-value, the SR background, the regions and the signal width of ``report.json``."""
+    p0 = float(_require(report, ["p0"], src))
+    best_window = None
+    if report.get("global"):  # a window scan: the look-elsewhere-corrected p-value
+        p0 = float(report["global"]["p_value"])
+        best_window = (report.get("scan") or {}).get("best")
+    bkg = _require(report, ["background"], src)
+    edges = np.asarray(_require(report, ["background", "sr_bin_edges"], src), dtype=float)
+    observed = np.asarray(_require(report, ["background", "observed_sr"], src), dtype=float)
+    expected = np.asarray(_require(report, ["background", "expected_sr"], src), dtype=float)
+    if "expected_sr_covariance" in bkg:
+        cov = np.asarray(bkg["expected_sr_covariance"], dtype=float)
+    else:
+        sigma = np.asarray(
+            _require(report, ["background", "expected_sr_uncertainty"], src), dtype=float
+        )
+        cov = np.diag(sigma**2)
+    if "headline" in report:  # with a scan: the most significant window
+        sr = [float(v) for v in _require(report, ["headline", "signal_region"], src)]
+        sb = [float(v) for v in _require(report, ["headline", "sidebands"], src)]
+    else:
+        sr = [float(v) for v in _require(report, ["config", "regions", "signal_region"], src)]
+        sb = [float(v) for v in _require(report, ["config", "regions", "sidebands"], src)]
+    rel_width = float(report["config"].get("stats", {}).get("signal_width", 0.05))
+    return _ReportInputs(
+        p_value=p0,
+        best_window=best_window,
+        edges=edges,
+        observed=observed,
+        expected=expected,
+        covariance=cov,
+        full_covariance="expected_sr_covariance" in bkg,
+        signal_region=sr,
+        sidebands=sb,
+        relative_width=rel_width,
+    )
+
+
+def _selected_events(events_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(mjj, jet masses (n, 2))`` of the selected events in ``selected_events.npz``."""
+    try:
+        with np.load(events_path) as npz:
+            missing = [k for k in ("mjj", "mj1", "mj2") if k not in npz.files]
+            if missing:
+                raise DataFormatError(f"{events_path}: missing array(s) {missing}")
+            mjj = np.asarray(npz["mjj"], dtype=float)
+            jets = np.column_stack([npz["mj1"], npz["mj2"]]).astype(float)
+    except FileNotFoundError as exc:
+        raise DataFormatError(f"{events_path}: file not found") from exc
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise DataFormatError(f"{events_path}: not a readable .npz file ({exc})") from exc
+    if jets.shape[0] != mjj.size:
+        raise DataFormatError(f"{events_path}: mjj, mj1 and mj2 must have the same length")
+    return mjj, jets
+
+
+def answer_from_results(
+    results_dir: str | os.PathLike[str],
+    *,
+    significance_threshold: float = 3.0,
+    daughter_bin_width: float = 0.01,
+    signal_efficiency: float = 1.0,
+    mass_unit_gev: float = 1000.0,
+    most_significant_window: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Build the answer and its details from a finished run's results, without retraining.
+
+    Reads ``report.json`` (``p0``, or ``global.p_value`` after a window scan, whose best entry
+    then goes into the details; ``background.sr_bin_edges``, ``observed_sr``,
+    ``expected_sr``, and ``expected_sr_covariance`` when present, else the diagonal from
+    ``expected_sr_uncertainty``; the regions of ``headline`` -- after a scan its most significant
+    window -- or else ``config.regions``; ``config.stats.signal_width``) and
+    ``selected_events.npz`` (``mjj``, ``mj1``, ``mj2`` of the events passing the score cut, TeV).
+    Fits the resonance mass and yield in the SR bins (:func:`fit_resonance_mass`, background
+    profiled with its covariance, mass free over the SR) and the daughter-jet masses from the
+    selected SR events minus the selected sideband events scaled to the predicted SR background
+    (:func:`estimate_daughter_masses`).
+
+    Args:
+        results_dir: the run's results directory.
+        significance_threshold: see :func:`build_answer`.
+        daughter_bin_width: jet-mass bin width (TeV) of the daughter-mass histograms, which
+            span 0 to the largest selected jet mass.
+        signal_efficiency: see :func:`build_answer`.
+        mass_unit_gev: GeV per unit of the results' masses (TeV: 1000).
+        most_significant_window: informational entry for the details (e.g. from a window scan).
+
+    Returns:
+        ``(answer, details)`` ready for :func:`write_answer`.
+
+    Raises:
+        DataFormatError: a file or a key is missing or malformed (named).
+        ConfigError: bad options.
+    """
+    out = Path(results_dir)
+    report_path, events_path = out / REPORT_FILE, out / EVENTS_FILE
+    inputs = _report_inputs(_read_json(report_path), str(report_path))
+    if most_significant_window is None and inputs.best_window:
+        most_significant_window = inputs.best_window
+    if not (math.isfinite(daughter_bin_width) and daughter_bin_width > 0):
+        raise ConfigError(f"answer.daughter_bin_width must be > 0, got {daughter_bin_width}")
+    mjj, jets = _selected_events(events_path)
+    edges, expected, cov = inputs.edges, inputs.expected, inputs.covariance
+    sr, sb = inputs.signal_region, inputs.sidebands
+
+    resonance = fit_resonance_mass(
+        inputs.observed,
+        edges,
+        expected,
+        relative_width=inputs.relative_width,
+        mass_range=(float(edges[0]), float(edges[-1])),
+        background_covariance=cov,
+    )
+    in_sr = (mjj >= sr[0]) & (mjj < sr[1])
+    in_sb = (mjj >= sb[0]) & (mjj < sb[1]) & ~in_sr
+    top = float(jets.max()) if jets.size else 1.0
+    n_bins = max(10, math.ceil(top / daughter_bin_width))
+    daughters = estimate_daughter_masses(
+        jets[in_sr],
+        jets[in_sb],
+        n_background_sr=float(expected.sum()),
+        n_background_sr_error=float(math.sqrt(max(float(cov.sum()), 0.0))),
+        bins=np.linspace(0.0, n_bins * daughter_bin_width, n_bins + 1),
+    )
+    options = {
+        "p_value": inputs.p_value,
+        "resonance": resonance,
+        "daughter_masses": daughters,
+        "significance_threshold": significance_threshold,
+        "mass_unit_gev": mass_unit_gev,
+        "signal_efficiency": signal_efficiency,
+    }
+    answer = build_answer(**options)
+    details = build_answer_details(
+        **options,
+        most_significant_window=most_significant_window,
+        extra={
+            "source": {
+                "results_dir": str(out),
+                "signal_region_gev": [v * mass_unit_gev for v in sr],
+                "n_selected_sr": int(in_sr.sum()),
+                "n_selected_sidebands": int(in_sb.sum()),
+                "n_background_sr": float(expected.sum()),
+                "relative_mass_width": inputs.relative_width,
+                "background_covariance": "full" if inputs.full_covariance else "diagonal",
+            }
+        },
+    )
+    return answer, details
+
+
+def submit(results_dir: str | os.PathLike[str], **options: Any) -> AnswerFiles:
+    """:func:`answer_from_results` then :func:`write_answer` into the same directory."""
+    answer, details = answer_from_results(results_dir, **options)
+    return write_answer(results_dir, answer, details)
