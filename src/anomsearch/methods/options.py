@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from anomsearch.data.events import DERIVED_FEATURES, EventTable
+from anomsearch.data.features.sets import FEATURE_SETS, feature_set, is_extra_feature
 from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.base import derive_seed
 from anomsearch.methods.classifier import ClassifierScorer
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from anomsearch.methods.nn.classifier_training import TrainedClassifier
 
 __all__ = [
+    "CLASSIFIERS",
     "DEFAULT_FEATURES",
     "FLOW_KINDS",
     "SCORE_KINDS",
@@ -57,6 +59,9 @@ log = logging.getLogger(__name__)
 
 #: The standard LHCO R&D input features (CATHODE-family conventions, masses in TeV).
 DEFAULT_FEATURES: tuple[str, ...] = ("mj1", "delta_mj", "tau21_j1", "tau21_j2")
+
+#: The classifier back-ends of the classifier methods (``method.classifier``).
+CLASSIFIERS: tuple[str, ...] = ("mlp", "hgb")
 
 #: Flow architectures of CATHODE: ``"maf"`` (affine MAF) and ``"nsf"`` (rational-quadratic spline).
 FLOW_KINDS: tuple[str, ...] = ("maf", "nsf")
@@ -142,11 +147,14 @@ def check_widths(name: str, value: object, *, allow_empty: bool = True) -> tuple
 
 
 def check_features(features: str | Sequence[str], *, no_mjj_reason: str) -> tuple[str, ...]:
-    """Input feature names as a tuple: known derived features, at least one, and not ``mjj``.
+    """Input feature names as a tuple: a feature set's, or known features, at least one, and not
+    ``mjj``.
 
     Args:
-        features: one name or a sequence of names of
-            :data:`~anomsearch.data.events.DERIVED_FEATURES`.
+        features: a feature-set name (:data:`~anomsearch.data.features.sets.FEATURE_SETS`:
+            ``standard``, ``subjettiness``, ``efp``, ``kitchen_sink``), or one name or a
+            sequence of names of :data:`~anomsearch.data.events.DERIVED_FEATURES` and of the
+            constituent features (``tau3_b05_j1``, ``efp2_1_j2``, ...).
         no_mjj_reason: completes "'mjj' cannot be ..." in the error message.
 
     Raises:
@@ -156,14 +164,19 @@ def check_features(features: str | Sequence[str], *, no_mjj_reason: str) -> tupl
         >>> check_features("mj1", no_mjj_reason="an input")
         ('mj1',)
     """
+    if isinstance(features, str) and features in FEATURE_SETS:
+        return feature_set(features, option="method.features")
     feats = (features,) if isinstance(features, str) else tuple(features)
     if not feats:
         raise ConfigError("method.features must name at least one feature")
     for f in feats:
-        if f not in DERIVED_FEATURES:
+        if f not in DERIVED_FEATURES and not is_extra_feature(f):
             raise ConfigError(
-                f"method.features: unknown feature {f!r}; available: "
+                f"method.features: unknown feature {f!r}; a feature set ("
+                + ", ".join(FEATURE_SETS)
+                + ") or names of: "
                 + ", ".join(x for x in DERIVED_FEATURES if x != "mjj")
+                + ", and the constituent features tau<N>_b<beta>_j<1|2>, efp<d>_<k>_j<1|2>"
             )
     if "mjj" in feats:
         raise ConfigError(f"method.features: 'mjj' cannot be {no_mjj_reason}")
@@ -330,7 +343,8 @@ class ClassifierOptions:
         val_fraction: fraction of the training events held out for early stopping (without
             ``inner_folds``).
         n_ensemble: without ``inner_folds``: number of classifiers (different seeds, each with
-            its own random validation split) whose outputs are averaged. With ``inner_folds``:
+            its own random validation split) whose outputs are averaged (default 1 for ``mlp``,
+            5 for ``hgb``). With ``inner_folds``:
             number of candidate classifiers (different seeds) trained per inner fold, of which
             the one with the lowest validation loss is kept.
         inner_folds: ``None`` (default) or ``k >= 2`` for the nested k-fold of CWoLa hunting:
@@ -339,6 +353,18 @@ class ClassifierOptions:
             selection) on it; the ``k`` selected classifiers are averaged.
         min_region_events: minimum number of events of each training class.
         accelerator: Lightning accelerator.
+        classifier: the back-end: ``"mlp"`` (the networks above) or ``"hgb"`` (an ensemble of
+            gradient-boosted trees, :mod:`anomsearch.methods.trees`; the network options are
+            then unused).
+        feature_fraction: hgb: the fraction of the features each ensemble member sees
+            (attribute bagging; 1 = all).
+        tree_max_iter: hgb: most boosting iterations per member (early stopping on
+            ``val_fraction`` of the training events).
+        tree_learning_rate: hgb: shrinkage of each boosting iteration.
+        tree_max_leaf_nodes: hgb: leaves per tree.
+        tree_min_samples_leaf: hgb: fewest events per leaf.
+        tree_l2_regularization: hgb: L2 penalty on the leaf values.
+        tree_n_iter_no_change: hgb: early-stopping patience in boosting iterations.
 
     Raises:
         ConfigError: an invalid option; the message names it as ``method.<option>``.
@@ -370,10 +396,18 @@ class ClassifierOptions:
     max_epochs: int = 15
     patience: int = 4
     val_fraction: float = 0.2
-    n_ensemble: int = 1
+    n_ensemble: int | None = None
     inner_folds: int | None = None
     min_region_events: int = 100
     accelerator: str = "auto"
+    classifier: str = "mlp"
+    feature_fraction: float = 1.0
+    tree_max_iter: int = 200
+    tree_learning_rate: float = 0.1
+    tree_max_leaf_nodes: int = 31
+    tree_min_samples_leaf: int = 20
+    tree_l2_regularization: float = 0.0
+    tree_n_iter_no_change: int = 10
 
     def __post_init__(self) -> None:
         features = check_features(self.features, no_mjj_reason=self._no_mjj_reason)
@@ -386,8 +420,16 @@ class ClassifierOptions:
             lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
             max_epochs=self.max_epochs, patience=self.patience, val_fraction=self.val_fraction,
         )  # fmt: skip
+        if self.classifier not in CLASSIFIERS:
+            raise ConfigError(
+                f"method.classifier must be one of {', '.join(CLASSIFIERS)}, "
+                f"got {self.classifier!r}"
+            )
+        if self.n_ensemble is None:
+            object.__setattr__(self, "n_ensemble", 5 if self.classifier == "hgb" else 1)
         for name in ("n_ensemble", "min_region_events"):
             check_positive(name, getattr(self, name), integer=True)
+        self._check_tree_options()
         if self.inner_folds is not None:
             check_positive("inner_folds", self.inner_folds, integer=True)
             if int(self.inner_folds) < 2:
@@ -395,6 +437,38 @@ class ClassifierOptions:
                     f"method.inner_folds must be >= 2 (or null), got {self.inner_folds!r}"
                 )
         check_accelerator(self.accelerator)
+
+    def _check_tree_options(self) -> None:
+        fraction = _real(self.feature_fraction)
+        if fraction is None or not 0.0 < fraction <= 1.0:
+            raise ConfigError(
+                f"method.feature_fraction must be in (0, 1], got {self.feature_fraction!r}"
+            )
+        for name in ("tree_max_iter", "tree_max_leaf_nodes", "tree_min_samples_leaf"):
+            check_positive(name, getattr(self, name), integer=True)
+        check_positive("tree_n_iter_no_change", self.tree_n_iter_no_change, integer=True)
+        check_positive("tree_learning_rate", self.tree_learning_rate)
+        check_non_negative("tree_l2_regularization", self.tree_l2_regularization)
+        if self.classifier == "hgb" and self.inner_folds is not None:
+            raise ConfigError("method.inner_folds: only used with method.classifier 'mlp'")
+        if self.classifier == "mlp" and fraction < 1.0:
+            raise ConfigError("method.feature_fraction: only used with method.classifier 'hgb'")
+
+    def tree_options(self) -> Any:
+        """The :class:`~anomsearch.methods.trees.TreeEnsembleOptions` of the ``hgb`` back-end."""
+        from anomsearch.methods.trees import TreeEnsembleOptions
+
+        return TreeEnsembleOptions(
+            n_members=int(self.n_ensemble or 1),
+            max_iter=int(self.tree_max_iter),
+            learning_rate=float(self.tree_learning_rate),
+            max_leaf_nodes=int(self.tree_max_leaf_nodes),
+            min_samples_leaf=int(self.tree_min_samples_leaf),
+            l2_regularization=float(self.tree_l2_regularization),
+            n_iter_no_change=int(self.tree_n_iter_no_change),
+            val_fraction=float(self.val_fraction),
+            feature_fraction=float(self.feature_fraction),
+        )
 
     def training_options(self) -> dict[str, Any]:
         """The network and training keyword arguments of the trainers of
@@ -497,10 +571,24 @@ class ClassifierOptions:
         sample_weight: np.ndarray | None,
         seed: int,
     ) -> ClassifierScorer:
-        """Train the ensemble (see :meth:`train_members`) and wrap it in a scorer on ``features``.
+        """Train the ensemble and wrap it in a scorer on ``features``: the MLPs of
+        :meth:`train_members` (``classifier: mlp``) or the boosted trees of
+        :func:`~anomsearch.methods.trees.train_tree_ensemble` (``classifier: hgb``).
 
         The scorer records the method's ``name`` (written into saved scorers).
         """
+        if self.classifier == "hgb":
+            from anomsearch.methods.trees import train_tree_ensemble
+
+            return train_tree_ensemble(
+                x,
+                y,
+                features=tuple(self.features),
+                options=self.tree_options(),
+                seed=seed,
+                sample_weight=sample_weight,
+                method=self.name,
+            )
         members = self.train_members(x, y, sample_weight=sample_weight, seed=seed)
         return self.scorer(members)
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from anomsearch.data.events import EventTable
 from anomsearch.data.regions import Regions
-from anomsearch.exceptions import DataFormatError
+from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.base import derive_seed
 from anomsearch.methods.classifier import ClassifierScorer
 from anomsearch.methods.options import (
@@ -100,6 +100,11 @@ class SACWoLa(ClassifierOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.classifier != "mlp":
+            raise ConfigError(
+                "method.classifier: SA-CWoLa's simulation term is part of the network's loss, "
+                f"so it trains an MLP ('mlp'), not {self.classifier!r}"
+            )
         lam = check_non_negative("sim_lambda", self.sim_lambda)
         if lam >= 1:
             log.warning(

@@ -1,0 +1,205 @@
+"""The tree back-end of the classifier methods: a seeded ensemble of gradient-boosted trees.
+
+With ``method.classifier: hgb`` every classifier-based method (CWoLa hunting, the idealized and
+supervised references, CATHODE's and SALAD's final classifier) trains, instead of MLPs, an
+ensemble of scikit-learn ``HistGradientBoostingClassifier`` s: member ``i`` is seeded with
+``derive_seed(seed, i)``, stops early on its own random validation split (``val_fraction``), weighs
+the two classes equally (``class_weight="balanced"``, on top of any event weights), and -- with
+``feature_fraction < 1`` -- sees its own random subset of the features (attribute bagging). The
+score is the mean of the members' probabilities. Like every method it is cross-scored by
+:func:`~anomsearch.methods.base.cross_score`, so no event is scored by a model that saw it.
+
+Tree ensembles are insensitive to the scale and to monotonic transformations of the inputs and
+robust to uninformative ones, which is what lets them use the many-observable feature sets
+(:func:`anomsearch.data.features.sets.feature_set`): on LHC Olympics R&D they reach a max SIC of
+~16 on the four standard features and ~35 with 56 N-subjettiness features.
+
+References:
+    T. Finke, M. Hein, G. Kasieczka, M. Krämer, A. Mück, P. Prangchaikul, T. Quadfasel,
+    D. Shih, M. Sommerhalder, "Back to the roots: tree-based algorithms for weakly supervised
+    anomaly detection", arXiv:2309.13111.
+    G. Ke et al., "LightGBM" (histogram gradient boosting), NeurIPS 2017.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from anomsearch.data.events import EventTable
+from anomsearch.exceptions import ConfigError
+from anomsearch.methods.base import derive_seed
+
+__all__ = ["TreeEnsembleOptions", "TreeEnsembleScorer", "TreeMember", "train_tree_ensemble"]
+
+log = logging.getLogger(__name__)
+
+
+class TreeMember(NamedTuple):
+    """One member of a tree ensemble.
+
+    Attributes:
+        model: the fitted ``HistGradientBoostingClassifier``.
+        columns: indices of the scorer's features this member was trained on.
+        n_iter: boosting iterations kept (after early stopping).
+        best_val_loss: the member's validation loss at ``n_iter`` (NaN without early stopping).
+    """
+
+    model: Any
+    columns: tuple[int, ...]
+    n_iter: int
+    best_val_loss: float
+
+
+@dataclass(frozen=True, eq=False)
+class TreeEnsembleScorer:
+    """An ensemble of boosted-tree classifiers on fixed features; the score is the mean of the
+    members' probabilities.
+
+    Attributes:
+        members: the ensemble members.
+        features: names of the :class:`~anomsearch.data.events.EventTable` features.
+        method: name of the method that trained it.
+    """
+
+    members: tuple[TreeMember, ...]
+    features: tuple[str, ...]
+    method: str = ""
+
+    def score(self, events: EventTable) -> np.ndarray:
+        """The ensemble-averaged probability in ``[0, 1]`` of every event (any mjj), float64."""
+        x = events.features(self.features)
+        out = np.zeros(len(events), dtype=np.float64)
+        for member in self.members:
+            out += member.model.predict_proba(x[:, list(member.columns)])[:, 1]
+        return out / len(self.members)
+
+
+@dataclass(frozen=True)
+class TreeEnsembleOptions:
+    """Options of one tree ensemble (see the module docstring).
+
+    Attributes:
+        n_members: ensemble members.
+        max_iter: most boosting iterations per member.
+        learning_rate: shrinkage of each iteration.
+        max_leaf_nodes: leaves per tree.
+        min_samples_leaf: fewest events per leaf.
+        l2_regularization: L2 penalty on the leaf values.
+        n_iter_no_change: early stopping: iterations without a lower validation loss.
+        val_fraction: each member's random validation split for early stopping.
+        feature_fraction: fraction of the features each member sees (1: all).
+    """
+
+    n_members: int = 5
+    max_iter: int = 200
+    learning_rate: float = 0.1
+    max_leaf_nodes: int = 31
+    min_samples_leaf: int = 20
+    l2_regularization: float = 0.0
+    n_iter_no_change: int = 10
+    val_fraction: float = 0.2
+    feature_fraction: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < float(self.feature_fraction) <= 1.0:
+            raise ConfigError(
+                f"method.feature_fraction must be in (0, 1], got {self.feature_fraction!r}"
+            )
+
+
+def _member_columns(n_features: int, fraction: float, seed: int) -> tuple[int, ...]:
+    """The feature indices of one member: all, or a seeded random subset of ``fraction``."""
+    if fraction >= 1.0:
+        return tuple(range(n_features))
+    k = max(1, round(fraction * n_features))
+    rng = np.random.default_rng(seed)
+    return tuple(int(i) for i in np.sort(rng.choice(n_features, size=k, replace=False)))
+
+
+def _train_member(
+    x: np.ndarray,
+    y: np.ndarray,
+    sample_weight: np.ndarray | None,
+    options: TreeEnsembleOptions,
+    seed: int,
+) -> TreeMember:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    columns = _member_columns(x.shape[1], float(options.feature_fraction), derive_seed(seed, 1))
+    model = HistGradientBoostingClassifier(
+        learning_rate=float(options.learning_rate),
+        max_iter=int(options.max_iter),
+        max_leaf_nodes=int(options.max_leaf_nodes),
+        min_samples_leaf=int(options.min_samples_leaf),
+        l2_regularization=float(options.l2_regularization),
+        early_stopping=True,
+        scoring="loss",
+        validation_fraction=float(options.val_fraction),
+        n_iter_no_change=int(options.n_iter_no_change),
+        class_weight="balanced",
+        random_state=derive_seed(seed, 0) % (2**31),
+    )
+    model.fit(x[:, list(columns)], y, sample_weight=sample_weight)
+    val = getattr(model, "validation_score_", np.array([]))
+    best = float(-np.max(val)) if len(val) else float("nan")  # scores are negative losses
+    return TreeMember(model=model, columns=columns, n_iter=int(model.n_iter_), best_val_loss=best)
+
+
+def train_tree_ensemble(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    features: tuple[str, ...],
+    options: TreeEnsembleOptions,
+    seed: int,
+    sample_weight: np.ndarray | None = None,
+    method: str = "",
+) -> TreeEnsembleScorer:
+    """Train the members of a tree ensemble and wrap them in a scorer.
+
+    Args:
+        x: inputs, shape ``(n, len(features))``.
+        y: 0/1 labels, shape ``(n,)``.
+        features: the names of the columns of ``x`` (the scorer reads them from events).
+        options: the ensemble's options.
+        seed: member ``i`` trains with ``derive_seed(seed, i)``.
+        sample_weight: optional per-event weights (multiplied by the balanced class weights).
+        method: the method's name (recorded in the scorer).
+
+    Returns:
+        The :class:`TreeEnsembleScorer`.
+
+    Raises:
+        ConfigError: only one class in ``y``, or invalid options.
+
+    Examples:
+        >>> rng = np.random.default_rng(0)
+        >>> x = np.concatenate([rng.normal(0, 1, (500, 2)), rng.normal(1, 1, (500, 2))])
+        >>> y = np.repeat([0, 1], 500)
+        >>> scorer = train_tree_ensemble(
+        ...     x, y, features=("a", "b"), options=TreeEnsembleOptions(n_members=2), seed=1)
+        >>> len(scorer.members), scorer.members[0].columns
+        (2, (0, 1))
+    """
+    y = np.asarray(y)
+    if np.unique(y).size != 2:
+        raise ConfigError("a tree ensemble needs events of both classes (0 and 1)")
+    x = np.asarray(x, dtype=np.float64)
+    members = []
+    for i in range(int(options.n_members)):
+        member = _train_member(x, y, sample_weight, options, derive_seed(seed, i))
+        members.append(member)
+        log.info(
+            "%s: tree member %d/%d: %d iterations, %d features, val_loss %.5f",
+            method or "hgb",
+            i + 1,
+            int(options.n_members),
+            member.n_iter,
+            len(member.columns),
+            member.best_val_loss,
+        )
+    return TreeEnsembleScorer(members=tuple(members), features=tuple(features), method=method)
