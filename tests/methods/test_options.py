@@ -135,6 +135,8 @@ def test_check_features() -> None:
         ("batch_size", 64.5),
         ("max_epochs", 0),
         ("patience", 0),
+        ("top_epochs", 0),
+        ("top_epochs", 1.5),
         ("val_fraction", 0.0),
         ("val_fraction", 1.0),
     ],
@@ -195,6 +197,32 @@ def test_classifier_options_feed_every_trainer() -> None:
         train_sim_assisted_classifier,
     ):
         assert set(options) <= set(inspect.signature(trainer).parameters), trainer.__name__
+
+
+def test_mlp_training_defaults() -> None:
+    """The MLP defaults for weak supervision at 5e4-1e6 events (benchmarks/nn_training.py), the
+    same in :func:`train_classifier`; DisCo keeps large batches and the best epoch."""
+    from anomsearch.methods import DiscoClassifier, DoubleDisco
+    from anomsearch.methods.nn.classifier_training import train_classifier
+
+    opts = ClassifierOptions()
+    assert (opts.batch_size, opts.max_epochs, opts.patience, opts.top_epochs) == (256, 50, 8, 5)
+    defaults = inspect.signature(train_classifier).parameters
+    for name, value in opts.training_options().items():
+        if name != "accelerator":
+            assert defaults[name].default == value, name
+    assert opts.training_options()["top_epochs"] == 5
+    for disco in (DiscoClassifier(), DoubleDisco()):
+        kept = (disco.batch_size, disco.max_epochs, disco.patience, disco.top_epochs)
+        assert kept == (1024, 15, 4, 1)
+
+
+@pytest.mark.parametrize("value", [0, -3, 2.5, "5", None, True])
+def test_top_epochs_errors_name_the_option(value: object) -> None:
+    with pytest.raises(ConfigError, match=r"^method\.top_epochs must be a positive integer"):
+        ClassifierOptions(top_epochs=value)
+    with pytest.raises(ConfigError, match=r"method\.top_epochs"):
+        METHODS["cwola"](top_epochs=value)
 
 
 def test_classifier_options_accept_a_valid_set_and_reject_bad_ones() -> None:

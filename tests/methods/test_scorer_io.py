@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 from pathlib import Path
@@ -16,7 +17,7 @@ import anomsearch
 from anomsearch.exceptions import DataFormatError
 from anomsearch.methods import ClassifierScorer
 from anomsearch.methods.classifier import SCORER_FORMAT_VERSION
-from anomsearch.methods.nn import train_classifier
+from anomsearch.methods.nn import MLP, train_classifier
 
 if TYPE_CHECKING:  # the fixture's type; conftest modules are not importable at run time
     from conftest import ToyDijets
@@ -24,9 +25,16 @@ if TYPE_CHECKING:  # the fixture's type; conftest modules are not importable at 
 FEATURES = ("mj1", "delta_mj", "tau21_j1", "tau21_j2")
 
 
+#: A scorer saved in format version 1 (one network per member) by the code before top_epochs, and
+#: the mean of its members' outputs on fixed inputs.
+V1_SCORER = Path(__file__).parent / "data" / "scorer_v1"
+V1_EXPECTED = Path(__file__).parent / "data" / "scorer_v1_expected.json"
+
+
 @pytest.fixture(scope="module")
 def scorer() -> ClassifierScorer:
-    """Two tiny members with dropout and batch norm (every layer type the MLP can have)."""
+    """Two tiny members with dropout and batch norm (every layer type the MLP can have), each
+    averaging its three best epochs."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(600, len(FEATURES))) * [0.05, 0.1, 0.2, 0.2] + [0.1, 0.2, 0.6, 0.6]
     y = (rng.random(600) < 0.4).astype(np.int8)
@@ -39,12 +47,14 @@ def scorer() -> ClassifierScorer:
             dropout=0.1,
             batch_norm=True,
             batch_size=64,
-            max_epochs=2,
+            max_epochs=3,
             patience=1,
+            top_epochs=3,
             seed=s,
         )
         for s in (1, 2)
     )
+    assert all(len(m.nets) == 3 for m in members)
     return ClassifierScorer(classifiers=members, features=FEATURES, method="cwola")
 
 
@@ -71,13 +81,50 @@ def test_round_trip_is_bit_identical(
             b.epochs_trained,
         )
         assert a.history == b.history
+        assert a.averaged_epochs == b.averaged_epochs and len(b.extra_nets) == 2
+        assert a.averaged_val_loss == b.averaged_val_loss
+        for net_a, net_b in zip(a.nets, b.nets, strict=True):
+            for (ka, va), (kb, vb) in zip(
+                net_a.state_dict().items(), net_b.state_dict().items(), strict=True
+            ):
+                assert ka == kb and torch.equal(va, vb)
+
+
+def test_a_scorer_of_format_version_1_still_loads() -> None:
+    meta = json.loads((V1_SCORER / "scorer.json").read_text())
+    assert meta["format_version"] == 1  # the fixture really is an old file
+    expected = json.loads(V1_EXPECTED.read_text())
+    loaded = ClassifierScorer.load(V1_SCORER)
+    assert loaded.method == "cwola" and loaded.features == FEATURES
+    for member in loaded.classifiers:
+        assert member.nets == (member.net,) and member.averaged_epochs == ()
+        assert member.averaged_val_loss is None and member.val_loss == member.best_val_loss
+    x = np.array(expected["inputs"])
+    scores = np.mean([m.predict_proba(x) for m in loaded.classifiers], axis=0)
+    np.testing.assert_allclose(scores, expected["scores"], rtol=1e-6)
+
+
+def test_averaged_epochs_must_match_the_saved_networks(
+    scorer: ClassifierScorer, tmp_path: Path
+) -> None:
+    import hashlib
+
+    scorer.save(tmp_path)
+    payload = torch.load(tmp_path / "weights.pt", weights_only=True)
+    payload["members"][0]["averaged_epochs"] = [0]
+    torch.save(payload, tmp_path / "weights.pt")
+    meta = json.loads((tmp_path / "scorer.json").read_text())
+    meta["weights_sha256"] = hashlib.sha256((tmp_path / "weights.pt").read_bytes()).hexdigest()
+    (tmp_path / "scorer.json").write_text(json.dumps(meta))
+    with pytest.raises(DataFormatError, match="1 averaged epochs for 3 networks"):
+        ClassifierScorer.load(tmp_path)
 
 
 def test_metadata(scorer: ClassifierScorer, tmp_path: Path) -> None:
     before = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     scorer.save(tmp_path)
     meta = json.loads((tmp_path / "scorer.json").read_text())
-    assert meta["format_version"] == SCORER_FORMAT_VERSION
+    assert meta["format_version"] == SCORER_FORMAT_VERSION == 2
     assert meta["anomsearch_version"] == anomsearch.__version__
     assert meta["method"] == "cwola"
     assert meta["features"] == list(FEATURES)
@@ -122,6 +169,9 @@ def test_save_errors(scorer: ClassifierScorer, tmp_path: Path) -> None:
     )
     with pytest.raises(TypeError, match="MLP"):
         ClassifierScorer(classifiers=(odd,), features=FEATURES).save(tmp_path / "odd")
+    mixed = dataclasses.replace(member, extra_nets=(MLP(4, hidden=(2,)),))
+    with pytest.raises(TypeError, match="share one MLP architecture"):
+        ClassifierScorer(classifiers=(mixed,), features=FEATURES).save(tmp_path / "mixed")
 
 
 def _corrupt_json(d: Path) -> None:

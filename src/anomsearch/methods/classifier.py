@@ -6,17 +6,20 @@ scorer scores, is saved or is loaded.
 
 A saved scorer is a directory holding
 
-* ``weights.pt``: per ensemble member the network's ``state_dict``, the input standardisation
-  (float64 mean and std) and the training record (best validation loss, epochs, loss history,
-  validation mask), written with :func:`torch.save` and read back with ``weights_only=True`` (no
-  pickled code is executed on load);
+* ``weights.pt``: per ensemble member the network's ``state_dict`` (of its best epoch), the
+  ``state_dict`` of each further averaged epoch (``epoch_state_dicts``, format version 2), the
+  input standardisation (float64 mean and std) and the training record (best validation loss,
+  epochs, averaged epochs and their validation loss, loss history, validation mask), written with
+  :func:`torch.save` and read back with ``weights_only=True`` (no pickled code is executed on
+  load);
 * ``scorer.json``: metadata: format version, anomsearch and torch versions, method name, creation
   time (UTC, ISO 8601), the feature names, each member's MLP architecture, and the SHA-256 of
   ``weights.pt``.
 
 Each file is written atomically and ``scorer.json`` last, so a reader sees either the previous
 scorer, or the new one complete; the checksum detects a ``weights.pt`` that does not belong to the
-metadata. A loaded scorer gives bit-identical scores on the same hardware.
+metadata. A loaded scorer gives bit-identical scores on the same hardware. Scorers of format
+version 1 (one network per member, written before epochs were averaged) still load.
 
 References:
     J. H. Collins, K. Howe, B. Nachman, arXiv:1805.02664 and arXiv:1902.02634 (the ensemble of
@@ -46,12 +49,16 @@ if TYPE_CHECKING:
 
     from anomsearch.methods.nn.classifier_training import TrainedClassifier
 
-__all__ = ["SCORER_FORMAT_VERSION", "ClassifierScorer", "file_sha256"]
+__all__ = ["READABLE_FORMAT_VERSIONS", "SCORER_FORMAT_VERSION", "ClassifierScorer", "file_sha256"]
 
 log = logging.getLogger(__name__)
 
-#: Version of the saved-scorer layout; :meth:`ClassifierScorer.load` reads this version only.
-SCORER_FORMAT_VERSION = 1
+#: Version of the saved-scorer layout :meth:`ClassifierScorer.save` writes (2: a member may average
+#: the networks of several epochs).
+SCORER_FORMAT_VERSION = 2
+
+#: The versions :meth:`ClassifierScorer.load` reads (1: one network per member).
+READABLE_FORMAT_VERSIONS: tuple[int, ...] = (1, 2)
 
 _FORMAT = "anomsearch.classifier_scorer"
 _META = "scorer.json"
@@ -60,7 +67,8 @@ _WEIGHTS = "weights.pt"
 
 @dataclass(frozen=True, eq=False)
 class ClassifierScorer:
-    """Ensemble of trained classifiers on fixed features; the score is the mean classifier output.
+    """Ensemble of trained classifiers on fixed features; the score is the mean classifier output
+    (each member's output is itself the mean over its averaged epochs).
 
     Attributes:
         classifiers: the ensemble members.
@@ -102,13 +110,16 @@ class ClassifierScorer:
             raise DataFormatError(
                 f"{directory}: exists and is not a directory; cannot save a scorer"
             )
-        architectures = [_mlp_architecture(c.net) for c in self.classifiers]
+        architectures = [_member_architecture(c) for c in self.classifiers]
         payload = {
             "members": [
                 {
-                    "state_dict": {
-                        k: v.detach().to("cpu", copy=True) for k, v in c.net.state_dict().items()
-                    },
+                    "state_dict": _cpu_state(c.net),
+                    "epoch_state_dicts": [_cpu_state(net) for net in c.extra_nets],
+                    "averaged_epochs": [int(e) for e in c.averaged_epochs],
+                    "averaged_val_loss": (
+                        None if c.averaged_val_loss is None else float(c.averaged_val_loss)
+                    ),
                     "mean": torch.from_numpy(np.array(c.standardizer.mean, dtype=np.float64)),
                     "std": torch.from_numpy(np.array(c.standardizer.std, dtype=np.float64)),
                     "best_val_loss": float(c.best_val_loss),
@@ -182,10 +193,10 @@ class ClassifierScorer:
             method = str(meta.get("method", ""))
         except (KeyError, TypeError) as exc:
             raise DataFormatError(f"{meta_path}: malformed scorer metadata ({exc!r})") from exc
-        if fmt != _FORMAT or version != SCORER_FORMAT_VERSION:
+        if fmt != _FORMAT or version not in READABLE_FORMAT_VERSIONS:
             raise DataFormatError(
                 f"{meta_path}: unsupported format {fmt!r} version {version!r}; this anomsearch "
-                f"reads {_FORMAT!r} version {SCORER_FORMAT_VERSION}"
+                f"reads {_FORMAT!r} versions " + ", ".join(str(v) for v in READABLE_FORMAT_VERSIONS)
             )
         if not features or not all(isinstance(f, str) for f in features) or not architectures:
             raise DataFormatError(f"{meta_path}: malformed scorer metadata (features or members)")
@@ -230,6 +241,20 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _cpu_state(net: nn.Module) -> dict[str, Any]:
+    """A CPU copy of a network's ``state_dict``."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
+
+
+def _member_architecture(member: TrainedClassifier) -> dict[str, Any]:
+    """The architecture of a member's networks (every averaged epoch has the same)."""
+    architecture = _mlp_architecture(member.net)
+    for net in member.extra_nets:
+        if _mlp_architecture(net) != architecture:
+            raise TypeError("the averaged epochs of a member must share one MLP architecture")
+    return architecture
+
+
 def _mlp_architecture(net: nn.Module) -> dict[str, Any]:
     """The constructor arguments of an :class:`MLP`, read off its layers."""
     from torch import nn
@@ -252,27 +277,36 @@ def _mlp_architecture(net: nn.Module) -> dict[str, Any]:
 def _restore_member(
     member: dict[str, Any], architecture: dict[str, Any], *, n_features: int
 ) -> TrainedClassifier:
+    """A member of a saved scorer (format version 1: no ``epoch_state_dicts``, one network)."""
     from anomsearch.methods.nn.classifier_training import Standardizer, TrainedClassifier
     from anomsearch.methods.nn.mlp import MLP
 
     if architecture.get("type") != "MLP" or int(architecture["n_inputs"]) != n_features:
         raise ValueError(f"architecture {architecture!r} does not fit {n_features} features")
-    net = MLP(
-        int(architecture["n_inputs"]),
-        hidden=[int(h) for h in architecture["hidden"]],
-        dropout=float(architecture["dropout"]),
-        batch_norm=bool(architecture["batch_norm"]),
-    )
-    net.load_state_dict(member["state_dict"], strict=True)
-    net.eval()
+
+    def network(state: dict[str, Any]) -> MLP:
+        net = MLP(
+            int(architecture["n_inputs"]),
+            hidden=[int(h) for h in architecture["hidden"]],
+            dropout=float(architecture["dropout"]),
+            batch_norm=bool(architecture["batch_norm"]),
+        )
+        net.load_state_dict(state, strict=True)
+        return net.eval()
+
     mean = member["mean"].numpy().astype(np.float64)
     std = member["std"].numpy().astype(np.float64)
     if mean.shape != (n_features,) or std.shape != (n_features,):
         raise ValueError(f"standardizer shapes {mean.shape}, {std.shape} for {n_features} features")
     size = int(member["val_mask_size"])
     val_mask = np.unpackbits(member["val_mask"].numpy(), count=size).astype(bool)
+    extra = tuple(network(state) for state in member.get("epoch_state_dicts", []))
+    epochs = tuple(int(e) for e in member.get("averaged_epochs", []))
+    if epochs and len(epochs) != 1 + len(extra):
+        raise ValueError(f"{len(epochs)} averaged epochs for {1 + len(extra)} networks")
+    averaged_loss = member.get("averaged_val_loss")
     return TrainedClassifier(
-        net=net,
+        net=network(member["state_dict"]),
         standardizer=Standardizer(mean=mean, std=std),
         best_val_loss=float(member["best_val_loss"]),
         best_epoch=int(member["best_epoch"]),
@@ -280,4 +314,7 @@ def _restore_member(
         val_mask=val_mask,
         history={str(k): [float(v) for v in vs] for k, vs in member["history"].items()},
         train_seconds=float(member["train_seconds"]),
+        extra_nets=extra,
+        averaged_epochs=epochs,
+        averaged_val_loss=None if averaged_loss is None else float(averaged_loss),
     )

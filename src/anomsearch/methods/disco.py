@@ -74,9 +74,15 @@ class DiscoClassifier(ClassifierOptions):
     ``dCor^2`` better).
 
     Args:
-        features, hidden, dropout, batch_norm, lr, weight_decay, batch_size, max_epochs, patience,
-            val_fraction, n_ensemble, accelerator: the training options of
+        features, hidden, dropout, batch_norm, lr, weight_decay, val_fraction, n_ensemble,
+            accelerator: the training options of
             :class:`~anomsearch.methods.options.ClassifierOptions`.
+        batch_size: training batch size (larger than the weakly supervised classifiers': the
+            ``dCor^2`` penalty is estimated per batch).
+        max_epochs: maximum epochs per classifier.
+        patience: early-stopping patience (epochs without a lower validation loss).
+        top_epochs: epochs whose outputs are averaged (1: the best epoch; the classifier is
+            supervised, its validation loss is not dominated by noise).
         min_region_events: minimum number of signal and of background events in ``train_range``.
         disco_lambda: weight of the dCor^2 penalty, ``>= 0``.
         train_range: optional ``[lo, hi]`` mjj window in TeV of the training events (``lo < hi``);
@@ -102,6 +108,10 @@ class DiscoClassifier(ClassifierOptions):
     _no_mjj_reason: ClassVar[str] = "an input of the DisCo classifier (it is decorrelated from it)"
 
     name: str = field(default="disco", init=False)
+    batch_size: int = 1024
+    max_epochs: int = 15
+    patience: int = 4
+    top_epochs: int = 1
     disco_lambda: float = DEFAULT_DISCO_LAMBDA
     train_range: Sequence[float] | None = None
 

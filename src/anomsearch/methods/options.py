@@ -191,6 +191,7 @@ def check_training_options(
     max_epochs: object,
     patience: object,
     val_fraction: object,
+    top_epochs: object = 1,
     prefix: str = "method.",
 ) -> None:
     """Check the options every network training takes.
@@ -202,6 +203,8 @@ def check_training_options(
         max_epochs: maximum number of epochs (a positive integer).
         patience: early-stopping patience (a positive integer).
         val_fraction: fraction held out for validation, in ``(0, 1)``.
+        top_epochs: number of epochs whose outputs a classifier averages (a positive integer;
+            fewer are averaged when fewer epochs run).
         prefix: put before each option name in the messages: ``"method."`` for the options of a
             method, ``""`` for the arguments of a trainer of :mod:`anomsearch.methods.nn`.
 
@@ -226,6 +229,7 @@ def check_training_options(
         ("batch_size", batch_size),
         ("max_epochs", max_epochs),
         ("patience", patience),
+        ("top_epochs", top_epochs),
     ):
         _check_positive(f"{prefix}{name}", value, integer=True)
     if _real(batch_size) < 2:
@@ -337,16 +341,28 @@ class ClassifierOptions:
         batch_norm: batch normalisation in the MLP.
         lr: Adam learning rate.
         weight_decay: Adam weight decay.
-        batch_size: training batch size.
+        batch_size: training batch size. Small batches give many optimiser steps per epoch at the
+            ~10^4-10^5 training events of a search (weak supervision learns a small difference
+            between two large samples). The defaults of ``batch_size``, ``max_epochs``,
+            ``patience`` and ``top_epochs`` were measured on the toy from 5e4 to 1e6 events
+            (``benchmarks/nn_training.py``).
         max_epochs: maximum epochs per classifier.
-        patience: early-stopping patience (epochs without a lower validation loss).
+        patience: early-stopping patience: training stops after this many epochs in which no
+            epoch entered the ``top_epochs`` lowest validation losses (with ``top_epochs: 1``,
+            epochs without a lower validation loss).
+        top_epochs: the classifier averages the outputs of the weights of this many epochs, those
+            with the lowest validation loss (1: the best epoch alone). In weak supervision the
+            validation loss of a useful classifier differs from ln 2 by ~1e-4 to 1e-3, about as
+            much as its statistical noise on ~10^4 validation events, so the single best epoch is
+            chosen by noise; the average of the best few is not (arXiv:2109.00546 averages 10).
+            Fewer are averaged when fewer epochs run.
         val_fraction: fraction of the training events held out for early stopping (without
             ``inner_folds``).
         n_ensemble: without ``inner_folds``: number of classifiers (different seeds, each with
             its own random validation split) whose outputs are averaged (default 1 for ``mlp``,
             5 for ``hgb``). With ``inner_folds``:
             number of candidate classifiers (different seeds) trained per inner fold, of which
-            the one with the lowest validation loss is kept.
+            the one with the lowest validation loss (of its averaged ``top_epochs``) is kept.
         inner_folds: ``None`` (default) or ``k >= 2`` for the nested k-fold of CWoLa hunting:
             the training events are split into ``k`` stratified folds; for each inner fold the
             candidates train on the other ``k - 1`` folds and are validated (early stopping and
@@ -392,9 +408,10 @@ class ClassifierOptions:
     batch_norm: bool = False
     lr: float = 1e-3
     weight_decay: float = 0.0
-    batch_size: int = 1024
-    max_epochs: int = 15
-    patience: int = 4
+    batch_size: int = 256
+    max_epochs: int = 50
+    patience: int = 8
+    top_epochs: int = 5
     val_fraction: float = 0.2
     n_ensemble: int | None = None
     inner_folds: int | None = None
@@ -419,6 +436,7 @@ class ClassifierOptions:
         check_training_options(
             lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
             max_epochs=self.max_epochs, patience=self.patience, val_fraction=self.val_fraction,
+            top_epochs=self.top_epochs,
         )  # fmt: skip
         if self.classifier not in CLASSIFIERS:
             raise ConfigError(
@@ -472,7 +490,8 @@ class ClassifierOptions:
 
     def training_options(self) -> dict[str, Any]:
         """The network and training keyword arguments of the trainers of
-        :mod:`anomsearch.methods.nn` (``hidden`` ... ``val_fraction``, ``accelerator``)."""
+        :mod:`anomsearch.methods.nn` (``hidden`` ... ``top_epochs``, ``val_fraction``,
+        ``accelerator``)."""
         return {
             "hidden": self.hidden,
             "dropout": float(self.dropout),
@@ -482,6 +501,7 @@ class ClassifierOptions:
             "batch_size": int(self.batch_size),
             "max_epochs": int(self.max_epochs),
             "patience": int(self.patience),
+            "top_epochs": int(self.top_epochs),
             "val_fraction": float(self.val_fraction),
             "accelerator": self.accelerator,
         }
@@ -516,7 +536,8 @@ class ClassifierOptions:
         ``derive_seed(seed, i)``. With ``inner_folds = k``: the nested k-fold of
         arXiv:1902.02634: for inner fold ``j`` (validation set), ``n_ensemble`` candidates with
         seeds ``derive_seed(seed, j, i)`` are trained on the other folds and the one with the
-        lowest validation loss is kept; ``k`` members in total.
+        lowest validation loss (``val_loss``: that of its averaged ``top_epochs``) is kept; ``k``
+        members in total. Each member averages its own ``top_epochs`` epochs.
 
         Args:
             x: inputs, shape ``(n, len(features))``.
@@ -551,14 +572,14 @@ class ClassifierOptions:
                 )
                 for i in range(int(self.n_ensemble))
             ]
-            best = min(candidates, key=lambda c: c.best_val_loss)
+            best = min(candidates, key=lambda c: c.val_loss)
             log.info(
                 "%s: inner fold %d/%d: kept candidate with val_loss %.5f (of %s)",
                 self.name,
                 j + 1,
                 int(self.inner_folds),
-                best.best_val_loss,
-                ", ".join(f"{c.best_val_loss:.5f}" for c in candidates),
+                best.val_loss,
+                ", ".join(f"{c.val_loss:.5f}" for c in candidates),
             )
             members.append(best)
         return tuple(members)

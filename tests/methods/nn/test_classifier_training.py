@@ -9,14 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.exceptions import ConfigError, DataFormatError, FitError
 from anomsearch.methods.nn import (
     MLP,
     BinaryClassifierModule,
     Standardizer,
+    TrainedClassifier,
     balanced_weights,
     train_classifier,
 )
+from anomsearch.methods.nn.classifier_training import weighted_bce
+from anomsearch.methods.nn.training import fit_seeded
 from anomsearch.metrics import auc
 
 FAST = {"hidden": (16, 16), "batch_size": 256, "max_epochs": 4, "patience": 2}
@@ -188,11 +191,145 @@ def test_early_stopping_keeps_best_weights() -> None:
     x = rng.normal(size=(600, 3))
     y = (rng.random(600) < 0.5).astype(int)
     clf = train_classifier(
-        x, y, seed=2, hidden=(64, 64), lr=0.02, batch_size=64, max_epochs=30, patience=2
+        x,
+        y,
+        seed=2,
+        hidden=(64, 64),
+        lr=0.02,
+        batch_size=64,
+        max_epochs=30,
+        patience=2,
+        top_epochs=1,
     )
     assert clf.epochs_trained < 30
     assert clf.epochs_trained == clf.best_epoch + 1 + 2
     assert clf.best_val_loss == pytest.approx(min(clf.history["val_loss"]))
+    assert clf.nets == (clf.net,) and clf.averaged_epochs == (clf.best_epoch,)
+    assert clf.averaged_val_loss is None and clf.val_loss == clf.best_val_loss
+
+
+# ------------------------------------------------------------------------ top_epochs
+@pytest.fixture(scope="module")
+def noise_fit() -> TrainedClassifier:
+    """Noise labels: a flat, noisy validation loss (the weak-supervision regime)."""
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(600, 3))
+    y = (rng.random(600) < 0.5).astype(int)
+    return train_classifier(
+        x, y, seed=2, hidden=(16,), lr=0.02, batch_size=64, max_epochs=30, patience=2,
+        top_epochs=3,
+    )  # fmt: skip
+
+
+def test_top_epochs_keeps_the_lowest_validation_losses(noise_fit: TrainedClassifier) -> None:
+    clf = noise_fit
+    losses = np.array(clf.history["val_loss"])
+    assert len(clf.averaged_epochs) == 3 == len(clf.nets)
+    assert clf.averaged_epochs[0] == clf.best_epoch == int(np.argmin(losses))
+    assert sorted(losses[list(clf.averaged_epochs)]) == sorted(losses)[:3]
+    assert list(losses[list(clf.averaged_epochs)]) == sorted(losses[list(clf.averaged_epochs)])
+    # training stops `patience` epochs after the last epoch that entered the kept three
+    assert clf.epochs_trained == max(clf.averaged_epochs) + 1 + 2 < 30
+
+
+def test_top_epochs_average_the_networks_outputs(noise_fit: TrainedClassifier) -> None:
+    clf = noise_fit
+    x = np.random.default_rng(3).normal(size=(50, 3))
+    xs = torch.from_numpy(clf.standardizer.transform(x).astype(np.float32))
+    with torch.no_grad():
+        outputs = [torch.sigmoid(net(xs).double()).numpy() for net in clf.nets]
+    assert not np.allclose(outputs[0], outputs[1])  # different epochs, different weights
+    p = clf.predict_proba(x)
+    np.testing.assert_allclose(p, np.mean(outputs, axis=0), rtol=1e-6)
+    np.testing.assert_allclose(clf.predict_logit(x), np.log(p / (1 - p)), rtol=1e-9, atol=1e-9)
+
+
+def test_averaged_val_loss_is_that_of_the_averaged_output(noise_fit: TrainedClassifier) -> None:
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(600, 3))
+    y = (rng.random(600) < 0.5).astype(int)
+    val = noise_fit.val_mask
+    expected = weighted_bce(noise_fit.predict_proba(x[val]), y[val], balanced_weights(y[val]))
+    assert noise_fit.averaged_val_loss == pytest.approx(expected, rel=1e-12)
+    assert noise_fit.val_loss == noise_fit.averaged_val_loss
+
+
+def test_top_epochs_training_is_deterministic(toy: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = toy
+    options = {**FAST, "max_epochs": 4, "top_epochs": 3}
+    a = train_classifier(x[:1500], y[:1500], seed=5, **options)
+    b = train_classifier(x[:1500], y[:1500], seed=5, **options)
+    assert a.averaged_epochs == b.averaged_epochs and len(a.nets) == 3
+    np.testing.assert_array_equal(a.predict_proba(x), b.predict_proba(x))
+
+
+def test_fewer_epochs_than_top_epochs_averages_all_of_them(
+    toy: tuple[np.ndarray, np.ndarray],
+) -> None:
+    x, y = toy
+    clf = train_classifier(x[:1000], y[:1000], seed=1, **{**FAST, "max_epochs": 2, "top_epochs": 5})
+    assert sorted(clf.averaged_epochs) == [0, 1] and clf.epochs_trained == 2
+
+
+@pytest.mark.parametrize("value", [0, 2.5, "3", True])
+def test_top_epochs_must_be_a_positive_integer(value: object) -> None:
+    x, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
+    with pytest.raises(ConfigError, match=r"^top_epochs must be a positive integer"):
+        train_classifier(x, y, seed=0, top_epochs=value)
+
+
+def test_keep_top_of_the_lightning_fit() -> None:
+    rng = np.random.default_rng(4)
+    x, y = _gaussian_toy(800, rng)
+    xs = Standardizer.fit(x).transform(x)
+    w = np.ones(len(y))
+    module, fit = fit_seeded(
+        lambda: BinaryClassifierModule(MLP(3, hidden=(8,)), lr=0.01),
+        (xs[:600], y[:600], w[:600]),
+        (xs[600:], y[600:], w[600:]),
+        seed=1,
+        rng=np.random.default_rng(1),
+        batch_size=64,
+        val_batch_size=256,
+        max_epochs=5,
+        patience=5,
+        keep_top=2,
+        accelerator="cpu",
+    )
+    assert [e.loss for e in fit.top] == sorted(fit.history["val_loss"])[:2]
+    assert (fit.top[0].epoch, fit.top[0].loss) == (fit.best_epoch, fit.best_loss)
+    held = module.state_dict()
+    assert all(torch.equal(held[k].cpu(), v) for k, v in fit.top[0].state.items())
+
+
+class _NanModule(BinaryClassifierModule):
+    """A classifier whose validation loss is NaN."""
+
+    def _common_step(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
+        x, y, w = batch
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(self(x), y, weight=w)
+        if stage == "val":
+            loss = loss * float("nan")
+        self._log_epoch(stage, x.shape[0], loss=loss)
+        return loss
+
+
+def test_a_non_finite_validation_loss_stops_training_with_a_clear_error() -> None:
+    x, y = _gaussian_toy(300, np.random.default_rng(2))
+    w = np.ones(len(y))
+    with pytest.raises(FitError, match="without a finite validation loss"):
+        fit_seeded(
+            lambda: _NanModule(MLP(3, hidden=(4,))),
+            (x[:200], y[:200], w[:200]),
+            (x[200:], y[200:], w[200:]),
+            seed=1,
+            rng=np.random.default_rng(1),
+            batch_size=64,
+            val_batch_size=256,
+            max_epochs=5,
+            patience=2,
+            accelerator="cpu",
+        )
 
 
 @pytest.mark.parametrize(

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import lightning
 import numpy as np
 import torch
 from torch import nn
@@ -43,11 +44,13 @@ __all__ = [
     "as_matrix",
     "balanced_weights",
     "check_binary_labels",
+    "epoch_networks",
     "random_val_mask",
     "split_labelled",
     "stratified_val_mask",
     "train_classifier",
     "trained_classifier",
+    "weighted_bce",
 ]
 
 log = logging.getLogger(__name__)
@@ -186,15 +189,26 @@ class BinaryClassifierModule(AdamTrainedModule):
 class TrainedClassifier:
     """A trained binary classifier with its input standardisation.
 
+    The classifier's output is the mean of the sigmoid outputs of its networks (:attr:`nets`):
+    the best-validation-loss epoch alone, or with ``top_epochs > 1`` the ``top_epochs`` epochs with
+    the lowest validation loss (their predictions averaged, as in the CATHODE reference code).
+
     Attributes:
-        net: the network (CPU, eval mode after the first prediction), best-validation-loss weights.
+        net: the network of the epoch with the lowest validation loss (CPU, eval mode after the
+            first prediction).
         standardizer: input statistics of the training split.
-        best_val_loss: weighted validation loss of the kept weights.
-        best_epoch: epoch (0-based) of the kept weights.
+        best_val_loss: weighted validation loss of ``net``.
+        best_epoch: epoch (0-based) of ``net``.
         epochs_trained: number of epochs run before early stopping or ``max_epochs``.
         val_mask: boolean mask over the training inputs: ``True`` for the validation split.
         history: per-epoch ``train_loss`` and ``val_loss``.
         train_seconds: wall time of the Lightning fit.
+        extra_nets: the networks of the other averaged epochs (same architecture as ``net``),
+            in order of increasing validation loss; empty for a single epoch.
+        averaged_epochs: the epochs of ``net`` and ``extra_nets``, in that order (empty: only
+            ``best_epoch``, e.g. a scorer saved before epochs were averaged).
+        averaged_val_loss: weighted validation loss of the averaged output (``None`` where it was
+            not computed: then :attr:`val_loss` is ``best_val_loss``).
     """
 
     net: nn.Module
@@ -205,32 +219,60 @@ class TrainedClassifier:
     val_mask: np.ndarray
     history: dict[str, list[float]] = field(default_factory=dict)
     train_seconds: float = 0.0
+    extra_nets: tuple[nn.Module, ...] = ()
+    averaged_epochs: tuple[int, ...] = ()
+    averaged_val_loss: float | None = None
 
     @property
     def n_features(self) -> int:
         """Number of input features."""
         return int(self.standardizer.mean.shape[0])
 
-    def predict_logit(self, x: np.ndarray) -> np.ndarray:
-        """Return the network logits of ``x`` (raw features), float64, shape ``(n,)``."""
+    @property
+    def nets(self) -> tuple[nn.Module, ...]:
+        """Every network whose output is averaged: ``(net, *extra_nets)``."""
+        return (self.net, *self.extra_nets)
+
+    @property
+    def val_loss(self) -> float:
+        """Validation loss of the classifier as it scores: ``averaged_val_loss`` when recorded,
+        else ``best_val_loss`` (the statistic the nested k-fold selects candidates by)."""
+        return self.best_val_loss if self.averaged_val_loss is None else self.averaged_val_loss
+
+    def _net_logits(self, x: np.ndarray) -> np.ndarray:
+        """Logits of every network of :attr:`nets` for ``x`` (raw features), float64
+        ``(n_nets, n)``."""
         xs = self.standardizer.transform(x).astype(np.float32)
-        self.net.eval()
-        device = next(iter(self.net.parameters())).device
-        out = np.empty(xs.shape[0], dtype=np.float64)
-        with torch.inference_mode():
-            for start in range(0, xs.shape[0], _PREDICT_BATCH):
-                stop = start + _PREDICT_BATCH
-                logits = self.net(torch.from_numpy(xs[start:stop]).to(device))
-                out[start:stop] = logits.double().cpu().numpy().reshape(-1)
+        nets = self.nets
+        out = np.empty((len(nets), xs.shape[0]), dtype=np.float64)
+        for i, net in enumerate(nets):
+            net.eval()
+            device = next(iter(net.parameters())).device
+            with torch.inference_mode():
+                for start in range(0, xs.shape[0], _PREDICT_BATCH):
+                    stop = start + _PREDICT_BATCH
+                    logits = net(torch.from_numpy(xs[start:stop]).to(device))
+                    out[i, start:stop] = logits.double().cpu().numpy().reshape(-1)
         return out
 
+    def predict_logit(self, x: np.ndarray) -> np.ndarray:
+        """Return the logit of :meth:`predict_proba` for ``x`` (raw features), float64,
+        shape ``(n,)``: the network's logit for a single network."""
+        z = self._net_logits(x)
+        if z.shape[0] == 1:
+            return z[0]
+        log_p = np.logaddexp.reduce(-np.logaddexp(0.0, -z), axis=0)
+        log_q = np.logaddexp.reduce(-np.logaddexp(0.0, z), axis=0)
+        return log_p - log_q
+
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Return the classifier output ``sigmoid(logit)`` in ``[0, 1]``, float64, shape ``(n,)``.
+        """Return the classifier output in ``[0, 1]``, float64, shape ``(n,)``: the mean of
+        ``sigmoid(logit)`` over :attr:`nets`.
 
         The sigmoid is taken in float64 so that confident events keep distinct values.
         """
-        z = self.predict_logit(x)
-        return np.exp(-np.logaddexp(0.0, -z))
+        z = self._net_logits(x)
+        return np.exp(-np.logaddexp(0.0, -z)).mean(axis=0)
 
 
 def stratified_val_mask(y: np.ndarray, val_fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -352,6 +394,29 @@ def split_labelled(
     )
 
 
+def epoch_networks(
+    module: lightning.LightningModule,
+    fit: LightningFit,
+    net_of: Callable[[lightning.LightningModule], nn.Module],
+) -> tuple[nn.Module, ...]:
+    """CPU copies (eval mode) of the network ``net_of(module)`` with the weights of each kept
+    epoch after the best one (``fit.top[1:]``); the module is left holding the best weights.
+
+    Args:
+        module: the trained module (its ``state_dict`` is what :class:`LightningFit` keeps).
+        fit: the record of :func:`~anomsearch.methods.nn.training.fit_seeded`.
+        net_of: picks the network out of the module (e.g. ``lambda m: m.net``).
+    """
+    if len(fit.top) <= 1:
+        return ()
+    nets = []
+    for kept in fit.top[1:]:
+        module.load_state_dict(kept.state)
+        nets.append(copy.deepcopy(net_of(module)).cpu().eval())
+    module.load_state_dict(fit.top[0].state)
+    return tuple(nets)
+
+
 def trained_classifier(
     net: nn.Module,
     standardizer: Standardizer,
@@ -359,6 +424,7 @@ def trained_classifier(
     val: np.ndarray,
     *,
     history: Mapping[str, list[float]] | None = None,
+    extra_nets: Sequence[nn.Module] = (),
 ) -> TrainedClassifier:
     """The :class:`TrainedClassifier` of a finished fit: a CPU copy of ``net`` in eval mode.
 
@@ -368,7 +434,10 @@ def trained_classifier(
         fit: the record of :func:`~anomsearch.methods.nn.training.fit_seeded`.
         val: the validation mask.
         history: the per-epoch history (default: the fit's).
+        extra_nets: the networks of the further kept epochs (:func:`epoch_networks`), averaged
+            with ``net``.
     """
+    epochs = tuple(e.epoch for e in fit.top[: 1 + len(extra_nets)]) or (fit.best_epoch,)
     return TrainedClassifier(
         net=copy.deepcopy(net).cpu().eval(),
         standardizer=standardizer,
@@ -378,7 +447,22 @@ def trained_classifier(
         val_mask=val,
         history=dict(fit.history if history is None else history),
         train_seconds=fit.seconds,
+        extra_nets=tuple(extra_nets),
+        averaged_epochs=epochs,
     )
+
+
+def weighted_bce(p: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    """``mean(w * bce(p, y))`` of probabilities ``p`` (float64; ``p`` clipped to ``[1e-12,
+    1 - 1e-12]``), the loss :class:`BinaryClassifierModule` trains on.
+
+    Examples:
+        >>> round(weighted_bce(np.array([0.5, 0.5]), np.array([1, 0]), np.ones(2)), 6)
+        0.693147
+    """
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1.0 - 1e-12)
+    y = np.asarray(y, dtype=np.float64)
+    return float(np.mean(w * -(y * np.log(p) + (1.0 - y) * np.log1p(-p))))
 
 
 def train_classifier(
@@ -391,9 +475,10 @@ def train_classifier(
     batch_norm: bool = False,
     lr: float = 1e-3,
     weight_decay: float = 0.0,
-    batch_size: int = 1024,
-    max_epochs: int = 15,
-    patience: int = 4,
+    batch_size: int = 256,
+    max_epochs: int = 50,
+    patience: int = 8,
+    top_epochs: int = 5,
     val_fraction: float = 0.2,
     val_mask: np.ndarray | None = None,
     seed: int,
@@ -405,10 +490,17 @@ def train_classifier(
     Steps: classes are balanced (each class gets the same total weight, in the training and the
     validation split separately); a stratified, seeded ``val_fraction`` of the events is held out;
     inputs are standardised with the training split's statistics; the network is trained with Adam
-    and the weighted BCE loss by a :class:`lightning.Trainer` with early stopping on ``val_loss``
-    (``patience`` epochs), and the weights of the epoch with the lowest ``val_loss`` are kept (in
-    memory; no files are written). The run is seeded: identical inputs and ``seed`` give identical
-    weights on the same hardware and thread count. The global RNG states are left untouched.
+    and the weighted BCE loss by a :class:`lightning.Trainer`; the weights of the ``top_epochs``
+    epochs with the lowest ``val_loss`` are kept (in memory; no files are written) and the
+    classifier averages their outputs; training stops after ``patience`` epochs in which no epoch
+    entered those ``top_epochs`` (or at ``max_epochs``). The run is seeded: identical inputs and
+    ``seed`` give identical weights on the same hardware and thread count. The global RNG states
+    are left untouched.
+
+    Why several epochs: in weak supervision (SR vs SB, data vs a background template) the
+    validation loss of a useful classifier differs from ``ln 2`` by ~1e-4 to 1e-3, about as much
+    as its statistical noise on ~10^4 validation events, so the single best epoch is picked by
+    noise (often an under-trained first epoch); averaging the best few epochs is not.
 
     Args:
         x: features, shape ``(n_events, n_features)``.
@@ -422,7 +514,10 @@ def train_classifier(
         weight_decay: Adam weight decay.
         batch_size: training batch size.
         max_epochs: maximum number of epochs.
-        patience: early-stopping patience in epochs.
+        patience: early-stopping patience: epochs in which no epoch entered the ``top_epochs``
+            lowest validation losses.
+        top_epochs: number of epochs (lowest validation loss) whose outputs are averaged; 1:
+            the best epoch alone.
         val_fraction: fraction of events held out for validation (ignored with ``val_mask``).
         val_mask: explicit validation split, boolean ``(n_events,)`` (``True`` = validation),
             e.g. one fold of a nested k-fold; each class needs at least one event on each side.
@@ -431,14 +526,16 @@ def train_classifier(
         progress: show a bar over the epochs (on a terminal).
 
     Returns:
-        The :class:`TrainedClassifier` with the best-validation-loss weights.
+        The :class:`TrainedClassifier` with the weights of the kept epochs, its
+        ``averaged_val_loss`` the validation loss of their averaged output.
 
     Raises:
         DataFormatError: malformed ``x``/``y``/``sample_weight`` or fewer than 2 events of a class.
         ConfigError: invalid training options.
 
     References:
-        arXiv:1805.02664, arXiv:1902.02634.
+        arXiv:1805.02664, arXiv:1902.02634; A. Hallin et al., arXiv:2109.00546 (CATHODE: the
+        classifier outputs of the 10 epochs with the lowest validation loss averaged).
     """
     x = as_matrix(x)
     n = x.shape[0]
@@ -446,7 +543,7 @@ def train_classifier(
     sample_weight = check_sample_weight(sample_weight, n)
     check_training_options(
         lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
-        patience=patience, val_fraction=val_fraction, prefix="",
+        patience=patience, val_fraction=val_fraction, top_epochs=top_epochs, prefix="",
     )  # fmt: skip
 
     rng = np.random.default_rng(seed)
@@ -469,16 +566,26 @@ def train_classifier(
         val_batch_size=max(int(batch_size), 8192),
         max_epochs=max_epochs,
         patience=patience,
+        keep_top=top_epochs,
         accelerator=accelerator,
         progress=progress,
     )
+    extra = epoch_networks(module, fit, lambda m: m.net)
+    clf = trained_classifier(module.net, split.standardizer, fit, val, extra_nets=extra)
+    clf.averaged_val_loss = (
+        weighted_bce(clf.predict_proba(x[val]), y[val], split.val_weight) if extra else None
+    )
     log.info(
-        "classifier: %d train / %d val events, %d epochs in %.1f s, best val_loss %.5f (epoch %d)",
+        "classifier: %d train / %d val events, %d epochs in %.1f s, best val_loss %.5f (epoch "
+        "%d); %s",
         int(train.sum()),
         int(val.sum()),
         fit.epochs_trained,
         fit.seconds,
         fit.best_loss,
         fit.best_epoch,
+        f"epochs {list(clf.averaged_epochs)} averaged: val_loss {clf.averaged_val_loss:.5f}"
+        if extra
+        else "best epoch kept",
     )
-    return trained_classifier(module.net, split.standardizer, fit, val)
+    return clf

@@ -35,6 +35,7 @@ from anomsearch.methods.nn.classifier_training import (
     TrainedClassifier,
     as_matrix,
     check_binary_labels,
+    epoch_networks,
     split_labelled,
     trained_classifier,
 )
@@ -80,6 +81,7 @@ def _checked_inputs(
     max_epochs: int,
     patience: int,
     val_fraction: float,
+    top_epochs: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The checked ``x``, ``y`` and ``sample_weight``, after checking the options."""
     x = as_matrix(x)
@@ -89,7 +91,7 @@ def _checked_inputs(
     check_non_negative("disco_lambda", disco_lambda)
     check_training_options(
         lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
-        patience=patience, val_fraction=val_fraction, prefix="",
+        patience=patience, val_fraction=val_fraction, top_epochs=top_epochs, prefix="",
     )  # fmt: skip
     return x, y, sample_weight
 
@@ -109,6 +111,7 @@ def train_disco_classifier(
     batch_size: int = 1024,
     max_epochs: int = 15,
     patience: int = 4,
+    top_epochs: int = 1,
     val_fraction: float = 0.2,
     seed: int,
     accelerator: str = "auto",
@@ -131,8 +134,9 @@ def train_disco_classifier(
         disco_lambda: weight of the penalty, ``>= 0``.
         sample_weight: optional non-negative per-event weights.
         hidden, dropout, batch_norm, lr, weight_decay, batch_size, max_epochs, patience,
-            val_fraction, seed, accelerator, progress: as in
-            :func:`~anomsearch.methods.nn.classifier_training.train_classifier`.
+            top_epochs, val_fraction, seed, accelerator, progress: as in
+            :func:`~anomsearch.methods.nn.classifier_training.train_classifier` (``top_epochs``
+            defaults to 1 here: the best epoch alone).
 
     Returns:
         The :class:`~anomsearch.methods.nn.classifier_training.TrainedClassifier` with the weights
@@ -149,7 +153,7 @@ def train_disco_classifier(
     x, y, sample_weight = _checked_inputs(
         x, y, sample_weight, disco_lambda=disco_lambda, lr=lr, weight_decay=weight_decay,
         batch_size=batch_size, max_epochs=max_epochs, patience=patience,
-        val_fraction=val_fraction,
+        val_fraction=val_fraction, top_epochs=top_epochs,
     )  # fmt: skip
     n = x.shape[0]
     mjj = np.asarray(mjj, dtype=np.float64)
@@ -178,6 +182,7 @@ def train_disco_classifier(
         val_batch_size=max(int(batch_size), MIN_VAL_BATCH),
         max_epochs=max_epochs,
         patience=patience,
+        keep_top=top_epochs,
         accelerator=accelerator,
         progress=progress,
         callbacks=[_PartsRecorder(val_parts)],
@@ -194,7 +199,12 @@ def train_disco_classifier(
         fit.best_epoch,
     )
     return trained_classifier(
-        module.net, split.standardizer, fit, val, history={**fit.history, **val_parts}
+        module.net,
+        split.standardizer,
+        fit,
+        val,
+        history={**fit.history, **val_parts},
+        extra_nets=epoch_networks(module, fit, lambda m: m.net),
     )
 
 
@@ -212,6 +222,7 @@ def train_double_disco(
     batch_size: int = 1024,
     max_epochs: int = 15,
     patience: int = 4,
+    top_epochs: int = 1,
     val_fraction: float = 0.2,
     seed: int,
     accelerator: str = "auto",
@@ -229,7 +240,9 @@ def train_double_disco(
         y: 0/1 labels ``(n_events,)``.
         disco_lambda: weight of the mutual decorrelation penalty, ``>= 0``.
         sample_weight, hidden, dropout, batch_norm, lr, weight_decay, batch_size, max_epochs,
-            patience, val_fraction, seed, accelerator: as in ``train_classifier``.
+            patience, top_epochs, val_fraction, seed, accelerator: as in ``train_classifier``
+            (``top_epochs`` defaults to 1 here; with more, each of the pair averages the kept
+            epochs).
 
     Returns:
         ``(first, second)``: the two classifiers (same standardiser, split and history).
@@ -244,7 +257,7 @@ def train_double_disco(
     x, y, sample_weight = _checked_inputs(
         x, y, sample_weight, disco_lambda=disco_lambda, lr=lr, weight_decay=weight_decay,
         batch_size=batch_size, max_epochs=max_epochs, patience=patience,
-        val_fraction=val_fraction,
+        val_fraction=val_fraction, top_epochs=top_epochs,
     )  # fmt: skip
     rng = np.random.default_rng(seed)
     split = split_labelled(x, y, sample_weight, val_fraction=val_fraction, rng=rng)
@@ -265,6 +278,7 @@ def train_double_disco(
         val_batch_size=max(int(batch_size), MIN_VAL_BATCH),
         max_epochs=max_epochs,
         patience=patience,
+        keep_top=top_epochs,
         accelerator=accelerator,
     )
     log.info(
@@ -280,6 +294,18 @@ def train_double_disco(
     )
     twin = module.net
     return (
-        trained_classifier(twin.first, split.standardizer, fit, val),
-        trained_classifier(twin.second, split.standardizer, fit, val),
+        trained_classifier(
+            twin.first,
+            split.standardizer,
+            fit,
+            val,
+            extra_nets=epoch_networks(module, fit, lambda m: m.net.first),
+        ),
+        trained_classifier(
+            twin.second,
+            split.standardizer,
+            fit,
+            val,
+            extra_nets=epoch_networks(module, fit, lambda m: m.net.second),
+        ),
     )

@@ -41,6 +41,7 @@ from anomsearch.methods.nn.classifier_training import (
     as_matrix,
     balanced_weights,
     check_binary_labels,
+    epoch_networks,
     stratified_val_mask,
     trained_classifier,
 )
@@ -190,6 +191,7 @@ def train_sim_assisted_classifier(
     batch_size: int = 1024,
     max_epochs: int = 15,
     patience: int = 4,
+    top_epochs: int = 1,
     val_fraction: float = 0.2,
     seed: int,
     accelerator: str = "auto",
@@ -211,7 +213,9 @@ def train_sim_assisted_classifier(
         data_weight: optional per-event weights of the data.
         sim_weight: optional per-event weights of the simulation.
         hidden, dropout, batch_norm: the MLP.
-        lr, weight_decay, batch_size, max_epochs, patience, val_fraction: training options.
+        lr, weight_decay, batch_size, max_epochs, patience, top_epochs, val_fraction: training
+            options, as in :func:`~anomsearch.methods.nn.classifier_training.train_classifier`
+            (``top_epochs`` defaults to 1 here: the best epoch alone).
         seed: seed of the split, the initialisation and the shuffling.
         accelerator: Lightning accelerator.
 
@@ -229,7 +233,7 @@ def train_sim_assisted_classifier(
     lam = check_non_negative("sim_lambda", sim_lambda)
     check_training_options(
         lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
-        patience=patience, val_fraction=val_fraction, prefix="",
+        patience=patience, val_fraction=val_fraction, top_epochs=top_epochs, prefix="",
     )  # fmt: skip
     data = _checked_sample(x_data, y_data, data_weight, which="data", weight_name="data_weight")
     sim = _checked_sample(x_sim, y_sim, sim_weight, which="sim", weight_name="sim_weight")
@@ -256,6 +260,7 @@ def train_sim_assisted_classifier(
         val_batch_size=max(int(batch_size), 8192),
         max_epochs=max_epochs,
         patience=patience,
+        keep_top=top_epochs,
         accelerator=accelerator,
     )
     log.info(
@@ -269,4 +274,5 @@ def train_sim_assisted_classifier(
         fit.best_loss,
         fit.best_epoch,
     )
-    return trained_classifier(module.net, joint.standardizer, fit, joint.val)
+    extra = epoch_networks(module, fit, lambda m: m.net)
+    return trained_classifier(module.net, joint.standardizer, fit, joint.val, extra_nets=extra)

@@ -1,10 +1,12 @@
 """The Lightning fit every network of the package uses: early stopping, best weights in memory.
 
 :func:`fit_with_early_stopping` runs a :class:`lightning.Trainer` on in-memory data loaders with
-early stopping on ``val_loss``, keeps the weights of the epoch with the lowest ``val_loss`` in
-memory (no checkpoint files, no logs), loads them back into the module, and returns the loss
-history. Lightning's INFO chatter and the warnings that do not apply to in-memory training are
-silenced for the duration of the fit. :func:`fit_seeded` wraps it with the seeding and the data
+early stopping on ``val_loss``, keeps the weights of the ``keep_top`` epochs with the lowest
+``val_loss`` in memory (no checkpoint files, no logs), loads the best of them back into the
+module, and returns them with the loss history. Training stops after ``patience`` epochs in which
+no epoch entered those ``keep_top`` (with ``keep_top = 1``: the classic patience on the lowest
+``val_loss``). Lightning's INFO chatter and the warnings that do not apply to in-memory training
+are silenced for the duration of the fit. :func:`fit_seeded` wraps it with the seeding and the data
 loaders every trainer of the package uses.
 """
 
@@ -21,7 +23,7 @@ from typing import Any, NamedTuple
 import lightning
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from numpy.typing import ArrayLike
 from torch.utils.data import (
@@ -32,12 +34,13 @@ from torch.utils.data import (
     TensorDataset,
 )
 
-from anomsearch.exceptions import DataFormatError
+from anomsearch.exceptions import DataFormatError, FitError
 from anomsearch.progress import ProgressBar, progress_bar
 from anomsearch.progress import active as progress_active
 
 __all__ = [
     "AdamTrainedModule",
+    "EpochState",
     "LightningFit",
     "check_sample_weight",
     "fit_seeded",
@@ -56,13 +59,36 @@ _LIGHTNING_INFO_LOGGERS: tuple[str, ...] = (
 )
 
 
-class _BestWeights(Callback):
-    """Keep an in-memory copy of the network weights with the lowest ``val_loss`` (no files)."""
+class EpochState(NamedTuple):
+    """The weights of one epoch kept by :func:`fit_with_early_stopping`.
 
-    def __init__(self) -> None:
-        self.best_loss = math.inf
-        self.best_epoch = -1
-        self.state: dict[str, torch.Tensor] | None = None
+    Attributes:
+        epoch: the epoch (0-based).
+        loss: its ``val_loss``.
+        state: a CPU copy of the module's ``state_dict`` after that epoch.
+    """
+
+    epoch: int
+    loss: float
+    state: dict[str, torch.Tensor]
+
+
+class _TopEpochs(Callback):
+    """Keep in-memory copies of the weights of the ``keep`` epochs with the lowest ``val_loss``
+    (no files), and stop training after ``patience`` epochs in which none entered them.
+
+    With ``keep = 1`` this is classic early stopping on the lowest ``val_loss``. A larger ``keep``
+    also makes the stopping rule less sensitive to the noise of ``val_loss``: on a flat but noisy
+    loss a new epoch still enters the ``keep`` lowest now and then, so training goes on; it stops
+    when the loss has risen (over-training) or stays above the kept epochs for ``patience``
+    epochs. A non-finite ``val_loss`` stops training at once.
+    """
+
+    def __init__(self, *, keep: int, patience: int) -> None:
+        self.keep = int(keep)
+        self.patience = int(patience)
+        self.top: list[EpochState] = []  # ascending loss (earlier epoch first among equals)
+        self.last_entry = -1
         self.train_loss: list[float] = []
         self.val_loss: list[float] = []
 
@@ -82,13 +108,20 @@ class _BestWeights(Callback):
         if value is None:
             return
         loss = float(value)
+        epoch = int(trainer.current_epoch)
         self.val_loss.append(loss)
-        if loss < self.best_loss:
-            self.best_loss = loss
-            self.best_epoch = int(trainer.current_epoch)
-            self.state = {
-                k: v.detach().to("cpu", copy=True) for k, v in pl_module.state_dict().items()
-            }
+        if not math.isfinite(loss):
+            log.warning("val_loss is %s at epoch %d; training stops", loss, epoch)
+            trainer.should_stop = True
+            return
+        if len(self.top) < self.keep or loss < self.top[-1].loss:
+            state = {k: v.detach().to("cpu", copy=True) for k, v in pl_module.state_dict().items()}
+            self.top.append(EpochState(epoch, loss, state))
+            self.top.sort(key=lambda e: (e.loss, e.epoch))
+            del self.top[self.keep :]
+            self.last_entry = epoch
+        elif epoch - self.last_entry >= self.patience:
+            trainer.should_stop = True
 
 
 class _EpochProgress(Callback):
@@ -290,6 +323,8 @@ class LightningFit(NamedTuple):
         epochs_trained: epochs run before early stopping or ``max_epochs``.
         history: per-epoch ``train_loss`` and ``val_loss``.
         seconds: wall time of the fit.
+        top: the kept epochs (``keep_top`` of them, fewer if fewer ran), lowest ``val_loss``
+            first; ``top[0]`` is the best epoch, whose weights the module holds.
     """
 
     best_loss: float
@@ -297,6 +332,7 @@ class LightningFit(NamedTuple):
     epochs_trained: int
     history: dict[str, list[float]]
     seconds: float
+    top: tuple[EpochState, ...] = ()
 
 
 def fit_with_early_stopping(
@@ -306,6 +342,7 @@ def fit_with_early_stopping(
     *,
     max_epochs: int,
     patience: int,
+    keep_top: int = 1,
     accelerator: str = "auto",
     progress: bool = False,
     callbacks: Sequence[Callback] = (),
@@ -317,7 +354,10 @@ def fit_with_early_stopping(
         train_loader: training batches.
         val_loader: validation batches (evaluated after every epoch).
         max_epochs: maximum number of epochs.
-        patience: epochs without a lower ``val_loss`` before stopping.
+        patience: epochs in which no epoch entered the ``keep_top`` lowest ``val_loss`` before
+            stopping (``keep_top = 1``: epochs without a lower ``val_loss``).
+        keep_top: keep the weights of this many epochs with the lowest ``val_loss``
+            (:attr:`LightningFit.top`).
         accelerator: Lightning accelerator.
         progress: show a bar over the epochs (:mod:`anomsearch.progress`: only on a terminal);
             one is also shown, under the others, whenever a bar is already showing (the
@@ -327,8 +367,7 @@ def fit_with_early_stopping(
     Returns:
         The :class:`LightningFit`.
     """
-    best = _BestWeights()
-    stopper = EarlyStopping(monitor="val_loss", mode="min", patience=int(patience))
+    best = _TopEpochs(keep=int(keep_top), patience=int(patience))
     if progress or progress_active():
         description = f"{type(module).__name__} epochs"
         callbacks = [*callbacks, _EpochProgress(description, int(max_epochs))]
@@ -338,7 +377,7 @@ def fit_with_early_stopping(
             accelerator=accelerator,
             devices=1,
             max_epochs=int(max_epochs),
-            callbacks=[stopper, best, *callbacks],
+            callbacks=[best, *callbacks],
             logger=False,
             enable_checkpointing=False,
             enable_progress_bar=False,
@@ -348,15 +387,19 @@ def fit_with_early_stopping(
         )
         trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
     seconds = time.perf_counter() - start
-    if best.state is None:  # pragma: no cover - validation runs after every epoch
-        raise RuntimeError("training finished without a validation loss")
-    module.load_state_dict(best.state)
+    if not best.top:
+        raise FitError(
+            f"{type(module).__name__}: training stopped without a finite validation loss "
+            f"(val_loss {best.val_loss}); check the inputs and the learning rate"
+        )
+    module.load_state_dict(best.top[0].state)
     return LightningFit(
-        best_loss=best.best_loss,
-        best_epoch=best.best_epoch,
-        epochs_trained=int(trainer.current_epoch),
+        best_loss=best.top[0].loss,
+        best_epoch=best.top[0].epoch,
+        epochs_trained=len(best.val_loss),
         history={"train_loss": list(best.train_loss), "val_loss": list(best.val_loss)},
         seconds=seconds,
+        top=tuple(best.top),
     )
 
 
@@ -371,6 +414,7 @@ def fit_seeded(
     val_batch_size: int,
     max_epochs: int,
     patience: int,
+    keep_top: int = 1,
     accelerator: str = "auto",
     progress: bool = False,
     callbacks: Sequence[Callback] = (),
@@ -393,6 +437,7 @@ def fit_seeded(
         val_batch_size: validation batch size.
         max_epochs: maximum number of epochs.
         patience: early-stopping patience in epochs.
+        keep_top: epochs whose weights are kept (see :func:`fit_with_early_stopping`).
         accelerator: Lightning accelerator.
         progress: show a bar over the epochs.
         callbacks: further callbacks.
@@ -413,6 +458,7 @@ def fit_seeded(
             val_loader,
             max_epochs=int(max_epochs),
             patience=int(patience),
+            keep_top=int(keep_top),
             accelerator=accelerator,
             progress=progress,
             callbacks=callbacks,
