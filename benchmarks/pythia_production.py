@@ -15,6 +15,10 @@ Samples (``--samples``; each ``name:n``, generated in the order given):
     qcd             QCD dijets, Monash tune ("data"), the background stream of every benchmark
     wprime          W'(3.5 TeV) -> X(500) Y(100), X, Y -> qq (the LHCO R&D signal)
     wprime_3prong   the same with X -> qqg (three-prong X, two-prong Y: unequal prongs)
+    wprime_3prong_both  X and Y both three-prong (X -> qqg, Y -> qqg)
+    wprime_x300_y200    W'(3.5 TeV) -> X(300) Y(200), two-prong daughters
+    wprime_qq       W'(3.5 TeV) -> q q' (a resonance without jet substructure)
+    qstar           an excited quark q*(3.5 TeV) -> q g (no substructure, radiative tail)
     simulation      QCD dijets, A14 tune with a softer FSR (SALAD / SA-CWoLa's "simulation")
 
 Usage (niced, in the background; safe to kill and start again):

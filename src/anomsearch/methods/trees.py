@@ -3,10 +3,13 @@
 With ``method.classifier: hgb`` every classifier-based method (CWoLa hunting, the idealized and
 supervised references, CATHODE's and SALAD's final classifier) trains, instead of MLPs, an
 ensemble of scikit-learn ``HistGradientBoostingClassifier`` s: member ``i`` is seeded with
-``derive_seed(seed, i)``, stops early on its own random validation split (``val_fraction``), weighs
-the two classes equally (``class_weight="balanced"``, on top of any event weights), and -- with
-``feature_fraction < 1`` -- sees its own random subset of the features (attribute bagging). The
-score is the mean of the members' probabilities. Like every method it is cross-scored by
+``derive_seed(seed, i)``, stops early on its own random validation split (``val_fraction``), and
+-- with ``feature_fraction < 1`` -- sees its own random subset of the features (attribute
+bagging). The score is the mean of the members' probabilities. The classes are not reweighted to
+equal sizes: the classifier then estimates the same likelihood ratio up to a constant factor,
+which changes no selection at a fixed efficiency, while scikit-learn's weighted binning (used as
+soon as any weight is given) costs about four times the training time; event weights, where the
+method has them (SALAD), are used. Like every method it is cross-scored by
 :func:`~anomsearch.methods.base.cross_score`, so no event is scored by a model that saw it.
 
 Tree ensembles are insensitive to the scale and to monotonic transformations of the inputs and
@@ -140,7 +143,6 @@ def _train_member(
         scoring="loss",
         validation_fraction=float(options.val_fraction),
         n_iter_no_change=int(options.n_iter_no_change),
-        class_weight="balanced",
         random_state=derive_seed(seed, 0) % (2**31),
     )
     model.fit(x[:, list(columns)], y, sample_weight=sample_weight)
@@ -167,7 +169,7 @@ def train_tree_ensemble(
         features: the names of the columns of ``x`` (the scorer reads them from events).
         options: the ensemble's options.
         seed: member ``i`` trains with ``derive_seed(seed, i)``.
-        sample_weight: optional per-event weights (multiplied by the balanced class weights).
+        sample_weight: optional per-event weights (None, or all equal: unweighted).
         method: the method's name (recorded in the scorer).
 
     Returns:
@@ -189,6 +191,8 @@ def train_tree_ensemble(
     if np.unique(y).size != 2:
         raise ConfigError("a tree ensemble needs events of both classes (0 and 1)")
     x = np.asarray(x, dtype=np.float64)
+    if sample_weight is not None and np.all(sample_weight == sample_weight[0]):
+        sample_weight = None  # equal weights change nothing but make the binning weighted
     members = []
     for i in range(int(options.n_members)):
         member = _train_member(x, y, sample_weight, options, derive_seed(seed, i))

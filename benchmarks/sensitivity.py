@@ -1,0 +1,316 @@
+"""Benchmark: sensitivity of the weakly supervised methods on Pythia data, per back-end, features.
+
+The grid of issue 19: {mlp, hgb} x {standard, kitchen_sink} x {idealized, CWoLa, CATHODE} (and
+the supervised classifier as the upper bound), each cross-scored with the package's own window
+stage (:func:`anomsearch.search.window.search_window`: k folds, no event scored by a model that
+saw it) on the same events, median over seeds with the spread. Per entry: max SIC in the SR
+(at least 20 background events above the cut), the background rejection 1/eps_B at
+eps_S = 0.3, the full-chain local Z of the sideband bump hunt after cuts keeping 10% and 1% of
+the SR, and the training wall time.
+
+Data (:mod:`benchmarks.pythia_production`, raw particles kept): the first ``--n-background`` QCD
+events of the ``qcd`` production are the data; the next ``--n-reference-background`` the
+idealized detector's background template; ``--n-inject`` signal events of the ``--signal``
+production are drawn (a new draw per seed) from all but its first ``--n-reference-signal``
+events, which train the supervised classifier. The jet features of every event (the 14 LHCO
+columns plus tau_N^beta and EFPs) are computed from the particles once per chunk with
+:func:`anomsearch.data.features.compute_jet_features` and cached next to the production
+(``features_<set>/``). CATHODE runs on the standard features only (its flow models the features
+it generates; a 166-dimensional flow is beyond this machine), SA-CWoLa and SALAD are not part of
+the grid.
+
+Seeds: seed ``s`` draws the injected events, the folds and the training; the same ``s`` is used
+for every configuration, so the configurations are compared on identical datasets.
+
+Usage:
+    python benchmarks/sensitivity.py --configs cwola:mlp:standard cwola:hgb:kitchen_sink \\
+        --n-background 300000 --n-inject 380 --seeds 1 2 3 4 5 \\
+        --out benchmarks/results/sensitivity_wprime_380.json
+    python benchmarks/sensitivity.py --table benchmarks/results/sensitivity_*.json
+
+Published (LHCO R&D, 1000 injected = S/B 0.6% in the SR; arXiv:2109.00546, 2309.13111): max SIC
+supervised 17.65, idealized NN 15.08, CATHODE 13.99, CWoLa hunting 10.75; tree ensembles (HGB)
+~16 on the standard features and ~35 on 56 N-subjettiness features, and above 2 down to ~150
+injected events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from anomsearch._io import write_json_atomic
+from anomsearch.config import BackgroundConfig, StatsConfig
+from anomsearch.data.events import EventTable
+from anomsearch.data.features import compute_jet_features
+from anomsearch.data.io.lhco_raw import iter_raw_h5
+from anomsearch.data.regions import Regions
+from anomsearch.exceptions import AnomsearchError
+from anomsearch.methods import get_method
+from anomsearch.metrics import max_sic, rejection_at_efficiency
+from anomsearch.provenance import provenance
+from anomsearch.search.bump_hunt import bump_hunt
+from anomsearch.search.window import bump_hunt_options, search_window
+
+try:  # run as a script (benchmarks/ on sys.path) or imported from the repository root
+    from pythia_production import production_dir
+except ImportError:  # pragma: no cover
+    from benchmarks.pythia_production import production_dir
+
+log = logging.getLogger("sensitivity")
+
+REGIONS = Regions(3.3, 3.7, 2.9, 4.1)
+BACKGROUND = BackgroundConfig(name="bumphunt", efficiency=0.01, fit_range=(2.7, 5.5))
+STATS = StatsConfig(limit_cl=None)
+EFFICIENCIES = (0.1, 0.01)
+#: The constituent features cached per chunk (the kitchen sink holds every extra field).
+EXTRA = "kitchen_sink"
+PUBLISHED = {
+    ("supervised", "mlp", "standard"): 17.65,
+    ("idealized", "mlp", "standard"): 15.08,
+    ("cathode", "mlp", "standard"): 13.99,
+    ("cwola", "mlp", "standard"): 10.75,
+    ("cwola", "hgb", "standard"): 16.0,
+    ("cwola", "hgb", "subjettiness"): 35.0,
+}
+
+
+# ------------------------------------------------------------------------------------- data
+def _chunk_features(production: Path, index: int) -> dict[str, np.ndarray]:
+    """The jet features of one raw chunk, computed once and cached as ``.npz``."""
+    cache = production / f"features_{EXTRA}" / f"chunk_{index:05d}.npz"
+    if cache.is_file():
+        with np.load(cache) as f:
+            return {k: f[k] for k in f.files}
+    raw = production / f"chunk_{index:05d}.h5"
+    (particles,) = [c.particles for c in iter_raw_h5(raw, key="raw", chunk_size=1_000_000)]
+    res = compute_jet_features(particles, extra_features=EXTRA)
+    out = {
+        "jets": res.jets,
+        "extra": res.extra,
+        "fields": np.array(res.extra_fields),
+        "n_jets": res.n_jets,
+    }
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp.npz")
+    np.savez(tmp, **out)
+    tmp.replace(cache)
+    return out
+
+
+def production_events(name: str, start: int, stop: int, *, label: int) -> EventTable:
+    """Events ``start:stop`` of a production with every jet feature (events with fewer than two
+    jets are dropped, as the LHCO features files hold dijets only)."""
+    production = production_dir(name)
+    size = 1000
+    parts, fields = [], None
+    for index in range(start // size, -(-stop // size)):
+        if not (production / f"chunk_{index:05d}.json").is_file():
+            raise SystemExit(f"{production}: chunk {index} is not finished; generate more events")
+        chunk = _chunk_features(production, index)
+        lo, hi = max(start - index * size, 0), min(stop - index * size, size)
+        parts.append({k: v[lo:hi] for k, v in chunk.items() if k != "fields"})
+        fields = tuple(str(f) for f in chunk["fields"])
+    jets = np.concatenate([p["jets"] for p in parts])
+    extra = np.concatenate([p["extra"] for p in parts])
+    keep = np.concatenate([p["n_jets"] for p in parts]) >= 2
+    n = int(keep.sum())
+    return EventTable(
+        jets[keep], label=np.full(n, label, np.int8), extra=extra[keep], extra_fields=fields
+    )
+
+
+def dataset(args: argparse.Namespace, seed: int) -> tuple[EventTable, dict[str, EventTable]]:
+    """The data (QCD + injected signal, seeded draw) and the reference samples."""
+    n, m = args.n_background, args.n_reference_background
+    qcd = production_events("qcd", 0, n, label=0)
+    pool = production_events(args.signal, 0, args.n_signal_pool, label=1)
+    n_ref = args.n_reference_signal
+    rng = np.random.default_rng([seed, 0x1A])
+    chosen = n_ref + rng.choice(len(pool) - n_ref, size=args.n_inject, replace=False)
+    data = EventTable.concatenate([qcd, pool.subset(np.sort(chosen))])
+    references = {"reference_signal": pool.subset(np.arange(n_ref))}
+    if m:
+        references["reference_background"] = production_events("qcd", n, n + m, label=0)
+    return data, references
+
+
+# ------------------------------------------------------------------------------------- runs
+def _method(name: str, classifier: str, features: str, refs: dict[str, EventTable], args: Any):
+    options: dict[str, Any] = {"classifier": classifier, "features": features}
+    if classifier == "mlp":
+        options["max_epochs"] = args.max_epochs
+    if name == "idealized":
+        options["reference_background"] = refs["reference_background"]
+    if name == "supervised":
+        options["reference_background"] = refs.get("reference_background")
+        options["reference_signal"] = refs["reference_signal"]
+    return get_method(name, **{k: v for k, v in options.items() if v is not None})
+
+
+def run_entry(config: str, data: EventTable, refs: dict[str, EventTable], seed: int, args: Any):
+    """One (method, classifier, features) entry on one dataset: metrics and timing."""
+    name, classifier, features = config.split(":")
+    method = _method(name, classifier, features, refs, args)
+    start = time.perf_counter()
+    window = search_window(
+        data,
+        method,
+        regions=REGIONS,
+        efficiency=1.0,  # the cuts below: a failed fit at one cut must not lose the scores
+        background=BACKGROUND,
+        stats=STATS,
+        n_folds=args.folds,
+        fold_seed=seed,
+        training_seed=seed,
+        source="pythia benchmark",
+    )
+    seconds = time.perf_counter() - start
+    events, scores = window.events, window.scores
+    in_sr = REGIONS.in_sr(events.mjj)
+    label = events.label[in_sr]
+    best = max_sic(scores[in_sr], label)
+    options = bump_hunt_options(BACKGROUND, STATS, REGIONS)
+    z: dict[str, float | None] = {}
+    for eff in EFFICIENCIES:
+        try:
+            hunt = bump_hunt(events.mjj, scores, efficiency=eff, folds=window.folds, **options)
+        except AnomsearchError as exc:  # too few events for the fit after the cut
+            log.warning("%s seed %d: no bump hunt at efficiency %g: %s", config, seed, eff, exc)
+            z[f"{eff:g}"] = None
+        else:
+            z[f"{eff:g}"] = float(hunt.discovery.significance)
+    n_s, n_b = int(label.sum()), int((label == 0).sum())
+    return {
+        "config": config,
+        "seed": seed,
+        "max_sic": float(best.sic),
+        "rejection_at_eps_s_0.3": float(
+            rejection_at_efficiency(scores[in_sr], label, signal_efficiency=0.3)
+        ),
+        "local_z": z,
+        "n_signal_sr": n_s,
+        "n_background_sr": n_b,
+        "s_over_b_sr": n_s / n_b,
+        "s_over_sqrt_b_sr": n_s / math.sqrt(n_b),
+        "train_seconds": seconds,
+        "published_max_sic": PUBLISHED.get((name, classifier, features)),
+    }
+
+
+# ------------------------------------------------------------------------------------- table
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Median and 16-84% spread per (signal, injection, config)."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["signal"], r["n_inject"], r["config"]), []).append(r)
+    out = []
+    for (signal, n_inject, config), rs in sorted(groups.items()):
+
+        def stat(values: list[float]) -> tuple[float, float, float] | None:
+            if not values:
+                return None
+            q = np.percentile(values, [50, 16, 84])
+            return float(q[0]), float(q[1]), float(q[2])
+
+        out.append(
+            {
+                "signal": signal,
+                "n_inject": n_inject,
+                "config": config,
+                "n_seeds": len(rs),
+                "s_over_b_sr": float(np.mean([r["s_over_b_sr"] for r in rs])),
+                "s_over_sqrt_b_sr": float(np.mean([r["s_over_sqrt_b_sr"] for r in rs])),
+                "max_sic": stat([r["max_sic"] for r in rs]),
+                "rejection_at_eps_s_0.3": stat([r["rejection_at_eps_s_0.3"] for r in rs]),
+                **{
+                    f"local_z_{e:g}": stat(
+                        [r["local_z"][f"{e:g}"] for r in rs if r["local_z"][f"{e:g}"] is not None]
+                    )
+                    for e in EFFICIENCIES
+                },
+                "train_seconds": float(np.median([r["train_seconds"] for r in rs])),
+                "published_max_sic": rs[0]["published_max_sic"],
+            }
+        )
+    return out
+
+
+def print_table(summary: list[dict[str, Any]]) -> None:
+    """The summary as a Markdown table."""
+    print(
+        "| signal | injected | S/B SR | S/sqrt(B) SR | method:classifier:features | seeds | "
+        "max SIC (16-84%) | 1/eB@0.3 | local Z 10% | local Z 1% | train s | published |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for s in summary:
+
+        def cell(v: tuple[float, float, float] | None, fmt: str = ".2f") -> str:
+            return "-" if v is None else f"{v[0]:{fmt}} ({v[1]:{fmt}}-{v[2]:{fmt}})"
+
+        published = "" if s["published_max_sic"] is None else f"{s['published_max_sic']:g}"
+        print(
+            f"| {s['signal']} | {s['n_inject']} | {100 * s['s_over_b_sr']:.2f}% | "
+            f"{s['s_over_sqrt_b_sr']:.2f} | {s['config']} | {s['n_seeds']} | "
+            f"{cell(s['max_sic'])} | {s['rejection_at_eps_s_0.3'][0]:.0f} | "
+            f"{cell(s['local_z_0.1'])} | {cell(s['local_z_0.01'])} | "
+            f"{s['train_seconds']:.0f} | {published} |"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="+", default=["cwola:mlp:standard"])
+    parser.add_argument("--signal", default="wprime")
+    parser.add_argument("--n-background", type=int, default=300_000)
+    parser.add_argument("--n-reference-background", type=int, default=100_000)
+    parser.add_argument("--n-signal-pool", type=int, default=20_000)
+    parser.add_argument("--n-reference-signal", type=int, default=10_000)
+    parser.add_argument("--n-inject", type=int, nargs="+", default=[380])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--max-epochs", type=int, default=None, help="mlp (default: the method's)")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--table", type=Path, nargs="*", help="only print the table of results")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    if args.table:
+        rows = [r for path in args.table for r in json.loads(path.read_text())["rows"]]
+        print_table(summarise(rows))
+        return
+    rows: list[dict[str, Any]] = []
+    for n_inject in args.n_inject:
+        args_n = argparse.Namespace(**{**vars(args), "n_inject": n_inject})
+        for seed in args.seeds:
+            data, refs = dataset(args_n, seed)
+            for config in args.configs:
+                row = run_entry(config, data, refs, seed, args)
+                rows.append({"signal": args.signal, "n_inject": n_inject, **row})
+                print(
+                    f"{args.signal} {n_inject} seed {seed} {config}: max SIC {row['max_sic']:.2f}, "
+                    f"Z(10%, 1%) {row['local_z']}, {row['train_seconds']:.0f} s",
+                    flush=True,
+                )
+                if args.out is not None:  # after every entry: a killed run keeps what finished
+                    write_json_atomic(
+                        args.out,
+                        {
+                            "benchmark": "sensitivity",
+                            "arguments": {k: str(v) for k, v in vars(args).items()},
+                            "rows": rows,
+                            "summary": summarise(rows),
+                            "provenance": provenance(),
+                        },
+                    )
+    print_table(summarise(rows))
+
+
+if __name__ == "__main__":
+    main()
