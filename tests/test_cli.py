@@ -128,3 +128,33 @@ def test_generate_pythia_writes_lhco_features(tmp_path):
     pd.testing.assert_frame_equal(pd.read_hdf(tmp_path / "q.h5"), features)
     bad = runner.invoke(app, ["generate", "pythia", "-o", str(out), "--process", "ttbar", "-q"])
     assert bad.exit_code == 2 and "PythiaConfig.process" in bad.output
+
+
+def test_extra_features_options(tmp_path):
+    """``generate pythia --extra-features`` and ``data features --extra-features``: the same
+    constituent columns, from the chain and from its raw particles."""
+    pytest.importorskip("pythia8mc")
+    pytest.importorskip("fastjet")
+    from anomsearch.data.features.sets import NSUB_FIELDS
+    from anomsearch.data.io.lhco import read_features_h5
+
+    out, raw = tmp_path / "q.h5", tmp_path / "q.raw.h5"
+    args = ["generate", "pythia", "-o", str(out), "--raw", str(raw), "--n", "4", "-q"]
+    result = runner.invoke(app, [*args, "--extra-features", "subjettiness"])
+    assert result.exit_code == 0, result.output
+    generated = read_features_h5(out)
+    assert generated.extra_fields == NSUB_FIELDS
+    converted = tmp_path / "c.h5"
+    convert = ["data", "features", str(raw), "-o", str(converted), "-q"]
+    result = runner.invoke(app, [*convert, "--extra-features", "tau4_b05, efp2_1"])
+    assert result.exit_code == 0, result.output
+    from_raw = read_features_h5(converted)
+    assert from_raw.extra_fields == ("tau4_b05", "efp2_1")
+    assert from_raw.feature("tau4_b05_j1") == pytest.approx(generated.feature("tau4_b05_j1"))
+    # another option in the same work directory is refused, naming it
+    again = runner.invoke(app, [*args, "--extra-features", "efp"])
+    assert again.exit_code == 2
+    assert "extra_features='subjettiness' (requested 'efp')" in again.output
+    bad = runner.invoke(app, [*convert, "--extra-features", "all"])
+    assert bad.exit_code == 2
+    assert "raw_to_features.extra_features: unknown feature set" in bad.output

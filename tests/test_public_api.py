@@ -76,12 +76,22 @@ PUBLIC = {
     "anomsearch.data.io.lhco": [
         "FEATURE_COLUMNS",
         "HDF_KEY",
+        "check_physical_jets",
         "extra_columns",
         "read_features_h5",
         "read_master_key",
         "write_features_h5",
         "write_master_key",
     ],
+    "anomsearch.data.io.hdf5_frame": [
+        "FrameBlock",
+        "FrameLayout",
+        "frame_keys",
+        "inspect_frame",
+        "read_frame_columns",
+    ],
+    "anomsearch.search.coverage": ["check_mjj_coverage"],
+    "anomsearch.compute.cache": ["CACHE_KEY_ENV", "UnitCache", "cache_key_path", "fingerprint"],
     "anomsearch.data.features": [
         "EXTRA_JET_FIELDS",
         "FEATURE_SETS",
@@ -185,6 +195,9 @@ PUBLIC = {
     ],
     "anomsearch.report.outputs": [
         "CACHE_DIRNAME",
+        "RESULTS_MARKER",
+        "check_output_dir",
+        "is_results_dir",
         "output_dir",
         "report_schema",
         "unit_cache",
@@ -239,6 +252,7 @@ PUBLIC = {
         "PROCESSES",
         "PythiaConfig",
         "VARIANTS",
+        "canonical_extra_features",
         "generate_pythia",
     ],
     "anomsearch.workflow": [
@@ -339,6 +353,7 @@ PUBLIC = {
     ],
     "anomsearch.methods.nn.training": [
         "AdamTrainedModule",
+        "EpochState",
         "LightningFit",
         "check_sample_weight",
         "fit_seeded",

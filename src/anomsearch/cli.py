@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -69,8 +72,45 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+@contextlib.contextmanager
+def _interrupts() -> Iterator[list[int]]:
+    """Record Ctrl-C (SIGINT) while the block runs, raising KeyboardInterrupt as usual: Lightning
+    turns a KeyboardInterrupt during training into ``sys.exit(1)``, so the record tells an
+    interrupt from a plain exit."""
+    seen: list[int] = []
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread: leave the signals alone
+        yield seen
+        return
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 Verbose = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
+ExtraFeatures = Annotated[
+    str | None,
+    typer.Option(
+        "--extra-features",
+        help="Extra per-jet columns from the constituents: a feature set (subjettiness, efp, "
+        "kitchen_sink) or comma-separated fields (tau4_b05,efp3_2).",
+    ),
+]
+
+
+def _extra_features(value: str | None) -> str | list[str] | None:
+    """``--extra-features``: a feature-set name, or comma-separated field names as a list."""
+    if value is None or "," not in value:
+        return value
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def _write_events(events: EventTable, output: Path, *, master_key: Path | None) -> None:
@@ -115,22 +155,43 @@ def run(
             "unit cache (compute.cache_dir).",
         ),
     ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace the output directory even if it is not a results directory of an "
+            "earlier run (never the working directory, its parents, or a folder holding an input).",
+        ),
+    ] = False,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:
     """Run the search of CONFIG and write report.json, the pyhf workspace and plots.
 
-    Finished units are cached (compute.cache: true, the default): a rerun of the same config, or
-    of a run that was killed, loads them instead of recomputing them; --force recomputes."""
+    The output directory is replaced as a whole: only a results directory of an earlier run is
+    replaced unless --overwrite is given. Finished units are cached (compute.cache: true, the
+    default): a rerun of the same config, or of a run that was killed, loads them instead of
+    recomputing them; --force recomputes."""
     _setup_logging(verbose, quiet)
     from anomsearch import workflow
-    from anomsearch.config import load_config
 
     try:
-        resolved = load_config(config)
-        result = workflow.run(resolved, output_dir=output_dir, progress=not quiet, force=force)
+        with _interrupts() as interrupted:
+            result = workflow.run(
+                config, output_dir=output_dir, progress=not quiet, force=force, overwrite=overwrite
+            )
     except AnomsearchError as exc:
         raise _fail(exc) from None
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if isinstance(exc, SystemExit) and not interrupted:
+            raise
+        typer.secho(
+            "interrupted: no results were written or replaced (finished units stay in the unit "
+            "cache: a rerun resumes from them)",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(code=130) from None
     report = result.report
     no_cut = report["reference"]["no_cut"]
     typer.echo(
@@ -200,6 +261,7 @@ def generate_pythia_command(
         Path | None,
         typer.Option(help="Chunk directory (default OUTPUT.chunks); a rerun resumes from it."),
     ] = None,
+    extra_features: ExtraFeatures = None,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -221,6 +283,7 @@ def generate_pythia_command(
             n_jobs=n_jobs,
             progress=not quiet,
             raw=raw is not None,
+            extra_features=_extra_features(extra_features),
         )
         merge_chunks(chunks, output, raw_path=raw, master_key=master_key)
     except AnomsearchError as exc:
@@ -428,6 +491,7 @@ def data_features_command(
     start: Annotated[int, typer.Option(min=0, help="First raw event.")] = 0,
     stop: Annotated[int | None, typer.Option(help="One past the last raw event.")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")] = 1,
+    extra_features: ExtraFeatures = None,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -446,6 +510,7 @@ def data_features_command(
             stop=stop,
             n_jobs=jobs,
             progress=not quiet,
+            extra_features=_extra_features(extra_features),
         )
     except AnomsearchError as exc:
         raise _fail(exc) from None

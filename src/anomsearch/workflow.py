@@ -35,14 +35,16 @@ import numpy as np
 
 from anomsearch.compute import ComputeConfig, Executor, UnitCache, make_executor
 from anomsearch.config import SearchConfig, load_config
+from anomsearch.config.sections import PATH_FIELDS
 from anomsearch.data.events import EventTable
 from anomsearch.data.regions import Regions
 from anomsearch.data.sources import attach_reference_samples, fetch_datasets, load_events
-from anomsearch.exceptions import ConfigError
+from anomsearch.exceptions import AnomsearchError, ConfigError
+from anomsearch.report.outputs import check_output_dir, unit_cache, write_outputs
 from anomsearch.report.outputs import output_dir as resolve_output_dir
-from anomsearch.report.outputs import unit_cache, write_outputs
 from anomsearch.report.sections import build_report, global_toys_section, scan_sections
 from anomsearch.search.bump_hunt import BumpHuntResult
+from anomsearch.search.coverage import check_mjj_coverage
 from anomsearch.search.global_toys import TOY_SOURCES, scan_global_significance
 from anomsearch.search.scan import ScanResult, headline_fit_range, scan_search
 from anomsearch.search.window import search_window
@@ -238,6 +240,7 @@ def _scan_with_global(
         scan = scan_stage(
             events, method, config, seeds, progress=progress, executor=executor, cache=cache
         )
+        _require_a_scan_result(scan)
         section, global_section = scan_sections(scan)
         if global_section is not None and config.scan.global_toys > 0:
             global_section = global_significance(
@@ -246,34 +249,83 @@ def _scan_with_global(
     return scan, section, global_section
 
 
+def _require_a_scan_result(scan: ScanResult) -> None:
+    """A scan whose every window was skipped has nothing to report: an error, not a headline
+    in the config's signal region."""
+    if scan.best is not None:
+        return
+    first = scan.skipped[0] if scan.skipped else None
+    example = (
+        ""
+        if first is None
+        else f" (window {first.window_index + 1}, SR [{first.window.sr_low:g}, "
+        f"{first.window.sr_high:g}] TeV: {first.reason})"
+    )
+    raise AnomsearchError(
+        f"config field scan: all {len(scan.windows)} windows were skipped{example}, so the scan "
+        "has no result to report; check scan.mjj_min, scan.mjj_max and "
+        "scan.min_sideband_events against the data"
+    )
+
+
+def _inputs(config: SearchConfig, config_path: Path | None) -> list[str]:
+    """The files a run reads: never inside its output directory."""
+    paths = [getattr(config.data, name) for name in PATH_FIELDS]
+    return [str(p) for p in (config_path, *paths) if p is not None]
+
+
 def run(
-    config: SearchConfig | dict[str, Any],
+    config: SearchConfig | dict[str, Any] | str | os.PathLike[str],
     *,
     output_dir: str | os.PathLike[str] | None = None,
     progress: bool = False,
     force: bool = False,
+    overwrite: bool = False,
 ) -> SearchResult:
     """Run the search described by ``config`` and write its outputs.
 
+    The output directory and the data are checked before any training: the output directory
+    must be new, empty, or a results directory of an earlier run, and writable
+    (:func:`anomsearch.report.outputs.check_output_dir`); the data must cover the signal region
+    or the scan's windows (:func:`anomsearch.search.coverage.check_mjj_coverage`).
+
     Args:
-        config: a :class:`~anomsearch.config.SearchConfig`, or a mapping (checked and resolved
-            here; relative paths then resolve against the working directory).
+        config: a :class:`~anomsearch.config.SearchConfig`, a mapping (checked and resolved
+            here; relative paths then resolve against the working directory), or a YAML file.
         output_dir: overrides ``output.dir`` (default ``results/<name>`` in the working
             directory).
         progress: show progress bars.
         force: recompute every unit (scan windows, folds) instead of loading it from the unit
             cache, overwriting the cached entries.
+        overwrite: replace the output directory even when it is not a results directory of an
+            earlier run (never the working directory, one of its parents, the home directory or
+            a directory holding the config or a data file).
 
     Returns:
         The :class:`SearchResult`. ``report.json``, the workspaces, ``config.yaml`` (resolved)
         and the plots appear in the output directory only once all of them are complete.
+
+    Raises:
+        ConfigError: an invalid config, an output directory that may not be replaced or
+            written, or data that do not cover the search (before any training).
+        AnomsearchError: a failed stage (e.g. every window of the scan was skipped).
     """
     start = time.perf_counter()
+    config_path = Path(config).resolve() if isinstance(config, str | os.PathLike) else None
     config = fetch_datasets(load_config(config), progress=progress)
     seeds = config.derived_seeds()
     final_dir = resolve_output_dir(config, output_dir)
     cache = unit_cache(config, final_dir, force=force)
+    inputs = _inputs(config, config_path)
+    check_output_dir(
+        final_dir,
+        overwrite=overwrite,
+        inputs=inputs,
+        cache_dir=None if cache is None else cache.directory,
+        cache_field="compute.cache_dir" if config.compute.cache_dir is not None else None,
+    )
     events = load_events(config.data, injection=config.injection, seeds=seeds, progress=progress)
+    check_mjj_coverage(config, events.mjj, source=config.data.description)
     method = build_method(config, seeds)
     scan = scan_section = global_section = None
     if config.scan is not None:
@@ -318,6 +370,8 @@ def run(
         scan=scan,
         cache=cache,
         timer=lambda: time.perf_counter() - start,
+        overwrite=overwrite,
+        inputs=inputs,
     )
     log.info(
         "%s: local Z = %.2f (p0 = %.3g) with the score cut, %.2f without; results in %s",

@@ -227,3 +227,95 @@ def test_schema_is_versioned():
         "stats",
         "output",
     }
+
+
+# ---------------------------------------------------------------- constituent features
+def _with_data(data: dict, features: object = "standard") -> dict:
+    cfg = copy.deepcopy(MINIMAL)
+    cfg["data"] = data
+    cfg["method"] = {"name": "cwola", "features": features}
+    return cfg
+
+
+PYTHIA = {"source": "pythia", "n_background": 10}
+LHCO = {"source": "lhco", "path": "/data/raw.h5"}
+
+
+@pytest.mark.parametrize(
+    ("data", "features", "match"),
+    [
+        # the toy generator has no constituents
+        (MINIMAL["data"], "subjettiness", r"^config field method\.features: .*toy generator"),
+        (MINIMAL["data"], ["mj1", "efp2_1_j2"], r"^config field method\.features: .*efp2_1"),
+        # pythia samples must be generated with what the method reads
+        (PYTHIA, "efp", r"^config field data\.pythia\.extra_features: method\.features .*efp1_0"),
+        (
+            {**PYTHIA, "pythia": {"extra_features": "subjettiness"}},
+            ["tau21_j1", "efp3_2_j1"],
+            r"data\.pythia\.extra_features = 'subjettiness' does not compute; set "
+            r"data\.pythia\.extra_features: efp",
+        ),
+        (
+            {**PYTHIA, "pythia": {"extra_features": "kitchen"}},
+            "standard",
+            r"^config field data\.pythia\.extra_features: unknown feature set 'kitchen'",
+        ),
+        (
+            {**PYTHIA, "pythia": {"extra_features": ["tau10_b1"]}},
+            "standard",
+            r"^config field data\.pythia\.extra_features: unknown extra jet field\(s\) 'tau10_b1'",
+        ),
+        ({**PYTHIA, "pythia": {"extra_features": 3}}, "standard", r"data\.pythia\.extra_features"),
+        (
+            {**PYTHIA, "extra_features": "efp"},
+            "standard",
+            r"data\.extra_features: not used .*'pythia'; set data\.pythia\.extra_features",
+        ),
+        ({**MINIMAL["data"], "extra_features": "efp"}, "standard", r"data\.extra_features: not"),
+        # an explicit LHCO value must hold what the method reads
+        (
+            {**LHCO, "extra_features": ["tau4_b05"]},
+            ["mj1", "tau5_b05_j2"],
+            r"^config field data\.extra_features: .*tau5_b05.*\['tau4_b05'\].*subjettiness",
+        ),
+        ({**LHCO, "extra_features": "all"}, "standard", r"data\.extra_features: unknown feat"),
+    ],
+)
+def test_constituent_features_the_data_cannot_supply(data, features, match) -> None:
+    with pytest.raises(ConfigError, match=match):
+        load_config(_with_data(data, features))
+
+
+def test_constituent_features_the_data_supply() -> None:
+    pythia = load_config(
+        _with_data({**PYTHIA, "pythia": {"extra_features": "kitchen_sink"}}, "efp")
+    )
+    assert pythia.data.pythia.extra_features == "kitchen_sink"
+    assert pythia.method_extra_fields()[:2] == ("efp1_0", "efp2_0")
+    listed = load_config(
+        _with_data({**PYTHIA, "pythia": {"extra_features": ["tau4_b05"]}}, ["tau4_b05_j1"])
+    )
+    assert listed.data.pythia.extra_features == ("tau4_b05",)
+    assert listed.to_dict()["data"]["pythia"]["extra_features"] == ["tau4_b05"]
+    assert load_config(listed.to_dict()) == listed
+    plain = load_config(_with_data(PYTHIA))  # left out: not written in the resolved config
+    assert "extra_features" not in plain.to_dict()["data"]["pythia"]
+    assert plain.method_extra_fields() == ()
+
+
+@pytest.mark.parametrize(
+    ("features", "derived"),
+    [
+        ("standard", None),
+        (["mj1", "tau4_b05_j1"], "subjettiness"),
+        ("efp", "efp"),
+        (["tau4_b05_j1", "efp1_0_j2"], "kitchen_sink"),
+    ],
+)
+def test_lhco_extra_features_derive_from_the_method(features, derived) -> None:
+    config = load_config(_with_data(LHCO, features))
+    assert config.data.extra_features == derived
+    assert config.to_dict()["data"].get("extra_features") == derived
+    assert load_config(config.to_dict()) == config
+    explicit = load_config(_with_data({**LHCO, "extra_features": "kitchen_sink"}, features))
+    assert explicit.data.extra_features == "kitchen_sink"  # a superset is kept as given

@@ -61,3 +61,76 @@ def test_simulation_methods_get_a_mismodelled_toy_simulation(name):
     assert ratio == pytest.approx(1.07, abs=0.03)
     with pytest.raises(ConfigError, match=r"data\.reference_simulation_path.*'salad'"):
         _attach(get_method("salad"), {"source": "lhco", "path": "/nonexistent.h5"})
+
+
+# ---------------------------------------------------------------- LHCO raw files: extra features
+def _raw_file(path, n: int = 6):
+    """A small LHCO raw-particle file of two back-to-back sprays per event (no generator)."""
+    import numpy as np
+
+    from anomsearch.data.io.lhco_raw import particles_to_raw_array, write_raw_h5
+
+    rng = np.random.default_rng(5)
+    events = []
+    for _ in range(n):
+        phi0 = rng.uniform(-np.pi, np.pi)
+        parts = []
+        for phi, scale in ((phi0, 300.0), (phi0 + np.pi, 200.0)):
+            k = int(rng.integers(6, 20))
+            parts.append(
+                np.stack(
+                    [
+                        scale * rng.uniform(0.2, 1.0, k),
+                        rng.uniform(-0.3, 0.3, k),
+                        phi + rng.uniform(-0.3, 0.3, k),
+                    ],
+                    axis=1,
+                )
+            )
+        events.append(np.concatenate(parts))
+    write_raw_h5(particles_to_raw_array(events), path, labels=np.zeros(n))
+    return path
+
+
+def _lhco_config(path, features, extra=None):
+    from anomsearch.config import SearchConfig
+
+    data = {"source": "lhco", "path": str(path)}
+    if extra is not None:
+        data["extra_features"] = extra
+    return SearchConfig.from_mapping(
+        {
+            "name": "raw",
+            "data": data,
+            "regions": {"signal_region": [3.3, 3.7], "sidebands": [2.9, 4.1]},
+            "method": {"name": "cwola", "features": features},
+            "background": {"name": "bumphunt"},
+        }
+    )
+
+
+def test_a_raw_file_gets_the_constituent_features_the_method_reads(tmp_path, monkeypatch):
+    pytest.importorskip("fastjet")
+    import numpy as np
+
+    from anomsearch.data.features.sets import NSUB_FIELDS
+
+    monkeypatch.setenv("ANOMSEARCH_DATA", str(tmp_path / "cache"))
+    raw = _raw_file(tmp_path / "raw.h5")
+    config = _lhco_config(raw, ["mj1", "tau4_b05_j1"])
+    assert config.data.extra_features == "subjettiness"  # derived from method.features
+    events = load_events(config.data, injection=None, seeds=SEEDS)
+    assert events.extra_fields == NSUB_FIELDS and len(events) == 6
+    assert np.all(events.feature("tau4_b05_j1") >= 0)
+    plain = load_events(_lhco_config(raw, "standard").data, injection=None, seeds=SEEDS)
+    assert plain.extra_fields == () and np.array_equal(plain.jets, events.jets)
+    listed = _lhco_config(raw, ["tau4_b05_j1"], extra=["tau4_b05", "efp2_1"])
+    custom = load_events(listed.data, injection=None, seeds=SEEDS)
+    assert custom.extra_fields == ("tau4_b05", "efp2_1")
+    np.testing.assert_array_equal(custom.feature("tau4_b05_j1"), events.feature("tau4_b05_j1"))
+    cached = sorted(p.name.split(".", 1)[1] for p in (tmp_path / "cache" / "features").iterdir())
+    assert len(cached) == 3 and "features.h5" in cached  # one file per feature set
+    assert "subjettiness.features.h5" in cached
+    assert any(name.startswith("fields-") for name in cached)
+    again = load_events(config.data, injection=None, seeds=SEEDS)  # read back from the cache
+    np.testing.assert_array_equal(again.extra, events.extra)

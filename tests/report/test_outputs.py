@@ -10,7 +10,13 @@ import pytest
 
 from anomsearch.config import load_config
 from anomsearch.exceptions import AnomsearchError, ConfigError
-from anomsearch.report.outputs import CACHE_DIRNAME, output_dir, unit_cache, write_outputs
+from anomsearch.report.outputs import (
+    CACHE_DIRNAME,
+    RESULTS_MARKER,
+    output_dir,
+    unit_cache,
+    write_outputs,
+)
 from anomsearch.report.sections import build_report
 
 
@@ -50,6 +56,7 @@ def test_write_outputs_is_all_or_nothing(tiny_window, tmp_path: Path) -> None:
     )
     names = sorted(p.name for p in final.iterdir())
     assert names == [
+        RESULTS_MARKER,
         "config.yaml",
         "report.html",
         "report.json",

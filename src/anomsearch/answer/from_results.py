@@ -161,6 +161,12 @@ def answer_from_results(
         ConfigError: bad options.
     """
     out = Path(results_dir)
+    if not out.is_dir():
+        what = "does not exist" if not out.exists() else "is not a directory"
+        raise DataFormatError(
+            f"{out}: {what}; give the results directory of `anomsearch run` (it holds "
+            f"{REPORT_FILE} and {EVENTS_FILE})"
+        )
     report_path, events_path = out / REPORT_FILE, out / EVENTS_FILE
     inputs = _report_inputs(_read_json(report_path), str(report_path))
     if most_significant_window is None and inputs.best_window:

@@ -488,12 +488,19 @@ def write_answer(
 
 
 def _read_json(path: str | os.PathLike[str]) -> Any:
+    path = Path(path)
+    if path.is_dir():
+        raise DataFormatError(f"{path}: is a directory, not a JSON file")
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise DataFormatError(f"{path}: file not found") from exc
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"{path}: not a UTF-8 text file ({exc.reason}), not JSON") from None
     except json.JSONDecodeError as exc:
         raise DataFormatError(f"{path}: not valid JSON ({exc})") from exc
+    except OSError as exc:
+        raise DataFormatError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
 
 
 def load_answer(path: str | os.PathLike[str]) -> dict[str, Any]:

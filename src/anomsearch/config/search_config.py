@@ -3,7 +3,9 @@
 :meth:`SearchConfig.from_mapping` checks the structure against the JSON schema (types, unknown
 keys), builds every section (:mod:`anomsearch.config.sections`, whose constructors check their
 values) and then the checks that relate sections (the fit range around the signal region, the
-bin width dividing the windows, the ABCD method, the reference samples a method needs).
+bin width dividing the windows, the ABCD method, the reference samples a method needs, the
+constituent features a method reads: none from the toy generator, those of
+``data.pythia.extra_features`` from Pythia, ``data.extra_features`` derived for LHCO raw files).
 :meth:`SearchConfig.to_dict` is the resolved configuration -- every default filled in, paths
 absolute -- as ``config.yaml`` and ``report.json`` record it; building from it gives the same
 config.
@@ -52,6 +54,8 @@ from anomsearch.config.sections import (
     ScanConfig,
     StatsConfig,
 )
+from anomsearch.data.features.batch import resolve_extra_fields
+from anomsearch.data.features.sets import EXTRA_JET_FIELDS, extra_jet_fields, is_extra_feature
 from anomsearch.data.generate.toy_simulation import SimulationMismodelling
 from anomsearch.exceptions import ConfigError
 from anomsearch.stats.systematics import Systematic
@@ -182,6 +186,24 @@ def derive_seeds(seed: int) -> dict[str, int]:
     return {n: int(c.generate_state(1)[0]) for n, c in zip(SEED_NAMES, children, strict=True)}
 
 
+def _listing(fields: tuple[str, ...] | list[str], most: int = 4) -> str:
+    """``'tau4_b05, tau5_b05, ... (12 fields)'``: the first few fields, for messages."""
+    shown = ", ".join(fields[:most])
+    return shown if len(fields) <= most else f"{shown}, ... ({len(fields)} fields)"
+
+
+def _plain_value(value: Any) -> Any:
+    """A tuple as the list a config file holds, for messages."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _covering_set(fields: tuple[str, ...]) -> str:
+    """The named feature set with the fewest extra fields that holds every one of ``fields``."""
+    sets = ("subjettiness", "efp", "kitchen_sink")
+    covering = [name for name in sets if set(fields) <= set(extra_jet_fields(name))]
+    return min(covering, key=lambda name: len(extra_jet_fields(name)))
+
+
 def _absolute(value: str, base_dir: Path) -> str:
     return str((base_dir / os.path.expanduser(value)).resolve())
 
@@ -232,6 +254,17 @@ class SearchConfig:
             self._check_scan(self.scan)
         if self.data.source == "pythia":
             self._resolve_pythia()
+        self._resolve_extra_features()
+        if self.data.source == "toy" and self.data.toy is not None:
+            from anomsearch.search.coverage import check_mjj_coverage
+
+            toy = self.data.toy
+            check_mjj_coverage(
+                self,
+                mjj_range=(toy.mjj_min, toy.mjj_max),
+                source="toy data",
+                range_note=", set by data.toy.mjj_min and data.toy.mjj_max",
+            )
 
     def _check_binning(self) -> None:
         sr = self.regions.signal_region
@@ -283,6 +316,49 @@ class SearchConfig:
                     f"config field data.{key}: method {self.method.name!r} needs a reference "
                     f"{kind} sample; set data.{key} (events generated with data.source 'pythia')"
                 )
+
+    def method_extra_fields(self) -> tuple[str, ...]:
+        """The extra per-jet fields (computed from the constituents) that ``method.features``
+        reads, in :data:`~anomsearch.data.features.sets.EXTRA_JET_FIELDS` order (empty for the
+        standard features)."""
+        features = getattr(self.method.build(), "features", None) or ()
+        fields = {f.rsplit("_j", 1)[0] for f in features if is_extra_feature(f)}
+        return tuple(f for f in EXTRA_JET_FIELDS if f in fields)
+
+    def _resolve_extra_features(self) -> None:
+        """The data must carry the constituent features the method reads: the toy generator has
+        no constituents, Pythia samples carry ``data.pythia.extra_features``, and LHCO raw files
+        are converted with ``data.extra_features`` (derived from ``method.features`` when left
+        out, see :class:`~anomsearch.config.sections.DataConfig`)."""
+        needed = self.method_extra_fields()
+        if not needed:
+            return
+        data = self.data
+        listed = _listing(needed)
+        if data.source == "toy":
+            raise ConfigError(
+                f"config field method.features: the constituent features {listed} need the "
+                "particles of the jets, which the toy generator (data.source: toy) does not "
+                "make; use standard features (e.g. method.features: standard), or data.source: "
+                "pythia with data.pythia.extra_features, or LHC Olympics data"
+            )
+        field, given = (
+            ("data.pythia.extra_features", data.pythia.extra_features)
+            if data.source == "pythia" and data.pythia is not None
+            else ("data.extra_features", data.extra_features)
+        )
+        if given is None and data.source == "lhco":
+            derived = _covering_set(needed)
+            object.__setattr__(self, "data", dataclasses.replace(data, extra_features=derived))
+            return
+        have = resolve_extra_fields(given, option=f"config field {field}")
+        missing = [f for f in needed if f not in have]
+        if missing:
+            raise ConfigError(
+                f"config field {field}: method.features reads the constituent features "
+                f"{_listing(missing)}, which {field} = {_plain_value(given)!r} does not compute; "
+                f"set {field}: {_covering_set(needed)} (or list the fields)"
+            )
 
     @classmethod
     def from_mapping(

@@ -110,6 +110,22 @@ def _interval(path: str, value: Any) -> tuple[float, float]:
     return (low, high)
 
 
+def _extra_features(path: str, value: Any) -> str | tuple[str, ...] | None:
+    """A checked ``extra_features`` value: None, a feature-set name or a tuple of field names."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        if isinstance(value, bytes) or not isinstance(value, list | tuple):
+            raise _fail(path, f"must be a feature-set name or a list of field names, got {value!r}")
+        value = tuple(value)
+        if not all(isinstance(v, str) for v in value):
+            raise _fail(path, f"field names must be strings, got {list(value)!r}")
+    from anomsearch.data.features.batch import resolve_extra_fields
+
+    resolve_extra_fields(value, option=f"config field {path}")  # names an unknown set or field
+    return value
+
+
 def _set(obj: Any, name: str, value: Any) -> None:
     """Set a field of a frozen dataclass while it is being built (normalisation)."""
     object.__setattr__(obj, name, value)
@@ -139,7 +155,15 @@ class PythiaMasses:
 
 @dataclass(frozen=True, kw_only=True)
 class PythiaOptions:
-    """``data.pythia``: settings of the Pythia generator chain (``data.source: pythia``)."""
+    """``data.pythia``: settings of the Pythia generator chain (``data.source: pythia``).
+
+    ``extra_features`` (None: the 7 standard columns per jet only) names the extra per-jet
+    fields every sample computes from its constituents while it is generated: a feature-set name
+    (``subjettiness``, ``efp``, ``kitchen_sink``; ``standard`` needs none) or a list of fields
+    (``tau4_b05``, ``efp3_2``, ...; :mod:`anomsearch.data.features.sets`). It is explicit, not
+    derived from ``method.features``: it is part of the cached stream's identity, and a new value
+    generates every sample again (see :mod:`anomsearch.data.generate.pythia_source`).
+    """
 
     signal_process: str = "wprime"
     masses: PythiaMasses = field(default_factory=PythiaMasses)
@@ -147,10 +171,16 @@ class PythiaOptions:
     fsr_alpha_s_simulation: float = 0.118
     n_jobs: int | None = None
     chunk_size: int = 1000
+    extra_features: str | tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.masses, Mapping):
             _set(self, "masses", PythiaMasses(**self.masses))
+        _set(
+            self,
+            "extra_features",
+            _extra_features("data.pythia.extra_features", self.extra_features),
+        )
         _finite("data.pythia.pthat_min", self.pthat_min)
         alpha = _finite("data.pythia.fsr_alpha_s_simulation", self.fsr_alpha_s_simulation)
         if not 0 < alpha < 0.5:
@@ -164,10 +194,14 @@ class PythiaOptions:
             pythia_sample_spec(self, kind, 1, 0)  # names a bad data.pythia field
 
     def to_dict(self) -> dict[str, Any]:
-        """The section as the resolved config writes it (``n_jobs`` only when set)."""
+        """The section as the resolved config writes it (``n_jobs`` and ``extra_features`` only
+        when set)."""
         out = dataclasses.asdict(self)
-        if self.n_jobs is None:
-            del out["n_jobs"]
+        for name in ("n_jobs", "extra_features"):
+            if out[name] is None:
+                del out[name]
+        if isinstance(self.extra_features, tuple):
+            out["extra_features"] = list(self.extra_features)
         return out
 
 
@@ -178,6 +212,21 @@ class DataConfig:
     ``toy`` and ``simulation`` default to the generator's defaults for ``source: toy`` (None
     otherwise), ``pythia`` to :class:`PythiaOptions` for ``source: pythia``; the fields of the
     other sources must stay unset (a config error names the field).
+
+    ``extra_features`` (``source: lhco`` only) are the extra per-jet fields (tau_N^beta, EFPs;
+    :mod:`anomsearch.data.features.sets`) computed when a raw-particle file (``path``,
+    ``signal_path``, a reference path) is turned into features
+    (:func:`anomsearch.data.sources.features_file`, one cached file per feature set); a features
+    file is read as it is. Left out, :class:`~anomsearch.config.SearchConfig` derives it from
+    ``method.features``: the smallest named set (``subjettiness``, ``efp``, ``kitchen_sink``)
+    holding every constituent feature the method reads, None when it reads none. Derived rather
+    than required, because the raw file already holds the constituents: any field can be
+    computed from it, nothing is generated again, and a config that names its features in
+    ``method.features`` needs nothing more (unlike ``data.pythia.extra_features``, which changes
+    a generated stream and so is asked for explicitly). Rounded up to a named set so that the
+    methods of several configs share one conversion of a large file; set it (e.g.
+    ``kitchen_sink``) to convert once for every method, or to a list of fields for a smaller file.
+    An explicit value must hold what the method reads.
     """
 
     source: str
@@ -189,6 +238,7 @@ class DataConfig:
     path: str | None = None
     signal_path: str | None = None
     master_key: str | None = None
+    extra_features: str | tuple[str, ...] | None = None
     n_reference_background: int | None = None
     n_reference_signal: int = 0
     n_reference_simulation: int | None = None
@@ -221,7 +271,9 @@ class DataConfig:
     def _check_toy(self) -> None:
         if self.n_background is None:
             raise _fail("data.n_background", "required when data.source is 'toy'")
-        for name in self._given([*PATH_FIELDS, *DATASET_FIELDS, "pythia", "n_signal_pool"]):
+        for name in self._given(
+            [*PATH_FIELDS, *DATASET_FIELDS, "pythia", "n_signal_pool", "extra_features"]
+        ):
             raise _fail(f"data.{name}", "not used when data.source is 'toy'")
         if self.toy is None:
             _set(self, "toy", ToyConfig())
@@ -244,6 +296,11 @@ class DataConfig:
             raise _fail("data.n_background", "required when data.source is 'pythia'")
         for name in self._given([*PATH_FIELDS, *DATASET_FIELDS, "toy", "simulation"]):
             raise _fail(f"data.{name}", "not used when data.source is 'pythia'")
+        if self.extra_features is not None:
+            raise _fail(
+                "data.extra_features",
+                "not used when data.source is 'pythia'; set data.pythia.extra_features",
+            )
         if self.pythia is None:
             _set(self, "pythia", PythiaOptions())
         elif isinstance(self.pythia, Mapping):
@@ -268,6 +325,7 @@ class DataConfig:
             )
         for name in self._given(["toy", "simulation"]):
             raise _fail(f"data.{name}", "only used when data.source is 'toy'")
+        _set(self, "extra_features", _extra_features("data.extra_features", self.extra_features))
         for name in self._given(list(_SAMPLE_SIZES)):
             raise _fail(f"data.{name}", "only used when data.source is 'toy' or 'pythia'")
         if self.n_reference_signal:
@@ -297,6 +355,8 @@ class DataConfig:
                 value = value.to_dict()
             elif dataclasses.is_dataclass(value):
                 value = dataclasses.asdict(value)
+            elif isinstance(value, tuple):
+                value = list(value)
             out[f.name] = value
         return out
 

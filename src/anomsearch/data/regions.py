@@ -79,6 +79,11 @@ class Regions:
         if mjj.size == 0:
             raise DataFormatError(f"{source}: no events")
         lo, hi = float(mjj.min()), float(mjj.max())
+        if lo >= self.sr_low and hi < self.sr_high:
+            raise ConfigError(
+                f"regions.signal_region [{self.sr_low}, {self.sr_high}] TeV holds every event of "
+                f"{source} (mjj range [{lo:.3f}, {hi:.3f}] TeV): none is left for the sidebands"
+            )
         if self.sr_low < lo or self.sr_high > hi:
             raise ConfigError(
                 f"regions.signal_region [{self.sr_low}, {self.sr_high}] TeV lies outside the mjj "

@@ -11,7 +11,9 @@ Sources (``data.source``):
 - ``pythia``: the Pythia 8 chain, each sample generated once into the cache
   (:mod:`anomsearch.data.generate.pythia_source`);
 - ``lhco``: LHC Olympics features files; a raw-particle file (a black box as downloaded) is first
-  turned into features once (:func:`features_file`, cached).
+  turned into features once (:func:`features_file`, cached), with the extra per-jet fields of
+  ``data.extra_features`` (derived from ``method.features`` when left out: see
+  :class:`~anomsearch.config.sections.DataConfig`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import dataclasses
 import hashlib
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +31,7 @@ import numpy as np
 from anomsearch.data.events import EventTable
 from anomsearch.data.generate.toy import generate_toy_background, generate_toy_signal
 from anomsearch.data.injection import inject_signal, split_by_label
-from anomsearch.data.io.lhco import read_features_h5
+from anomsearch.data.io.lhco import check_physical_jets, read_features_h5
 from anomsearch.data.io.lhco_raw import DEFAULT_CHUNK_SIZE, raw_h5_info
 from anomsearch.exceptions import ConfigError, DataFormatError
 
@@ -74,22 +76,40 @@ def fetch_datasets(config: SearchConfig, *, progress: bool = False) -> SearchCon
     return config.with_data_paths(paths)
 
 
-def features_file(path: str, *, progress: bool = False) -> str:
+def features_file(
+    path: str, *, extra_features: str | Sequence[str] | None = None, progress: bool = False
+) -> str:
     """``path`` itself for a features file; for an LHC Olympics raw-particle file (e.g. a black
     box as downloaded), its features computed once with fastjet
     (:func:`anomsearch.data.features.raw_to_features.raw_to_features`) into
     ``<cache>/features/`` and reused while the raw file is unchanged (same path, size and
-    modification time)."""
+    modification time).
+
+    Args:
+        path: the features or raw-particle file.
+        extra_features: the extra per-jet columns of a raw file's features (``data.extra_features``:
+            None, a feature-set name or field names). Each feature set has its own cached file
+            (``<stem>-<tag>.<set>.features.h5``; a list of fields that is no named set:
+            ``<stem>-<tag>.fields-<hash>.features.h5``); without extra features the name is the
+            one it always had (``<stem>-<tag>.features.h5``). Not used for a features file.
+        progress: a bar while converting.
+    """
     try:
         info = raw_h5_info(path)
     except DataFormatError:  # not a raw file: read it as features (which names any problem)
         return path
     from anomsearch.data.features.raw_to_features import raw_to_features
+    from anomsearch.data.generate.pythia import canonical_extra_features
     from anomsearch.data.io.download import default_cache_dir
 
+    extra = canonical_extra_features(extra_features, option="config field data.extra_features")
     raw = Path(path).resolve()
     stat = raw.stat()
     tag = hashlib.sha256(f"{raw}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    if isinstance(extra, tuple):
+        tag += ".fields-" + hashlib.sha256(",".join(extra).encode()).hexdigest()[:12]
+    elif extra is not None:
+        tag += f".{extra}"
     out = default_cache_dir() / "features" / f"{raw.stem}-{tag}.features.h5"
     if out.is_file():
         log.info("%s: raw particles; reusing its features %s", raw, out)
@@ -98,7 +118,7 @@ def features_file(path: str, *, progress: bool = False) -> str:
     log.info(
         "%s: raw particles; computing the jet features (%d events) into %s", raw, info.n_events, out
     )
-    raw_to_features(raw, out, progress=progress, n_jobs=n_jobs)
+    raw_to_features(raw, out, progress=progress, n_jobs=n_jobs, extra_features=extra)
     return str(out)
 
 
@@ -133,6 +153,10 @@ def load_events(
 
     Returns:
         The :class:`~anomsearch.data.events.EventTable` (labels where known).
+
+    Raises:
+        DataFormatError: a file cannot be read, or physically impossible jets (a negative mass
+            or N-subjettiness, :func:`~anomsearch.data.io.lhco.check_physical_jets`).
     """
     n_signal = None if injection is None else int(injection.n_signal)
     if data.source == "toy":
@@ -141,7 +165,9 @@ def load_events(
             data.n_background, seed=seeds["background"], config=data.toy
         )
         signal = generate_toy_signal(n_signal or 0, seed=seeds["signal"], config=data.toy)
-        return inject_signal(background, signal, n_signal or 0, seed=seeds["injection"])
+        events = inject_signal(background, signal, n_signal or 0, seed=seeds["injection"])
+        check_physical_jets(events.jets, source="toy data (the data.toy parameters)")
+        return events
     if data.source == "pythia":
         assert data.n_background is not None
         background = _pythia_sample(
@@ -152,17 +178,22 @@ def load_events(
             signal = _pythia_sample(data, "signal", n_pool, seeds["signal"], progress=progress)
         else:
             signal = background.subset(np.zeros(len(background), dtype=bool))
-        return inject_signal(background, signal, n_signal or 0, seed=seeds["injection"])
+        events = inject_signal(background, signal, n_signal or 0, seed=seeds["injection"])
+        check_physical_jets(events.jets, source="pythia data")
+        return events
     if data.path is None:
         raise ConfigError("config field data.path: not set (fetch the datasets first)")
+    extra = data.extra_features
     events = read_features_h5(
-        features_file(data.path, progress=progress), master_key=data.master_key
+        features_file(data.path, extra_features=extra, progress=progress),
+        master_key=data.master_key,
     )
     if n_signal is None:
         return events
     background, signal = split_by_label(events, source=data.path)
     if data.signal_path is not None:
-        signal = read_features_h5(features_file(data.signal_path)).with_label(1)
+        signal_file = features_file(data.signal_path, extra_features=extra)
+        signal = read_features_h5(signal_file).with_label(1)
     return inject_signal(background, signal, n_signal, seed=seeds["injection"])
 
 
@@ -184,7 +215,10 @@ def reference_sample(kind: str, data: DataConfig, seed: int) -> EventTable | Non
     label = 1 if kind == "signal" else 0
     if data.source == "lhco":
         path = getattr(data, f"reference_{kind}_path")
-        return None if path is None else read_features_h5(features_file(path)).with_label(label)
+        if path is None:
+            return None
+        reference_file = features_file(path, extra_features=data.extra_features)
+        return read_features_h5(reference_file).with_label(label)
     n = getattr(data, f"n_reference_{kind}")
     if data.source == "pythia":
         return (

@@ -392,3 +392,79 @@ def test_three_prong_both_daughters(qcd_sample: tuple[EventTable, dict[str, obje
     qcd = qcd_sample[0]
     for jet in ("j1", "j2"):  # lighter (Y) and heavier (X) jet: both three-prong
         assert np.mean(ev.feature(f"tau32_{jet}")) < np.mean(qcd.feature(f"tau32_{jet}")) - 0.05
+
+
+# ---------------------------------------------------------------- extra (constituent) features
+def test_canonical_extra_features_spells_a_field_set_one_way() -> None:
+    from anomsearch.data.features.sets import EFP_FIELDS, EXTRA_JET_FIELDS, NSUB_FIELDS
+    from anomsearch.data.generate.pythia import canonical_extra_features
+
+    assert canonical_extra_features(None) is None
+    assert canonical_extra_features("standard") is None
+    assert canonical_extra_features([]) is None
+    assert canonical_extra_features("kitchen_sink") == "kitchen_sink"
+    assert canonical_extra_features(list(reversed(EXTRA_JET_FIELDS))) == "kitchen_sink"
+    assert canonical_extra_features(list(NSUB_FIELDS)) == "subjettiness"
+    assert canonical_extra_features(list(EFP_FIELDS)) == "efp"
+    assert canonical_extra_features(["efp3_2", "tau4_b05"]) == ("tau4_b05", "efp3_2")
+    with pytest.raises(ConfigError, match=r"^opt: unknown feature set 'kitchen'"):
+        canonical_extra_features("kitchen", option="opt")
+    with pytest.raises(ConfigError, match=r"unknown extra jet field\(s\) 'tau10_b1'"):
+        canonical_extra_features(["tau10_b1"])
+
+
+def test_bad_extra_features_are_refused_before_generating() -> None:
+    with pytest.raises(ConfigError, match=r"generate_pythia\.extra_features: unknown feature set"):
+        generate_pythia(1, seed=1, extra_features="everything")
+
+
+@pytest.mark.parametrize("process", ["qcd", "wprime"])
+def test_extra_features_leave_the_events_unchanged(process: str) -> None:
+    """The option only adds columns: the same events, standard columns and random sequence; and
+    the vectorised call's own 7 standard columns are the chain's per-event ones."""
+    pytest.importorskip("pythia8mc")
+    pytest.importorskip("fastjet")
+    from anomsearch.data.features.batch import compute_jet_features
+    from anomsearch.data.features.sets import EXTRA_JET_FIELDS
+
+    cfg = PythiaConfig(process=process)
+    plain, plain_stats = generate_pythia(5, config=cfg, seed=5)
+    rich, stats = generate_pythia(
+        5, config=cfg, seed=5, extra_features="kitchen_sink", return_particles=True
+    )
+    assert np.array_equal(rich.jets, plain.jets) and np.array_equal(rich.label, plain.label)
+    assert stats["n_tried"] == plain_stats["n_tried"] and plain.extra_fields == ()
+    assert rich.extra_fields == EXTRA_JET_FIELDS and rich.extra.shape == (5, 2, 80)
+    assert stats["feature_seconds"] > 0 and plain_stats["feature_seconds"] == 0
+    # the same fields from the raw (pT, eta, phi) particles of the events: the massless
+    # four-vectors the chain clustered
+    again = compute_jet_features(stats["particles"], extra_features="kitchen_sink")
+    np.testing.assert_allclose(again.jets, plain.jets, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(again.extra, rich.extra, rtol=1e-9, atol=1e-12)
+    assert np.all(rich.feature("tau3_b05_j1") > 0)
+
+
+def test_extra_features_with_massive_objects_and_wta_axes() -> None:
+    pytest.importorskip("pythia8mc")
+    pytest.importorskip("fastjet")
+    cfg = PythiaConfig(process="qcd", massless_objects=False, nsub_axes="wta_kt")
+    plain, _ = generate_pythia(3, config=cfg, seed=2)
+    rich, _ = generate_pythia(3, config=cfg, seed=2, extra_features=["tau4_b05", "efp2_1"])
+    assert np.array_equal(rich.jets, plain.jets)
+    assert rich.extra_fields == ("tau4_b05", "efp2_1") and np.all(rich.extra > 0)
+
+
+def test_vectorised_jets_that_differ_from_the_chain_are_an_error(monkeypatch) -> None:
+    pytest.importorskip("pythia8mc")
+    pytest.importorskip("fastjet")
+    import anomsearch.data.generate.pythia as mod
+
+    real = mod.compute_jet_features
+
+    def shifted(*args, **kwargs):
+        result = real(*args, **kwargs)
+        return result._replace(jets=result.jets * 1.01)
+
+    monkeypatch.setattr(mod, "compute_jet_features", shifted)
+    with pytest.raises(AnomsearchError, match="differ from the Pythia chain's own"):
+        generate_pythia(2, seed=3, extra_features="subjettiness")

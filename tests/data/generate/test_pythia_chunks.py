@@ -20,7 +20,7 @@ from anomsearch.data.generate.pythia_chunks import (
     generate_pythia_chunks,
     merge_chunks,
 )
-from anomsearch.data.io.lhco import read_features_h5, read_master_key
+from anomsearch.data.io.lhco import FEATURE_COLUMNS, read_features_h5, read_master_key
 from anomsearch.data.io.lhco_raw import N_PARTICLE_COLUMNS, raw_h5_info, read_raw_h5
 from anomsearch.exceptions import ConfigError, DataFormatError
 
@@ -283,3 +283,112 @@ def test_parallel_run_is_identical_to_serial(serial_run: Path, tmp_path: Path) -
     ser = merge_chunks(serial_run, serial_run / "s.h5", raw_path=serial_run / "s_raw.h5")
     pd.testing.assert_frame_equal(pd.read_hdf(par.features_path), pd.read_hdf(ser.features_path))
     pd.testing.assert_frame_equal(pd.read_hdf(par.raw_path), pd.read_hdf(ser.raw_path))
+
+
+# ---------------------------------------------------------------- extra (constituent) features
+def test_bad_extra_features_name_the_option(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"generate_pythia_chunks\.extra_features: unknown"):
+        generate_pythia_chunks(4, seed=1, out_dir=tmp_path / "w", extra_features="everything")
+    assert not (tmp_path / "w").exists()  # refused before touching the directory
+
+
+@pytest.fixture(scope="module")
+def extra_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The events of ``serial_run`` (same config, seed and chunks) with every extra feature."""
+    pytest.importorskip("pythia8mc")
+    pytest.importorskip("fastjet")
+    out = tmp_path_factory.mktemp("extra")
+    run = generate_pythia_chunks(
+        N,
+        config=CFG,
+        seed=4,
+        out_dir=out,
+        chunk_size=CHUNK,
+        n_jobs=1,
+        progress=False,
+        extra_features="kitchen_sink",
+    )
+    assert run.generated == (0, 1)
+    return out
+
+
+def test_chunks_and_merge_carry_the_extra_columns(
+    extra_run: Path, serial_run: Path, tmp_path: Path
+) -> None:
+    from anomsearch.data.features.sets import EXTRA_JET_FIELDS, file_column
+
+    frame = pd.read_hdf(chunk_path(extra_run, 0), key="features")
+    extra_cols = [file_column(f, j) for j in (1, 2) for f in EXTRA_JET_FIELDS]
+    assert list(frame.columns) == [*FEATURE_COLUMNS, *extra_cols, "label"]
+    assert len(frame) == CHUNK
+    for name in ("run.json", "chunk_00000.json", "chunk_00001.json"):
+        manifest = json.loads((extra_run / name).read_text(encoding="utf-8"))
+        assert manifest["extra_features"] == "kitchen_sink"
+    merged = read_features_h5(merge_chunks(extra_run, tmp_path / "f.h5").features_path)
+    plain = read_features_h5(merge_chunks(serial_run, tmp_path / "plain.h5").features_path)
+    assert np.array_equal(merged.jets, plain.jets)  # the same events as without the option
+    assert merged.extra_fields == EXTRA_JET_FIELDS and plain.extra_fields == ()
+    # the chain's columns equal those computed from the raw particles it wrote
+    merge_chunks(serial_run, tmp_path / "s.h5", raw_path=tmp_path / "raw.h5")
+    raw_to_features(
+        tmp_path / "raw.h5", tmp_path / "r.h5", extra_features="kitchen_sink", progress=False
+    )
+    from_raw = read_features_h5(tmp_path / "r.h5")
+    np.testing.assert_allclose(merged.extra, from_raw.extra, rtol=1e-9, atol=1e-12)
+    with pytest.raises(DataFormatError, match="no raw particles"):
+        merge_chunks(extra_run, tmp_path / "x.h5", raw_path=tmp_path / "x_raw.h5")
+
+
+def test_extra_features_resume_and_must_match(extra_run: Path, serial_run: Path, tmp_path):
+    import shutil
+
+    from anomsearch.data.features.sets import EXTRA_JET_FIELDS
+
+    work = tmp_path / "work"
+    shutil.copytree(extra_run, work)
+    before = pd.read_hdf(merge_chunks(work, tmp_path / "before.h5").features_path)
+    (work / "chunk_00001.json").unlink()
+    args: dict[str, object] = {"config": CFG, "seed": 4, "out_dir": work, "chunk_size": CHUNK}
+    args.update(n_jobs=1, progress=False)
+    # the same fields spelled as a list are the same run: only the missing chunk is generated
+    run = generate_pythia_chunks(N, extra_features=list(EXTRA_JET_FIELDS), **args)  # type: ignore[arg-type]
+    assert run.generated == (1,) and run.skipped == (0,)
+    after = pd.read_hdf(merge_chunks(work, tmp_path / "after.h5").features_path)
+    pd.testing.assert_frame_equal(after, before)
+    with pytest.raises(ConfigError, match=r"extra_features='kitchen_sink' \(requested None\)"):
+        generate_pythia_chunks(N, **args)  # type: ignore[arg-type]
+    with pytest.raises(
+        ConfigError, match=r"extra_features='kitchen_sink' \(requested 'subjettiness'\)"
+    ):
+        generate_pythia_chunks(N, extra_features="subjettiness", **args)  # type: ignore[arg-type]
+    plain = tmp_path / "plain"
+    shutil.copytree(serial_run, plain)
+    with pytest.raises(ConfigError, match=r"extra_features=None \(requested \['tau4_b05'\]\)"):
+        generate_pythia_chunks(
+            N,
+            config=CFG,
+            seed=4,
+            out_dir=plain,
+            chunk_size=CHUNK,
+            n_jobs=1,
+            progress=False,
+            raw=True,
+            extra_features=["tau4_b05"],
+        )
+
+
+def test_runs_made_before_the_option_resume_without_it(serial_run: Path, tmp_path: Path) -> None:
+    """Manifests without an ``extra_features`` entry are runs without extra features."""
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(serial_run, work)
+    for path in work.glob("*.json"):
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest.pop("extra_features", None)
+        path.write_text(json.dumps(manifest), encoding="utf-8")
+    run = generate_pythia_chunks(
+        N, config=CFG, seed=4, out_dir=work, chunk_size=CHUNK, n_jobs=1, progress=False, raw=True
+    )
+    assert run.generated == () and run.skipped == (0, 1)
+    assert read_features_h5(merge_chunks(work, tmp_path / "f.h5").features_path).extra_fields == ()

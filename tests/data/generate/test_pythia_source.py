@@ -413,3 +413,77 @@ def test_a_raw_particle_file_is_read_through_its_features(in_cache: Path, tmp_pa
     assert len(list((in_cache / "features").glob("raw-*.features.h5"))) == 1
     again = _load_events(cfg)
     np.testing.assert_array_equal(again.jets, events.jets)
+
+
+# ---------------------------------------------------------------- extra (constituent) features
+def test_extra_features_enter_the_spec_and_key_only_when_set() -> None:
+    """Streams without extra features keep the keys they had before the option existed."""
+    import hashlib
+
+    from anomsearch.data.features.sets import EXTRA_JET_FIELDS
+
+    assert pythia_source.CHAIN_VERSION == 1
+    data = CONFIG["data"]
+    plain = pythia_sample_spec(_opts(data), "background", 40, 7)
+    assert plain.extra_features is None and "extra_features" not in plain.as_dict()
+    old_payload = {
+        "config": plain.as_dict()["config"],
+        "seed": 7,
+        "chunk_size": 20,
+        "chain_version": 1,
+        "versions": VERSIONS,
+    }  # what sample_key hashed before the option
+    text = json.dumps(old_payload, sort_keys=True, separators=(",", ":"))
+    assert sample_key(plain, versions=VERSIONS) == hashlib.sha256(text.encode()).hexdigest()
+
+    def spec(extra: object, kind: str = "background") -> SampleSpec:
+        return pythia_sample_spec(
+            _opts(_with("data.pythia.extra_features", extra)["data"]), kind, 40, 7
+        )
+
+    def key(extra: object, kind: str = "background") -> str:
+        return sample_key(spec(extra, kind), versions=VERSIONS)
+
+    assert spec("standard") == plain and key("standard") == key(None)  # no extra fields
+    rich = spec("kitchen_sink")
+    assert rich.as_dict()["extra_features"] == "kitchen_sink"
+    assert rich.config == plain.config  # the same events ...
+    assert key("kitchen_sink") != key(None)  # ... in a stream of their own
+    assert key(list(EXTRA_JET_FIELDS)) == key("kitchen_sink")  # one spelling
+    assert key(["efp3_2", "tau4_b05"]) == key(["tau4_b05", "efp3_2"]) != key("subjettiness")
+    assert spec(["efp3_2", "tau4_b05"]).as_dict()["extra_features"] == ["tau4_b05", "efp3_2"]
+    for kind in ("signal", "simulation"):  # every sample of the config carries them
+        assert spec("efp", kind).extra_features == "efp" and key("efp", kind) != key(None, kind)
+    assert "kitchen_sink" in rich.describe()
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        ("kitchen", r"config field data\.pythia\.extra_features: unknown feature set 'kitchen'"),
+        (["tau0_b1"], r"config field data\.pythia\.extra_features: unknown extra jet field"),
+        ([1, 2], r"config field data\.pythia\.extra_features: field names must be strings"),
+        (5, r"config field data\.pythia\.extra_features: must be a feature-set name"),
+    ],
+)
+def test_bad_extra_features_name_the_field(value: object, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        PythiaOptions(extra_features=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_samples_with_extra_features_are_their_own_stream(first, in_cache: Path) -> None:
+    """``config_sample`` with ``data.pythia.extra_features``: the same events as the stream
+    without, with the extra columns, in a cache entry of their own."""
+    data = _with("data.pythia.extra_features", ["tau4_b05", "efp2_1"])["data"]
+    seed = load_config(CONFIG).derived_seeds()["background"]
+    events = pythia_source.config_sample(_opts(data), "background", 6, seed)
+    assert events.extra_fields == ("tau4_b05", "efp2_1") and events.extra.shape == (6, 2, 2)
+    plain = pythia_source.config_sample(_opts(CONFIG["data"]), "background", 6, seed)
+    np.testing.assert_array_equal(events.jets, plain.jets)
+    key = sample_key(pythia_sample_spec(_opts(data), "background", 6, seed))
+    assert key not in first[1] and key in _entries(in_cache)
+    spec = json.loads((in_cache / "generated" / key / "sample.json").read_text())
+    assert spec["extra_features"] == ["tau4_b05", "efp2_1"]
+    again = pythia_source.config_sample(_opts(data), "background", 6, seed)  # read back
+    np.testing.assert_array_equal(again.extra, events.extra)

@@ -77,34 +77,51 @@ The chain, per event:
    (tau1 ~ 0.01) the kT subjets can split the hard core and be pulled off it by soft wide-angle
    radiation, giving ``tau2 > tau1`` in ~10% of QCD jets; ``nsub_axes="wta_kt"``
    (winner-take-all recombination) keeps the axes on the hardest particles.
+5. **Constituent features** (optional, ``extra_features``): the extra per-jet fields of
+   :mod:`anomsearch.data.features.sets` (tau_N^beta for N <= 9 and beta in {0.5, 1, 2}, the 53
+   EFPs of degree <= 5). The detector-level four-vectors clustered in step 3 (massless with
+   ``massless_objects``) are kept for the accepted events and, once the events are made, go
+   through :func:`anomsearch.data.features.batch.compute_jet_features` in one vectorised call
+   (fastjet's awkward interface); its seven standard columns are checked against the per-event
+   ones of step 4, so the extra columns belong to the same two jets. Nothing random is drawn:
+   the events and their standard columns are those of a run without the option. It costs ~7%
+   more CPU time with ``"kitchen_sink"`` (``generate_pythia`` reports ``feature_seconds``).
 
 References:
     Pythia 8.3: arXiv:2203.11601. Excited quarks: U. Baur, M. Spira, P. M. Zerwas, Phys. Rev. D
     42 (1990) 815. Anti-kT: arXiv:0802.1189. FastJet: arXiv:1111.6097.
     N-subjettiness: arXiv:1011.2268. A14 tune: ATL-PHYS-PUB-2014-021. Monash tune: arXiv:1404.5630.
-    LHC Olympics 2020: arXiv:2101.08320.
+    LHC Olympics 2020: arXiv:2101.08320. EFPs: arXiv:1712.07124.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from contextlib import ExitStack
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from anomsearch.data.events import JET_FIELDS, EventTable
+from anomsearch.data.features.batch import compute_jet_features, resolve_extra_fields
 from anomsearch.data.features.jets import (
     NSUB_AXES,
     JetClusterer,
     particles_to_four_vectors,
 )
+from anomsearch.data.features.sets import FEATURE_SETS, extra_jet_fields
 from anomsearch.exceptions import AnomsearchError, ConfigError
 from anomsearch.progress import progress_bar
 
-__all__ = ["PROCESSES", "VARIANTS", "PythiaConfig", "generate_pythia"]
+__all__ = [
+    "PROCESSES",
+    "VARIANTS",
+    "PythiaConfig",
+    "canonical_extra_features",
+    "generate_pythia",
+]
 
 log = logging.getLogger(__name__)
 
@@ -512,6 +529,136 @@ def _run_stats(
     }
 
 
+def canonical_extra_features(
+    extra_features: str | Sequence[str] | None, *, option: str = "extra_features"
+) -> str | tuple[str, ...] | None:
+    """The extra per-jet fields asked for, spelled one way (what names a stream or a cache file).
+
+    Args:
+        extra_features: None, a feature-set name
+            (:data:`~anomsearch.data.features.sets.FEATURE_SETS`) or extra field names
+            (:data:`~anomsearch.data.features.sets.EXTRA_JET_FIELDS`).
+        option: the option named in errors.
+
+    Returns:
+        None when no extra field is asked for (None, ``"standard"``, an empty list); else the
+        name of the feature set whose extra fields they are exactly; else the field names in
+        :data:`~anomsearch.data.features.sets.EXTRA_JET_FIELDS` order. So ``"kitchen_sink"`` and
+        the list of its 80 fields are one and the same.
+
+    Raises:
+        ConfigError: an unknown set or field (names ``option``).
+
+    Examples:
+        >>> canonical_extra_features("standard") is None
+        True
+        >>> canonical_extra_features(["tau2_b05", "tau1_b05"])
+        ('tau1_b05', 'tau2_b05')
+        >>> from anomsearch.data.features.sets import NSUB_FIELDS
+        >>> canonical_extra_features(list(NSUB_FIELDS))
+        'subjettiness'
+    """
+    fields = resolve_extra_fields(extra_features, option=option)
+    if not fields:
+        return None
+    for name in FEATURE_SETS:
+        if extra_jet_fields(name) == fields:
+            return name
+    return fields
+
+
+class _Generated(NamedTuple):
+    """What the event loop of :func:`generate_pythia` collects."""
+
+    rows: list[list[list[float]]]  # per event: the two jets' 7 standard columns
+    p4s: list[np.ndarray]  # per event the clustered four-vectors (only with extra features)
+    particles: np.ndarray  # (n, 700, 3) raw particles, or (0, 700, 3)
+    n_truncated: int
+    n_tried: int
+
+
+def _event_loop(
+    pythia: Any,
+    cfg: PythiaConfig,
+    n_events: int,
+    seed: int,
+    bar: Any,
+    *,
+    keep_p4: bool,
+    keep_raw: bool,
+) -> _Generated:
+    """Try events until ``n_events`` pass the trigger; the standard jet columns of each."""
+    from anomsearch.data.io.lhco_raw import MAX_PARTICLES
+
+    species = _SpeciesTable(pythia.particleData)
+    rng = np.random.default_rng([seed, 0x5EED])
+    clusterer = JetClusterer(cfg.jet_radius, cfg.nsub_axes, purpose="the pythia generator")
+    max_tries = cfg.max_tries_factor * n_events + 1000
+    rows: list[list[list[float]]] = []
+    p4s: list[np.ndarray] = []
+    particles = np.zeros((n_events if keep_raw else 0, MAX_PARTICLES, 3))
+    n_truncated = n_tried = 0
+    while len(rows) < n_events:
+        if n_tried >= max_tries:
+            raise AnomsearchError(
+                f"only {len(rows)} of {n_events} events passed the trigger in {n_tried} "
+                f"tries; check PythiaConfig.trigger_pt/pthat_min"
+            )
+        n_tried += 1
+        accepted = _next_triggered(pythia, species, clusterer, rng, cfg)
+        if accepted is None:
+            continue
+        _sequence, jets, p4, ptetaphi = accepted  # the sequence keeps the jets' constituents
+        if keep_raw:
+            ptetaphi, truncated = _raw_particles(p4, ptetaphi)
+            n_truncated += truncated
+            particles[len(rows), : len(ptetaphi)] = ptetaphi
+        if keep_p4:
+            p4s.append(p4)
+        rows.append([clusterer.jet_features(j) for j in jets[:2]])
+        bar.update(1)
+    return _Generated(rows, p4s, particles, n_truncated, n_tried)
+
+
+def _constituent_features(
+    p4s: list[np.ndarray], jets: np.ndarray, cfg: PythiaConfig, fields: tuple[str, ...]
+) -> np.ndarray:
+    """The extra per-jet ``fields`` of the accepted events, ``(n, 2, len(fields))``.
+
+    The detector-level four-vectors the chain clustered (massless with
+    ``cfg.massless_objects``) go, as one jagged awkward array, through
+    :func:`~anomsearch.data.features.batch.compute_jet_features` in one call. Its standard
+    columns must equal the chain's per-event ones (the same particles, jets and axes): they are
+    compared, so the extra columns can only belong to the chain's two leading jets.
+
+    Raises:
+        AnomsearchError: the vectorised jets differ from the chain's (a bug, never the data).
+
+    References:
+        N-subjettiness: arXiv:1011.2268. EFPs: arXiv:1712.07124. FastJet: arXiv:1111.6097.
+    """
+    import awkward as ak
+
+    if not p4s:
+        return np.zeros((0, 2, len(fields)))
+    flat = np.concatenate(p4s)
+    record = ak.zip(
+        {name: flat[:, i] for i, name in enumerate(("px", "py", "pz", "E"))},
+        with_name="Momentum4D",
+    )
+    events = ak.unflatten(record, np.array([len(p) for p in p4s], dtype=np.int64))
+    result = compute_jet_features(
+        events, extra_features=fields, jet_radius=cfg.jet_radius, nsub_axes=cfg.nsub_axes
+    )
+    if not np.allclose(result.jets, jets, rtol=1e-7, atol=1e-7):
+        worst = float(np.max(np.abs(result.jets - jets)))
+        raise AnomsearchError(
+            "the vectorised jet features differ from the Pythia chain's own (largest difference "
+            f"{worst:.3g}); the extra feature columns would not belong to its jets"
+        )
+    return result.extra
+
+
 def generate_pythia(
     n_events: int,
     *,
@@ -519,6 +666,7 @@ def generate_pythia(
     seed: int,
     progress: bool = False,
     return_particles: bool = False,
+    extra_features: str | Sequence[str] | None = None,
 ) -> tuple[EventTable, dict[str, Any]]:
     """Generate ``n_events`` triggered dijet events with the Pythia 8 -> detector -> fastjet chain.
 
@@ -538,85 +686,82 @@ def generate_pythia(
             with more than 700 particles keeps its 700 hardest (counted in
             ``stats["n_truncated"]``). Memory: 16.8 kB per event, so generate large samples in
             chunks (:func:`anomsearch.data.generate.pythia_chunks.generate_pythia_chunks`).
+        extra_features: extra per-jet fields computed from the constituents (tau_N^beta, EFPs;
+            :mod:`anomsearch.data.features.sets`): None (default: the 7 standard columns only), a
+            feature-set name (``"subjettiness"``, ``"efp"``, ``"kitchen_sink"``) or field names.
+            The four-vectors the chain clustered (every particle of the event, not only the
+            700 of the raw layout) are kept for the accepted events and their fields computed in
+            one vectorised call at the end
+            (:func:`~anomsearch.data.features.batch.compute_jet_features`, whose standard columns
+            are checked against the chain's); the events, their standard columns and the random
+            sequence do not change. Memory: ~30 kB per event until then.
 
     Returns:
         ``(events, stats)``: the :class:`EventTable` (jets in pT order, label 0 for ``"qcd"`` and
-        1 for the signal processes) and a dict with ``n_tried``, ``n_accepted``, ``efficiency``,
-        ``sigma_gen_pb`` (Pythia's generated cross section before the trigger, in pb),
-        ``sigma_accepted_pb`` (times the trigger efficiency), ``seconds``, ``events_per_s``
-        (accepted events per second), ``settings`` (the Pythia strings) and ``config``; plus
-        ``particles`` and ``n_truncated`` with ``return_particles=True``.
+        1 for the signal processes; the extra fields in ``extra`` / ``extra_fields``) and a dict
+        with ``n_tried``, ``n_accepted``, ``efficiency``, ``sigma_gen_pb`` (Pythia's generated
+        cross section before the trigger, in pb), ``sigma_accepted_pb`` (times the trigger
+        efficiency), ``seconds`` (the whole chain, extra features included), ``events_per_s``
+        (accepted events per second), ``feature_seconds`` (the extra features' share),
+        ``settings`` (the Pythia strings) and ``config``; plus ``particles`` and ``n_truncated``
+        with ``return_particles=True``.
 
     Raises:
-        ConfigError: bad ``n_events`` or ``seed``.
+        ConfigError: bad ``n_events``, ``seed`` or ``extra_features``.
         AnomsearchError: pythia8mc/fastjet missing, Pythia failed to initialise, or too few events
             passed the trigger within ``config.max_tries_factor * n_events + 1000`` tries.
 
     References:
         Pythia 8.3: arXiv:2203.11601. Anti-kT: arXiv:0802.1189. N-subjettiness: arXiv:1011.2268.
+        EFPs: arXiv:1712.07124.
     """
-    from anomsearch.data.io.lhco_raw import MAX_PARTICLES
-
     cfg, n_events, seed = _checked_pythia_args(config, n_events, seed)
+    fields = resolve_extra_fields(extra_features, option="generate_pythia.extra_features")
     _import_generators()
-
     settings = cfg.pythia_settings(seed)
     pythia = _make_pythia(cfg, seed)
-    species = _SpeciesTable(pythia.particleData)
-
-    rng = np.random.default_rng([seed, 0x5EED])
-    clusterer = JetClusterer(cfg.jet_radius, cfg.nsub_axes, purpose="the pythia generator")
-    max_tries = cfg.max_tries_factor * n_events + 1000
-    rows: list[list[list[float]]] = []
-    particles = np.zeros((n_events if return_particles else 0, MAX_PARTICLES, 3))
-    n_truncated = 0
-    n_tried = 0
-    stack = ExitStack()
-    bar = stack.enter_context(
-        progress_bar(n_events, description=f"pythia {cfg.process}", unit="ev", enabled=progress)
-    )
     t0 = time.perf_counter()
-    try:
-        while len(rows) < n_events:
-            if n_tried >= max_tries:
-                raise AnomsearchError(
-                    f"only {len(rows)} of {n_events} events passed the trigger in {n_tried} "
-                    f"tries; check PythiaConfig.trigger_pt/pthat_min"
-                )
-            n_tried += 1
-            accepted = _next_triggered(pythia, species, clusterer, rng, cfg)
-            if accepted is None:
-                continue
-            _sequence, jets, p4, ptetaphi = accepted  # the sequence keeps the jets' constituents
-            if return_particles:
-                ptetaphi, truncated = _raw_particles(p4, ptetaphi)
-                n_truncated += truncated
-                particles[len(rows), : len(ptetaphi)] = ptetaphi
-            rows.append([clusterer.jet_features(j) for j in jets[:2]])
-            bar.update(1)
-    finally:
-        stack.close()
+    with progress_bar(
+        n_events, description=f"pythia {cfg.process}", unit="ev", enabled=progress
+    ) as bar:
+        gen = _event_loop(
+            pythia, cfg, n_events, seed, bar, keep_p4=bool(fields), keep_raw=return_particles
+        )
+    jets_arr = np.array(gen.rows, dtype=np.float64).reshape(len(gen.rows), 2, len(JET_FIELDS))
+    extra, feature_seconds = None, 0.0
+    if fields:
+        t_features = time.perf_counter()
+        extra = _constituent_features(gen.p4s, jets_arr, cfg, fields)
+        feature_seconds = time.perf_counter() - t_features
     seconds = time.perf_counter() - t0
-
-    jets_arr = np.array(rows, dtype=np.float64).reshape(len(rows), 2, len(JET_FIELDS))
-    label = np.full(len(rows), 0 if cfg.process == "qcd" else 1, dtype=np.int8)
-    stats = _run_stats(pythia, cfg, settings, len(rows), n_tried, seconds)
+    label = np.full(len(gen.rows), 0 if cfg.process == "qcd" else 1, dtype=np.int8)
+    stats = _run_stats(pythia, cfg, settings, len(gen.rows), gen.n_tried, seconds)
+    stats["feature_seconds"] = feature_seconds
     if return_particles:
-        stats["particles"] = particles
-        stats["n_truncated"] = n_truncated
-        if n_truncated:
-            log.info(
-                "%d event(s) had more than %d particles: kept the hardest",
-                n_truncated,
-                MAX_PARTICLES,
-            )
+        _add_particles(stats, gen)
     log.info(
-        "pythia %s/%s: %d accepted of %d tried (%.1f ev/s), sigma_gen = %.4g pb",
+        "pythia %s/%s: %d accepted of %d tried (%.1f ev/s%s), sigma_gen = %.4g pb",
         cfg.process,
         cfg.variant,
-        len(rows),
-        n_tried,
+        len(gen.rows),
+        gen.n_tried,
         stats["events_per_s"],
+        f", {len(fields)} extra field(s) in {feature_seconds:.1f} s" if fields else "",
         stats["sigma_gen_pb"],
     )
-    return EventTable(jets_arr, label=label), stats
+    events = EventTable(jets_arr, label=label, extra=extra, extra_fields=fields)
+    return events, stats
+
+
+def _add_particles(stats: dict[str, Any], gen: _Generated) -> None:
+    """``stats["particles"]`` and ``stats["n_truncated"]`` of ``return_particles=True``."""
+    from anomsearch.data.io.lhco_raw import MAX_PARTICLES
+
+    stats["particles"] = gen.particles
+    stats["n_truncated"] = gen.n_truncated
+    if gen.n_truncated:
+        log.info(
+            "%d event(s) had more than %d particles: kept the hardest",
+            gen.n_truncated,
+            MAX_PARTICLES,
+        )

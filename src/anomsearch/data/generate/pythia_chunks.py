@@ -9,15 +9,20 @@ needs the usual ``if __name__ == "__main__":`` guard):
   ``Random:seed`` must lie in ``[0, 900000000]``), so a chunk's events depend only on
   ``(config, seed, chunk_size, i)`` -- never on ``n_jobs`` or on which worker ran it;
 * every chunk is written atomically to ``out_dir/chunk_00012.h5`` (pandas HDF5, key ``features``:
-  the LHCO features columns plus ``label``; with ``raw=True`` also key ``raw``: the 2100 LHCO raw
-  particle columns), then its JSON manifest ``out_dir/chunk_00012.json`` (config, run seed, chunk
-  index and seed, events, tries, Pythia's cross section, seconds, events/s). A chunk is finished
-  when its manifest exists; the run itself is described by ``out_dir/run.json``;
+  the LHCO features columns, with ``extra_features`` the extra per-jet columns computed from the
+  constituents (``tau3_b05j1``, ..., :mod:`anomsearch.data.features.sets`), then ``label``; with
+  ``raw=True`` also key ``raw``: the 2100 LHCO raw particle columns), then its JSON manifest
+  ``out_dir/chunk_00012.json`` (config, run seed, chunk index and seed, events, tries, Pythia's
+  cross section, seconds, events/s, extra features). A chunk is finished when its manifest
+  exists; the run itself is described by ``out_dir/run.json``;
 * a run that was killed and is restarted with the same arguments skips the finished chunks
   (after checking their manifests) and removes leftovers of the killed one (temporary files and
   chunk files without a manifest), so no partial chunk is ever used. Restarting with a different
-  config, seed, ``chunk_size`` or ``raw`` flag in the same directory is a
-  :class:`~anomsearch.exceptions.ConfigError` naming the differing fields;
+  config, seed, ``chunk_size``, ``raw`` flag or ``extra_features`` in the same directory is a
+  :class:`~anomsearch.exceptions.ConfigError` naming the differing fields (``extra_features`` is
+  recorded as :func:`~anomsearch.data.generate.pythia.canonical_extra_features` spells it, so
+  ``"kitchen_sink"`` and the list of its fields are the same run; a directory made before the
+  option existed holds a run without extra features);
 * another ``n`` in the same directory grows or shrinks the run: chunk ``i`` always holds the
   first events of its seed's sequence (Pythia generates event after event from the seed), so a
   finished chunk with at least the events now needed is reused (its first ones), and only a
@@ -28,13 +33,15 @@ needs the usual ``if __name__ == "__main__":`` guard):
   directory is a :class:`~anomsearch.exceptions.ConfigError` instead of a race.
 
 :func:`merge_chunks` then concatenates the chunks in chunk order (the first ``n`` events) into the
-final LHCO features file (R&D layout with ``label``, or the black-box layout plus a master key)
-and, optionally, the LHCO raw-particle file (:func:`anomsearch.data.io.lhco_raw.write_raw_h5`).
+final LHCO features file (R&D layout with ``label``, or the black-box layout plus a master key;
+the extra columns of a run with ``extra_features`` after the 14 standard ones) and, optionally,
+the LHCO raw-particle file (:func:`anomsearch.data.io.lhco_raw.write_raw_h5`).
 Fixed arguments give identical files whatever ``n_jobs``. The merge holds the merged raw
 particles in memory (16.8 kB per event: 1.7 GB for 100k events).
 
 References:
-    Pythia 8.3: arXiv:2203.11601. LHC Olympics 2020: arXiv:2101.08320.
+    Pythia 8.3: arXiv:2203.11601. LHC Olympics 2020: arXiv:2101.08320. N-subjettiness:
+    arXiv:1011.2268. EFPs: arXiv:1712.07124.
 
 Examples:
     >>> chunk_seed(7, 0) == chunk_seed(7, 0), chunk_seed(7, 0) == chunk_seed(7, 1)
@@ -52,7 +59,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -62,7 +69,13 @@ import pandas as pd
 
 from anomsearch._io import atomic_path, write_json_atomic
 from anomsearch.data.events import JET_FIELDS, EventTable
-from anomsearch.data.generate.pythia import PythiaConfig, generate_pythia
+from anomsearch.data.features.batch import resolve_extra_fields
+from anomsearch.data.features.sets import file_column
+from anomsearch.data.generate.pythia import (
+    PythiaConfig,
+    canonical_extra_features,
+    generate_pythia,
+)
 from anomsearch.data.io.lhco import FEATURE_COLUMNS, write_features_h5, write_master_key
 from anomsearch.data.io.lhco_raw import MAX_PARTICLES, N_PARTICLE_COLUMNS, write_raw_h5
 from anomsearch.exceptions import ConfigError, DataFormatError
@@ -86,8 +99,11 @@ _RUN_MANIFEST = "run.json"
 _LOCK = ".lock"
 _FEATURES_KEY = "features"
 _RAW_KEY = "raw"
-#: A chunk to generate: (out_dir, config dict, run seed, chunk index, chunk seed, events, raw).
-_Task = tuple[str, dict[str, Any], int, int, int, int, bool]
+#: The recorded ``extra_features`` of a run: None, a feature-set name or a list of field names.
+_Extra = str | list[str] | None
+#: A chunk to generate: (out_dir, config dict, run seed, chunk index, chunk seed, events, raw,
+#: extra features).
+_Task = tuple[str, dict[str, Any], int, int, int, int, bool, _Extra]
 
 
 class ChunkedRun(NamedTuple):
@@ -168,14 +184,30 @@ def _check_int(value: Any, name: str, minimum: int) -> int:
     return int(value)
 
 
-def _run_spec(cfg: PythiaConfig, seed: int, n: int, chunk_size: int, raw: bool) -> dict[str, Any]:
+def _run_spec(
+    cfg: PythiaConfig, seed: int, n: int, chunk_size: int, raw: bool, extra: _Extra
+) -> dict[str, Any]:
     return {
         "config": dataclasses.asdict(cfg),
         "seed": seed,
         "n": n,
         "chunk_size": chunk_size,
         "raw": raw,
+        "extra_features": extra,
     }
+
+
+def _recorded_extra(
+    extra_features: str | Sequence[str] | None, option: str = "generate_pythia_chunks"
+) -> _Extra:
+    """``extra_features`` as manifests record it (JSON: a set name, a list of fields or None)."""
+    canonical = canonical_extra_features(extra_features, option=f"{option}.extra_features")
+    return list(canonical) if isinstance(canonical, tuple) else canonical
+
+
+def _extra_fields(extra: _Extra) -> tuple[str, ...]:
+    """The extra per-jet fields of a recorded ``extra_features``."""
+    return resolve_extra_fields(extra, option="extra_features")
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -208,16 +240,15 @@ def _mismatch(expected: dict[str, Any], found: dict[str, Any]) -> list[str]:
 
 def _run_chunk(task: _Task) -> dict[str, Any]:
     """Worker: generate one chunk and write its data file, then its manifest (both atomic)."""
-    out_dir_s, cfg_dict, run_seed, index, seed, n_events, raw = task
+    out_dir_s, cfg_dict, run_seed, index, seed, n_events, raw, extra = task
     out_dir = Path(out_dir_s)
     cfg = PythiaConfig(**cfg_dict)
-    events, stats = generate_pythia(n_events, config=cfg, seed=seed, return_particles=raw)
+    events, stats = generate_pythia(
+        n_events, config=cfg, seed=seed, return_particles=raw, extra_features=extra
+    )
     path = chunk_path(out_dir, index)
-    label = events.label.astype(np.float64)
     with atomic_path(path) as tmp, pd.HDFStore(tmp, mode="w") as store:
-        frame = pd.DataFrame(events.jets.reshape(len(events), -1), columns=list(FEATURE_COLUMNS))
-        frame["label"] = label
-        store.put(_FEATURES_KEY, frame, track_times=False)
+        store.put(_FEATURES_KEY, _features_frame(events), track_times=False)
         if raw:
             store.put(
                 _RAW_KEY,
@@ -232,17 +263,37 @@ def _run_chunk(task: _Task) -> dict[str, Any]:
         "chunk_seed": seed,
         "n_events": len(events),
         "raw": raw,
+        "extra_features": extra,
         "file": path.name,
         "bytes": path.stat().st_size,
         "n_tried": stats["n_tried"],
         "sigma_gen_pb": stats["sigma_gen_pb"],
         "seconds": stats["seconds"],
         "events_per_s": stats["events_per_s"],
+        "feature_seconds": stats["feature_seconds"],
         "n_truncated": stats.get("n_truncated", 0),
         "finished_at": time.time(),
     }
     write_json_atomic(_manifest_path(out_dir, index), manifest)
     return manifest
+
+
+def _features_frame(events: EventTable) -> pd.DataFrame:
+    """A chunk's features table: the 14 LHCO columns, the extra per-jet columns (every field of
+    jet 1, then of jet 2, as :func:`~anomsearch.data.io.lhco.write_features_h5` orders them),
+    then ``label``."""
+    n = len(events)
+    frame = pd.DataFrame(
+        np.concatenate(
+            [events.jets.reshape(n, -1), events.extra[:, 0, :], events.extra[:, 1, :]], axis=1
+        ),
+        columns=[
+            *FEATURE_COLUMNS,
+            *(file_column(f, j) for j in (1, 2) for f in events.extra_fields),
+        ],
+    )
+    frame["label"] = events.label.astype(np.float64)
+    return frame
 
 
 def _finished(
@@ -339,18 +390,25 @@ def _check_run_manifest(run_path: Path, identity: dict[str, Any]) -> None:
 
 
 def _scan_chunks(
-    out: Path, sizes: list[int], cfg_dict: dict[str, Any], seed: int, raw: bool, *, repair: bool
+    out: Path, sizes: list[int], spec: dict[str, Any], *, repair: bool
 ) -> tuple[dict[int, dict[str, Any]], list[_Task]]:
     """The manifests of the finished chunks by index, and the tasks of the others."""
     manifests: dict[int, dict[str, Any]] = {}
     todo: list[_Task] = []
+    cfg_dict, seed, raw, extra = spec["config"], spec["seed"], spec["raw"], spec["extra_features"]
     for i, size in enumerate(sizes):
-        expected = {"config": cfg_dict, "seed": seed, "chunk_index": i, "raw": raw}
+        expected = {
+            "config": cfg_dict,
+            "seed": seed,
+            "chunk_index": i,
+            "raw": raw,
+            "extra_features": extra,
+        }
         done = _finished(out, i, expected, size, repair=repair)
         if done is not None:
             manifests[i] = done
         else:
-            todo.append((str(out), cfg_dict, seed, i, chunk_seed(seed, i), size, raw))
+            todo.append((str(out), cfg_dict, seed, i, chunk_seed(seed, i), size, raw, extra))
     return manifests, todo
 
 
@@ -418,6 +476,7 @@ def generate_pythia_chunks(
     n_jobs: int | None = None,
     progress: bool = True,
     raw: bool = False,
+    extra_features: str | Sequence[str] | None = None,
 ) -> ChunkedRun:
     """Generate ``n`` events of the Pythia chain in parallel, resumable chunks.
 
@@ -434,6 +493,10 @@ def generate_pythia_chunks(
         progress: show a bar over chunks with the events/s rate.
         raw: also store each event's detector-level particles (LHCO raw layout) for
             :func:`merge_chunks` ``raw_path``.
+        extra_features: extra per-jet columns computed from the constituents of each chunk's
+            accepted events (:func:`~anomsearch.data.generate.pythia.generate_pythia`
+            ``extra_features``: None, a feature-set name such as ``"kitchen_sink"``, or field
+            names); the events themselves do not change. Part of the run's identity.
 
     Returns:
         :class:`ChunkedRun`.
@@ -449,21 +512,22 @@ def generate_pythia_chunks(
         Pythia 8.3: arXiv:2203.11601.
     """
     cfg, n, seed, chunk_size, n_jobs = _checked_options(config, n, seed, chunk_size, n_jobs, raw)
+    extra = _recorded_extra(extra_features)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    spec = _run_spec(cfg, seed, n, chunk_size, raw)
+    spec = _run_spec(cfg, seed, n, chunk_size, raw, extra)
     run_path = out / _RUN_MANIFEST
     _check_run_manifest(run_path, {key: value for key, value in spec.items() if key != "n"})
     sizes = chunk_sizes(n, chunk_size)
 
     stack = ExitStack()
     # read-only: a reader of finished chunks writes nothing
-    manifests, todo = _scan_chunks(out, sizes, spec["config"], seed, raw, repair=False)
+    manifests, todo = _scan_chunks(out, sizes, spec, repair=False)
     if todo or not run_path.exists():
         stack.enter_context(_generation_lock(out))
         try:
-            manifests, todo = _scan_chunks(out, sizes, spec["config"], seed, raw, repair=True)
+            manifests, todo = _scan_chunks(out, sizes, spec, repair=True)
             write_json_atomic(run_path, {"format": _FORMAT, **spec})
             _remove_leftovers(out)
         except BaseException:
@@ -512,6 +576,52 @@ def generate_pythia_chunks(
     )
 
 
+class _Chunk(NamedTuple):
+    """The first events of one chunk, as :func:`merge_chunks` reads them."""
+
+    jets: np.ndarray  # (size, 2, 7)
+    labels: np.ndarray  # (size,) int8
+    extra: np.ndarray  # (size, 2, len(fields))
+    particles: np.ndarray | None  # (size, 700, 3) with raw, else None
+
+
+def _run_extra_fields(run: dict[str, Any], run_path: Path) -> tuple[str, ...]:
+    """The extra per-jet fields a run's manifest records (none for runs made before the option)."""
+    try:
+        return _extra_fields(run.get("extra_features"))
+    except ConfigError as exc:
+        raise DataFormatError(f"{run_path}: malformed extra_features ({exc})") from None
+
+
+def _read_chunk(path: Path, size: int, fields: tuple[str, ...], *, raw: bool) -> _Chunk:
+    """The first ``size`` events of a chunk file (it may hold more), checked."""
+    try:
+        frame = pd.read_hdf(path, key=_FEATURES_KEY)
+        raw_frame = pd.read_hdf(path, key=_RAW_KEY) if raw else None
+    except (OSError, KeyError, ValueError) as exc:
+        raise DataFormatError(f"{path}: unreadable chunk ({exc})") from exc
+    if not isinstance(frame, pd.DataFrame) or len(frame) < size:
+        raise DataFormatError(f"{path}: expected {size} events in key {_FEATURES_KEY!r}")
+    frame = frame.iloc[:size]  # the chunk's first events (it may hold more)
+    columns = [file_column(f, j) for j in (1, 2) for f in fields]
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataFormatError(f"{path}: missing extra column(s) {', '.join(missing[:5])}")
+    extra = frame[columns].to_numpy(np.float64).reshape(size, 2, len(fields))
+    particles = None
+    if raw_frame is not None:
+        values = raw_frame.iloc[:size].to_numpy(np.float64)
+        if values.shape != (size, N_PARTICLE_COLUMNS):
+            raise DataFormatError(f"{path}: raw particles of shape {values.shape}")
+        particles = values.reshape(size, MAX_PARTICLES, 3)
+    return _Chunk(
+        frame[list(FEATURE_COLUMNS)].to_numpy(np.float64).reshape(size, 2, -1),
+        frame["label"].to_numpy().astype(np.int8),
+        extra,
+        particles,
+    )
+
+
 def merge_chunks(
     out_dir: str | os.PathLike[str],
     features_path: str | os.PathLike[str],
@@ -539,6 +649,9 @@ def merge_chunks(
         ConfigError: a bad ``n``.
         DataFormatError: no run in ``out_dir``, an unfinished, short or malformed chunk (named),
             or ``raw_path`` for a run without raw particles.
+
+    The features file holds the extra per-jet columns of a run with ``extra_features`` (after
+    the 14 standard ones, as :func:`~anomsearch.data.io.lhco.write_features_h5` writes them).
     """
     out = Path(out_dir)
     run_path = out / _RUN_MANIFEST
@@ -561,37 +674,25 @@ def merge_chunks(
             f"{out}: chunk(s) {missing[:10]} not finished; rerun generate_pythia_chunks with the "
             "same arguments to complete them"
         )
-    jets: list[np.ndarray] = []
-    labels: list[np.ndarray] = []
-    particles: list[np.ndarray] = []
-    for i, size in enumerate(sizes):
-        path = chunk_path(out, i)
-        try:
-            frame = pd.read_hdf(path, key=_FEATURES_KEY)
-            raw_frame = pd.read_hdf(path, key=_RAW_KEY) if raw_path is not None else None
-        except (OSError, KeyError, ValueError) as exc:
-            raise DataFormatError(f"{path}: unreadable chunk ({exc})") from exc
-        if not isinstance(frame, pd.DataFrame) or len(frame) < size:
-            raise DataFormatError(f"{path}: expected {size} events in key {_FEATURES_KEY!r}")
-        frame = frame.iloc[:size]  # the chunk's first events (it may hold more)
-        if raw_frame is not None:
-            raw_frame = raw_frame.iloc[:size]
-        jets.append(frame[list(FEATURE_COLUMNS)].to_numpy(np.float64).reshape(size, 2, -1))
-        labels.append(frame["label"].to_numpy().astype(np.int8))
-        if raw_frame is not None:
-            values = raw_frame.to_numpy(np.float64)
-            if values.shape != (size, N_PARTICLE_COLUMNS):
-                raise DataFormatError(f"{path}: raw particles of shape {values.shape}")
-            particles.append(values.reshape(size, MAX_PARTICLES, 3))
-    all_jets = np.concatenate(jets).reshape(-1, 2, len(JET_FIELDS))
-    all_labels = np.concatenate(labels)
-    events = EventTable(all_jets, label=all_labels)
+    fields = _run_extra_fields(run, run_path)
+    parts = [
+        _read_chunk(chunk_path(out, i), size, fields, raw=raw_path is not None)
+        for i, size in enumerate(sizes)
+    ]
+    all_labels = np.concatenate([p.labels for p in parts])
+    events = EventTable(
+        np.concatenate([p.jets for p in parts]).reshape(-1, 2, len(JET_FIELDS)),
+        label=all_labels,
+        extra=np.concatenate([p.extra for p in parts]),
+        extra_fields=fields,
+    )
     black_box = master_key is not None
     write_features_h5(events, features_path, include_label=not black_box)
     if black_box:
         write_master_key(all_labels, master_key)
     if raw_path is not None:
-        write_raw_h5(np.concatenate(particles), raw_path, labels=None if black_box else all_labels)
+        particles = np.concatenate([p.particles for p in parts])
+        write_raw_h5(particles, raw_path, labels=None if black_box else all_labels)
     log.info("merged %d chunk(s), %d events, from %s", len(sizes), len(events), out)
     return MergedFiles(
         Path(features_path),

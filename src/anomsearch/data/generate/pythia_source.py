@@ -14,13 +14,28 @@ reference simulation        ``qcd``, ``"simulation"`` (A14)        ``data.n_refe
 ==========================  =====================================  ==============================
 
 Each sample is a :class:`SampleSpec`: the :class:`~anomsearch.data.generate.pythia.PythiaConfig`,
-the number of events, the run seed and the chunk size. Only the settings that change a sample's
+the number of events, the run seed, the chunk size and the extra per-jet features
+(``data.pythia.extra_features``). Only the settings that change a sample's
 events enter its config (a QCD sample keeps the default masses, a signal sample the default
 ``pthat_min``, the ``"data"`` tune the default simulation alpha_s, a signal process without the
 daughters X and Y -- ``wprime_qq``, ``qstar`` -- the default X and Y masses), so changing the
 signal masses never regenerates the QCD background, and ``data.pythia.masses.x``/``y`` do not
 change a ``qstar`` or ``wprime_qq`` sample. The number of worker processes
 (``data.pythia.n_jobs``) does not change the events and is not part of the spec.
+
+Extra features:
+    ``data.pythia.extra_features`` (a feature-set name such as ``kitchen_sink``, or a list of
+    fields; :mod:`anomsearch.data.features.sets`) makes every sample of the config carry those
+    per-jet columns (tau_N^beta, EFPs), computed from the constituents of each chunk while it is
+    generated (:func:`~anomsearch.data.generate.pythia.generate_pythia` ``extra_features``), so
+    no raw particles are stored. They do not change the events, but a stream's files hold them,
+    so the option is part of the stream: it enters the spec -- and the key -- only when set
+    (spelled by :func:`~anomsearch.data.generate.pythia.canonical_extra_features`, so
+    ``kitchen_sink`` and the list of its 80 fields are one stream), and the streams without it
+    keep the keys they had before the option existed. A stream with extra features is generated
+    afresh (the same events as the stream without, which has no constituents to compute them
+    from). ``kitchen_sink`` adds 160 columns: ~1.3 kB per event in the chunks and again in each
+    ``features_<n>.h5``.
 
 Masses (``data.pythia.masses``, GeV) -> :class:`~anomsearch.data.generate.pythia.PythiaConfig`:
 ``wprime`` -> ``m_wprime`` (the resonance: the W', or the excited quarks of ``qstar``); ``x`` ->
@@ -80,7 +95,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from anomsearch._io import write_json_atomic
 from anomsearch.data.events import EventTable
-from anomsearch.data.generate.pythia import PythiaConfig
+from anomsearch.data.generate.pythia import PythiaConfig, canonical_extra_features
 from anomsearch.exceptions import ConfigError, DataFormatError
 
 if TYPE_CHECKING:
@@ -138,25 +153,37 @@ class SampleSpec(NamedTuple):
         seed: the run seed (each chunk derives its own).
         chunk_size: events per chunk (chunk seeds depend on the chunk index, so the chunk size
             changes the events).
+        extra_features: the extra per-jet fields computed while generating: None, a feature-set
+            name or field names (they do not change the events; see the module docstring).
     """
 
     config: PythiaConfig
     n: int
     seed: int
     chunk_size: int = DEFAULT_CHUNK_SIZE
+    extra_features: str | tuple[str, ...] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The spec as plain JSON-able data (:func:`sample_key` hashes it without ``n``)."""
-        return {
+        """The spec as plain JSON-able data (:func:`sample_key` hashes it without ``n``);
+        ``extra_features`` only when set, so the specs without it keep their keys."""
+        out: dict[str, Any] = {
             "config": dataclasses.asdict(self.config),
             "n": int(self.n),
             "seed": int(self.seed),
             "chunk_size": int(self.chunk_size),
         }
+        extra = canonical_extra_features(self.extra_features, option="SampleSpec.extra_features")
+        if extra is not None:
+            out["extra_features"] = list(extra) if isinstance(extra, tuple) else extra
+        return out
 
     def describe(self) -> str:
         """A short human description, e.g. ``'1000 qcd/data events (seed 7)'``."""
-        return f"{self.n} {self.config.process}/{self.config.variant} events (seed {self.seed})"
+        text = f"{self.n} {self.config.process}/{self.config.variant} events (seed {self.seed})"
+        extra = self.extra_features
+        if extra is None:
+            return text
+        return text + f" with {extra if isinstance(extra, str) else len(extra)} extra features"
 
 
 def require_generator() -> dict[str, str]:
@@ -235,7 +262,8 @@ def pythia_sample_spec(options: PythiaOptions | None, kind: str, n: int, seed: i
         seed: the sample's run seed.
 
     Returns:
-        The :class:`SampleSpec`, with only the settings that matter for ``kind`` set.
+        The :class:`SampleSpec`, with only the settings that matter for ``kind`` set, and
+        ``data.pythia.extra_features`` (every kind carries them).
 
     Raises:
         ConfigError: an unknown ``kind`` or unphysical ``data.pythia`` values (the message names
@@ -286,7 +314,16 @@ def pythia_sample_spec(options: PythiaOptions | None, kind: str, n: int, seed: i
             (name for attr, name in _FIELD_NAMES if f"PythiaConfig.{attr}" in str(exc)), ""
         )
         raise ConfigError(f"config field data.pythia{field}: {exc}") from None
-    return SampleSpec(config, n=int(n), seed=int(seed), chunk_size=int(options.chunk_size))
+    extra = canonical_extra_features(
+        options.extra_features, option="config field data.pythia.extra_features"
+    )
+    return SampleSpec(
+        config,
+        n=int(n),
+        seed=int(seed),
+        chunk_size=int(options.chunk_size),
+        extra_features=extra,
+    )
 
 
 def _read_sample(path: Path, spec: SampleSpec) -> EventTable:
@@ -321,7 +358,8 @@ def generated_sample(
         cache_dir: the cache root (default: as :func:`generated_cache_dir`).
 
     Returns:
-        The events (label 0 for QCD, 1 for the signal processes), in chunk order.
+        The events (label 0 for QCD, 1 for the signal processes), in chunk order, with the
+        extra per-jet fields of ``spec.extra_features``.
 
     Raises:
         ConfigError: ``pythia8mc``/``fastjet`` missing (see :func:`require_generator`), or
@@ -356,6 +394,7 @@ def generated_sample(
         chunk_size=spec.chunk_size,
         n_jobs=n_jobs,
         progress=progress,
+        extra_features=spec.extra_features,
     )
     merge_chunks(chunks, features, n=spec.n)
     if run.generated:

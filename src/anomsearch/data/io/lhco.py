@@ -5,7 +5,11 @@ The features files (``events_anomalydetection_v2.features.h5``,
 ``DataFrame.to_hdf(path, key="df")`` in pandas' default *fixed* layout: one float64 block with the
 columns :data:`FEATURE_COLUMNS` (GeV) and, in the R&D set only, a ``label`` column (1.0 signal,
 0.0 background). Files written here load with plain ``pandas.read_hdf`` and the real files load
-here.
+here. Files are read with h5py (:mod:`~anomsearch.data.io.hdf5_frame`), never through pandas'
+reader: a data file comes from outside, and pandas unpickles object columns (a pickle can run
+code), so a file with a non-numeric column is refused before any value is read. Physically
+impossible jets (a negative mass or N-subjettiness) are refused too
+(:func:`check_physical_jets`).
 
 Files written here may carry extra per-jet columns computed from the constituents
 (:mod:`anomsearch.data.features.sets`: tau_N^beta, EFPs), after the 14 standard columns and before
@@ -14,7 +18,9 @@ e.g. ``tau3_b05j1``. Readers that take the 14 standard columns by name (or the f
 label by name (or the last column) read such files unchanged; :func:`read_features_h5` puts the
 extra columns into :attr:`EventTable.extra <anomsearch.data.events.EventTable>`.
 
-The black-box *master key* is a text file with one 0/1 label per line, in event order.
+The black-box *master key* is a text file with one integer label per line, in event order: ``0``
+for background, ``1`` for signal (black box 3 labels its second signal process ``2``; every
+label >= 1 counts as signal).
 
 References:
     G. Kasieczka, B. Nachman, D. Shih et al., "The LHC Olympics 2020", arXiv:2101.08320.
@@ -34,11 +40,13 @@ import pandas as pd
 from anomsearch._io import atomic_path, write_text_atomic
 from anomsearch.data.events import DERIVED_FEATURES, JET_FIELDS, EventTable
 from anomsearch.data.features.sets import file_column
+from anomsearch.data.io.hdf5_frame import FrameLayout, frame_keys, inspect_frame, read_frame_columns
 from anomsearch.exceptions import DataFormatError
 
 __all__ = [
     "FEATURE_COLUMNS",
     "HDF_KEY",
+    "check_physical_jets",
     "extra_columns",
     "read_features_h5",
     "read_master_key",
@@ -57,6 +65,9 @@ FEATURE_COLUMNS: tuple[str, ...] = tuple(
 HDF_KEY = "df"
 _FIELD_NAME = re.compile(r"^[A-Za-z](?:\w*[A-Za-z0-9])?$")
 assert _FILE_FIELDS == JET_FIELDS
+#: How far below zero a jet mass may lie (GeV) and still be taken as a rounding error: the mass
+#: of a one-particle (massless) jet is sqrt(E^2 - p^2) of two nearly equal numbers.
+MASS_ROUNDING_GEV = 1e-3
 
 
 def _require_file(path: Path, what: str) -> None:
@@ -92,26 +103,73 @@ def extra_columns(columns: Sequence[str]) -> tuple[str, ...]:
 
 
 def _read_extra(
-    frame: pd.DataFrame, path: Path, fields: Sequence[str] | None
+    layout: FrameLayout,
+    fields: Sequence[str] | None,
+    start: int | None,
+    stop: int | None,
 ) -> tuple[np.ndarray, tuple[str, ...]]:
     """The ``(n, 2, k)`` extra per-jet columns of a table and their fields."""
-    found = extra_columns([str(c) for c in frame.columns])
+    names = [str(c) for c in layout.columns]
+    found = extra_columns(names)
     wanted = found if fields is None else tuple(fields)
-    missing = [
-        file_column(f, j) for f in wanted for j in (1, 2) if file_column(f, j) not in frame.columns
-    ]
+    missing = [file_column(f, j) for f in wanted for j in (1, 2) if file_column(f, j) not in names]
     if missing:
         raise DataFormatError(
-            f"{path}: missing extra column(s) {', '.join(missing)} (extra fields in the file: "
-            f"{', '.join(found) or 'none'})"
+            f"{layout.path}: missing extra column(s) {', '.join(missing)} (extra fields in the "
+            f"file: {', '.join(found) or 'none'})"
         )
     cols = [file_column(f, j) for j in (1, 2) for f in wanted]
-    try:
-        values = frame.loc[:, cols].to_numpy(dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DataFormatError(f"{path}: non-numeric extra column ({exc})") from exc
-    _check_finite(values, cols, path)
-    return values.reshape(len(frame), 2, len(wanted)), wanted
+    values = read_frame_columns(layout, cols, start=start, stop=stop)
+    _check_finite(values, cols, layout.path)
+    return values.reshape(len(values), 2, len(wanted)), wanted
+
+
+def check_physical_jets(jets: np.ndarray, *, source: str) -> None:
+    """Refuse physically impossible jets: a negative jet mass (beyond
+    :data:`MASS_ROUNDING_GEV` of rounding) or a negative N-subjettiness.
+
+    Args:
+        jets: ``(n_events, 2, 7)`` jets in file order (``px, py, pz, m, tau1, tau2, tau3``, GeV).
+        source: the file or sample, for the message.
+
+    Raises:
+        DataFormatError: naming the file column (``mj1`` ...), the number of bad values and the
+            first one.
+
+    Examples:
+        >>> jets = np.ones((3, 2, 7))
+        >>> jets[1:, 0, 3] = -50.0
+        >>> check_physical_jets(jets, source="bb.h5")
+        Traceback (most recent call last):
+        ...
+        anomsearch.exceptions.DataFormatError: bb.h5: column 'mj1' (jet mass) is negative in 2 event(s), first in row 1 (-50 GeV); jet masses and N-subjettiness values cannot be negative
+    """  # noqa: E501
+    jets = np.asarray(jets)
+    limits = {3: -MASS_ROUNDING_GEV, 4: 0.0, 5: 0.0, 6: 0.0}
+    for jet in (0, 1):
+        for field, limit in limits.items():
+            bad = np.flatnonzero(jets[:, jet, field] < limit)
+            if bad.size:
+                name = FEATURE_COLUMNS[jet * len(JET_FIELDS) + field]
+                what = "jet mass" if field == 3 else "N-subjettiness"
+                raise DataFormatError(
+                    f"{source}: column {name!r} ({what}) is negative in {bad.size} event(s), "
+                    f"first in row {bad[0]} ({jets[bad[0], jet, field]:g}"
+                    f"{' GeV' if field == 3 else ''}); jet masses and N-subjettiness values "
+                    "cannot be negative"
+                )
+
+
+def _features_layout(path: Path, key: str | None) -> FrameLayout:
+    """The layout of the features table (the only key, or ``key``), read without any value."""
+    keys = frame_keys(path)
+    if key is None:
+        if len(keys) != 1:
+            raise DataFormatError(f"{path}: expected one table, found keys {keys}; pass key=...")
+        key = keys[0]
+    elif "/" + key.lstrip("/") not in keys:
+        raise DataFormatError(f"{path}: no key {key!r} (keys: {keys})")
+    return inspect_frame(path, key)
 
 
 def _check_finite(values: np.ndarray, columns: Sequence[str], path: Path) -> None:
@@ -137,7 +195,7 @@ def read_features_h5(
     Args:
         path: the ``.h5`` features file.
         key: HDF5 key; default: the only key in the file (``"df"`` in the LHCO files).
-        start: first row to read (fixed-layout files are read whole and sliced).
+        start: first row to read (only the rows asked for are read from disk).
         stop: one past the last row to read.
         master_key: optional black-box master-key file whose labels are attached to the events.
         extra_fields: the extra per-jet fields to read (columns ``{field}j1``, ``{field}j2``);
@@ -148,42 +206,24 @@ def read_features_h5(
         ``extra`` / ``extra_fields`` from the extra columns.
 
     Raises:
-        DataFormatError: missing file, missing columns, non-numeric or non-finite values, bad
-            labels, or a master key whose length differs from the number of events. The message
-            names the file and column.
+        DataFormatError: missing file, missing columns, non-numeric columns (refused before any
+            value is read: they are stored as pickles), non-finite values, a negative jet mass or
+            N-subjettiness, bad labels, or a master key whose length differs from the number of
+            events. The message names the file and column.
     """
     path = Path(path)
     _require_file(path, "features")
-    try:
-        with pd.HDFStore(path, mode="r") as store:
-            keys = store.keys()
-            if key is None:
-                if len(keys) != 1:
-                    raise DataFormatError(
-                        f"{path}: expected one table, found keys {keys}; pass key=..."
-                    )
-                key = keys[0]
-            elif "/" + key.lstrip("/") not in keys:
-                raise DataFormatError(f"{path}: no key {key!r} (keys: {keys})")
-            frame = store.select(key, start=start, stop=stop)
-    except DataFormatError:
-        raise
-    except Exception as exc:  # tables/pandas raise many types for unreadable files
-        raise DataFormatError(f"{path}: not a readable pandas HDF5 file ({exc})") from exc
-    if not isinstance(frame, pd.DataFrame):
-        raise DataFormatError(f"{path}: key {key!r} holds a {type(frame).__name__}, not a table")
-    missing = [c for c in FEATURE_COLUMNS if c not in frame.columns]
+    layout = _features_layout(path, key)
+    missing = [c for c in FEATURE_COLUMNS if c not in layout.columns]
     if missing:
         raise DataFormatError(f"{path}: missing column(s) {', '.join(missing)}")
-    try:
-        values = frame.loc[:, list(FEATURE_COLUMNS)].to_numpy(dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DataFormatError(f"{path}: non-numeric feature column ({exc})") from exc
+    values = read_frame_columns(layout, FEATURE_COLUMNS, start=start, stop=stop)
     _check_finite(values, FEATURE_COLUMNS, path)
-    extra, fields = _read_extra(frame, path, extra_fields)
+    check_physical_jets(values.reshape(-1, 2, len(JET_FIELDS)), source=str(path))
+    extra, fields = _read_extra(layout, extra_fields, start, stop)
     label = None
-    if "label" in frame.columns:
-        label = frame["label"].to_numpy()
+    if "label" in layout.columns:
+        label = read_frame_columns(layout, ["label"], start=start, stop=stop)[:, 0]
         if not np.all(np.isin(label, (0, 1))):
             raise DataFormatError(f"{path}: column 'label' must contain only 0 and 1")
     if master_key is not None:
@@ -255,8 +295,12 @@ def read_master_key(path: str | os.PathLike[str], *, binary: bool = True) -> np.
     """
     path = Path(path)
     _require_file(path, "master key")
+    try:
+        text_lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"{path}: not a text file of labels ({exc.reason})") from None
     labels: list[int] = []
-    for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, raw in enumerate(text_lines, start=1):
         text = raw.strip()
         if not text:
             continue

@@ -14,11 +14,12 @@ also accepted).
 Particles are the final-state hadrons, photons and leptons (pT > 0); a slot with ``pT == 0`` is
 padding. Events are kept in file order (in the R&D file signal is interleaved with background).
 
-Reading: :func:`iter_raw_h5` yields chunks of events, reading only the requested rows (pandas
-reads a row slice of a fixed-layout frame from the underlying HDF5 array with ``start``/``stop``),
-so the multi-GB real files never need to fit in memory. Every chunk is validated: a
+Reading: :func:`iter_raw_h5` yields chunks of events, reading only the requested rows (a row slice
+of the fixed-layout frame's HDF5 array, read with h5py by :mod:`~anomsearch.data.io.hdf5_frame`,
+which never unpickles: a non-numeric column is refused before any value is read), so the multi-GB
+real files never need to fit in memory. Every chunk is validated: a
 :class:`~anomsearch.exceptions.DataFormatError` names the file and the problem (missing key, wrong
-column count, non-finite value, negative pT, label not 0/1).
+column count, non-numeric column, non-finite value, negative pT, label not 0/1).
 
 Writing: :func:`write_raw_h5` writes the exact real layout (float64, integer column names),
 atomically. Particles are packed to the front of each event in their given order; an event with
@@ -55,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from anomsearch._io import atomic_path
+from anomsearch.data.io.hdf5_frame import frame_keys, inspect_frame, read_frame_columns
 from anomsearch.data.io.lhco import HDF_KEY  # the raw files use the same key as features files
 from anomsearch.exceptions import ConfigError, DataFormatError
 
@@ -111,10 +113,6 @@ class RawChunk(NamedTuple):
     start: int
 
 
-def _open_error(path: Path, exc: Exception) -> DataFormatError:
-    return DataFormatError(f"{path}: not a readable pandas HDF5 file ({exc})")
-
-
 def _require_file(path: Path) -> None:
     if not path.exists():
         raise DataFormatError(f"raw file not found: {path}")
@@ -122,8 +120,8 @@ def _require_file(path: Path) -> None:
         raise DataFormatError(f"raw path is not a file: {path}")
 
 
-def _resolve_key(store: pd.HDFStore, path: Path, key: str | None) -> str:
-    keys = store.keys()
+def _resolve_key(path: Path, key: str | None) -> str:
+    keys = frame_keys(path)
     if key is None:
         if "/" + HDF_KEY in keys:
             return HDF_KEY
@@ -135,7 +133,7 @@ def _resolve_key(store: pd.HDFStore, path: Path, key: str | None) -> str:
     return key.lstrip("/")
 
 
-def _check_columns(columns: pd.Index, path: Path, key: str) -> bool:
+def _check_columns(columns: Sequence[Any], path: Path, key: str) -> bool:
     """Validate the column names/count; return whether the layout has a label column."""
     n = len(columns)
     if n not in (N_PARTICLE_COLUMNS, N_PARTICLE_COLUMNS + 1):
@@ -159,15 +157,6 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
-def _n_rows(store: pd.HDFStore, key: str) -> int:
-    storer = store.get_storer(key)
-    nrows = getattr(storer, "nrows", None)  # table layout
-    if nrows is None:  # fixed layout: shape = [rows, columns]
-        shape = storer.shape
-        nrows = shape[0] if isinstance(shape, list | tuple) else shape
-    return int(nrows)
-
-
 def raw_h5_info(path: str | os.PathLike[str], *, key: str | None = None) -> RawFileInfo:
     """Number of events and layout of a raw file, without reading the events.
 
@@ -183,20 +172,10 @@ def raw_h5_info(path: str | os.PathLike[str], *, key: str | None = None) -> RawF
     """
     path = Path(path)
     _require_file(path)
-    try:
-        with pd.HDFStore(path, mode="r") as store:
-            key = _resolve_key(store, path, key)
-            head = store.select(key, start=0, stop=0)
-            if not isinstance(head, pd.DataFrame):
-                raise DataFormatError(
-                    f"{path}: key {key!r} holds a {type(head).__name__}, not a table"
-                )
-            has_labels = _check_columns(head.columns, path, key)
-            n = _n_rows(store, key)
-    except DataFormatError:
-        raise
-    except Exception as exc:  # tables/pandas raise many types for unreadable files
-        raise _open_error(path, exc) from exc
+    key = _resolve_key(path, key)
+    layout = inspect_frame(path, key)
+    has_labels = _check_columns(layout.columns, path, key)
+    n = layout.n_rows
     return RawFileInfo(n, has_labels, key)
 
 
@@ -268,31 +247,19 @@ def iter_raw_h5(
 def _iter_chunks(
     path: Path, info: RawFileInfo, start: int, end: int, chunk_size: int
 ) -> Iterator[RawChunk]:
-    try:
-        with pd.HDFStore(path, mode="r") as store:
-            for lo in range(start, end, chunk_size):
-                hi = min(lo + chunk_size, end)
-                try:
-                    frame = store.select(info.key, start=lo, stop=hi)
-                    values = frame.to_numpy(dtype=np.float64)
-                except (TypeError, ValueError) as exc:
-                    raise DataFormatError(
-                        f"{path}: non-numeric value in events {lo}..{hi - 1} ({exc})"
-                    ) from exc
-                if values.shape != (hi - lo, N_PARTICLE_COLUMNS + info.has_labels):
-                    raise DataFormatError(
-                        f"{path}: read shape {values.shape} for events {lo}..{hi - 1}"
-                    )
-                _validate_chunk(values, path, lo)
-                particles = np.ascontiguousarray(values[:, :N_PARTICLE_COLUMNS]).reshape(
-                    hi - lo, MAX_PARTICLES, 3
-                )
-                labels = values[:, N_PARTICLE_COLUMNS].astype(np.int8) if info.has_labels else None
-                yield RawChunk(particles, labels, lo)
-    except DataFormatError:
-        raise
-    except OSError as exc:
-        raise _open_error(path, exc) from exc
+    layout = inspect_frame(path, info.key)
+    columns = layout.columns[: N_PARTICLE_COLUMNS + info.has_labels]
+    for lo in range(start, end, chunk_size):
+        hi = min(lo + chunk_size, end)
+        values = read_frame_columns(layout, columns, start=lo, stop=hi)
+        if values.shape != (hi - lo, N_PARTICLE_COLUMNS + info.has_labels):
+            raise DataFormatError(f"{path}: read shape {values.shape} for events {lo}..{hi - 1}")
+        _validate_chunk(values, path, lo)
+        particles = np.ascontiguousarray(values[:, :N_PARTICLE_COLUMNS]).reshape(
+            hi - lo, MAX_PARTICLES, 3
+        )
+        labels = values[:, N_PARTICLE_COLUMNS].astype(np.int8) if info.has_labels else None
+        yield RawChunk(particles, labels, lo)
 
 
 def read_raw_h5(
