@@ -139,20 +139,61 @@ def dataset(args: argparse.Namespace, seed: int) -> tuple[EventTable, dict[str, 
     references = {"reference_signal": pool.subset(np.arange(n_ref))}
     if m:
         references["reference_background"] = production_events("qcd", n, n + m, label=0)
+    if any(c.endswith(NOISE_SUFFIX) for c in args.configs):
+        data = with_noise(data, seed)
+        references = {
+            k: with_noise(v, seed + 1000 * i) for i, (k, v) in enumerate(references.items(), 1)
+        }
     return data, references
 
 
 # ------------------------------------------------------------------------------------- runs
+#: ``classifier`` fields of a configuration: the back-end and its options. ``mlp_v1`` is the
+#: MLP as the package trained it before issue 19 (batch 1024, up to 15 epochs, patience 4, the
+#: single best epoch): "today's" CATHODE / CWoLa of the issue's goals.
+CLASSIFIERS: dict[str, dict[str, Any]] = {
+    "mlp": {"classifier": "mlp"},
+    "hgb": {"classifier": "hgb"},
+    "mlp_v1": {
+        "classifier": "mlp",
+        "batch_size": 1024,
+        "max_epochs": 15,
+        "patience": 4,
+        "top_epochs": 1,
+    },
+}
+#: ``features`` suffix adding uninformative features (the robustness test of issue 19, item 5).
+NOISE_SUFFIX = "+noise"
+N_NOISE_FIELDS = 5  # per jet: 10 Gaussian features in all
+NOISE_FEATURES = tuple(f"noise{i}_j{j}" for i in range(N_NOISE_FIELDS) for j in (1, 2))
+
+
+def with_noise(events: EventTable, seed: int) -> EventTable:
+    """``events`` with :data:`N_NOISE_FIELDS` standard-normal extra fields per jet appended."""
+    rng = np.random.default_rng([seed, 0x0153])
+    noise = rng.standard_normal((len(events), 2, N_NOISE_FIELDS))
+    extra = np.concatenate([events.extra, noise], axis=2)
+    fields = events.extra_fields + tuple(f"noise{i}" for i in range(N_NOISE_FIELDS))
+    return EventTable(
+        events.jets, label=events.label, weight=events.weight, extra=extra, extra_fields=fields
+    )
+
+
 def _method(name: str, classifier: str, features: str, refs: dict[str, EventTable], args: Any):
-    options: dict[str, Any] = {"classifier": classifier, "features": features}
-    if classifier == "mlp":
+    noise = features.endswith(NOISE_SUFFIX)
+    features = features.removesuffix(NOISE_SUFFIX)
+    options: dict[str, Any] = {**CLASSIFIERS[classifier], "features": features}
+    if classifier == "mlp" and args.max_epochs is not None:
         options["max_epochs"] = args.max_epochs
     if name == "idealized":
         options["reference_background"] = refs["reference_background"]
     if name == "supervised":
         options["reference_background"] = refs.get("reference_background")
         options["reference_signal"] = refs["reference_signal"]
-    return get_method(name, **{k: v for k, v in options.items() if v is not None})
+    method = get_method(name, **{k: v for k, v in options.items() if v is not None})
+    if noise:  # the noise columns are not package features: set past the name check
+        object.__setattr__(method, "features", tuple(method.features) + NOISE_FEATURES)
+    return method
 
 
 def run_entry(config: str, data: EventTable, refs: dict[str, EventTable], seed: int, args: Any):
@@ -201,7 +242,7 @@ def run_entry(config: str, data: EventTable, refs: dict[str, EventTable], seed: 
         "s_over_b_sr": n_s / n_b,
         "s_over_sqrt_b_sr": n_s / math.sqrt(n_b),
         "train_seconds": seconds,
-        "published_max_sic": PUBLISHED.get((name, classifier, features)),
+        "published_max_sic": PUBLISHED.get((name, classifier.removesuffix("_v1"), features)),
     }
 
 
@@ -265,6 +306,40 @@ def print_table(summary: list[dict[str, Any]]) -> None:
         )
 
 
+def plot_summary(summary: list[dict[str, Any]], path: Path) -> None:
+    """Max SIC and the local Z at 1% of the SR against S/B in the SR, one panel row per signal."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    signals = sorted({s["signal"] for s in summary})
+    fig, axes = plt.subplots(len(signals), 2, figsize=(11, 4 * len(signals)), squeeze=False)
+    for row, signal in zip(axes, signals, strict=True):
+        entries = [s for s in summary if s["signal"] == signal]
+        for config in sorted({s["config"] for s in entries}):
+            pts = sorted((s for s in entries if s["config"] == config), key=lambda s: s["n_inject"])
+            x = [100 * s["s_over_b_sr"] for s in pts]
+            for ax, key in zip(row, ("max_sic", "local_z_0.01"), strict=True):
+                ok = [(xi, s[key]) for xi, s in zip(x, pts, strict=True) if s[key] is not None]
+                if not ok:
+                    continue
+                xs, v = zip(*ok, strict=True)
+                med = np.array([q[0] for q in v])
+                err = np.array([[q[0] - q[1], q[2] - q[0]] for q in v]).T
+                ax.errorbar(xs, med, yerr=err, marker="o", capsize=3, label=config)
+        row[0].set(xscale="log", xlabel="S/B in the SR [%]", ylabel="max SIC", title=signal)
+        row[1].set(xscale="log", xlabel="S/B in the SR [%]", ylabel="local Z (1% of the SR)")
+        row[1].axhline(3.0, color="grey", ls=":")
+        row[0].legend(fontsize=7)
+    fig.tight_layout()
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    print(f"wrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=["cwola:mlp:standard"])
@@ -279,18 +354,27 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=None, help="mlp (default: the method's)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--table", type=Path, nargs="*", help="only print the table of results")
+    parser.add_argument("--plot", type=Path, default=None, help="with --table: write this PNG")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     if args.table:
         rows = [r for path in args.table for r in json.loads(path.read_text())["rows"]]
         print_table(summarise(rows))
+        if args.plot is not None:
+            plot_summary(summarise(rows), args.plot)
         return
-    rows: list[dict[str, Any]] = []
+    rows = []  # resumed: the entries an interrupted run with the same --out finished
+    if args.out is not None and args.out.is_file():
+        rows = json.loads(args.out.read_text())["rows"]
+    done = {(r["signal"], r["n_inject"], r["seed"], r["config"]) for r in rows}
     for n_inject in args.n_inject:
         args_n = argparse.Namespace(**{**vars(args), "n_inject": n_inject})
         for seed in args.seeds:
+            todo = [c for c in args.configs if (args.signal, n_inject, seed, c) not in done]
+            if not todo:
+                continue
             data, refs = dataset(args_n, seed)
-            for config in args.configs:
+            for config in todo:
                 row = run_entry(config, data, refs, seed, args)
                 rows.append({"signal": args.signal, "n_inject": n_inject, **row})
                 print(

@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from anomsearch import workflow
+from anomsearch.cli import app
 from anomsearch.config import load_config
 from anomsearch.exceptions import ConfigError
 from anomsearch.methods.cwola import CWoLaHunting
@@ -117,3 +119,24 @@ def test_a_toy_is_the_same_search_on_background_only_data(
     observed = json.loads((tmp_path / "observed" / "report.json").read_text())
     toy = workflow.scan_toy_max_z(load_config(_config(tiny_scan)), 12)
     assert toy == pytest.approx(observed["global"]["local_significance"], abs=1e-9)
+
+
+def test_scan_with_the_inclusive_trial_writes_report_and_answer(
+    tmp_path: Any, tiny_scan: Callable[[], dict[str, Any]]
+) -> None:
+    """Efficiency 1 (no score cut) as the only trial of the scan and of its pseudo-experiments:
+    the thresholds are reported as null (no cut), the report validates, the answer is written."""
+    cfg = _config(tiny_scan)
+    cfg["scan"]["efficiencies"] = [1.0]
+    cfg["scan"]["global_toys"] = 2
+    cfg["background"]["efficiency"] = 1.0
+    result = workflow.run(cfg, output_dir=tmp_path / "inclusive")
+    report = json.loads((result.output_dir / "report.json").read_text())
+    assert report["scan"]["best"]["efficiency"] == 1.0
+    assert report["selection"]["efficiency"] == 1.0
+    assert report["selection"]["thresholds"] == [None, None]  # two folds, no cut in either
+    assert report["global"]["n_toys"] == 2
+    assert np.all(np.isfinite(report["global"]["toy_max_local_z"]))
+    runner = CliRunner().invoke(app, ["submit", str(result.output_dir)])
+    assert runner.exit_code == 0, runner.output
+    assert "p_value" in json.loads((result.output_dir / "answer.json").read_text())

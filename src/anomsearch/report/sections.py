@@ -330,7 +330,8 @@ def build_report(
         "selection": {
             "efficiency": hunt.selection.efficiency,
             "achieved_efficiency": hunt.selection.achieved_efficiency,
-            "thresholds": hunt.selection.thresholds.tolist(),
+            # per fold; null = no cut (efficiency 1: every event passes)
+            "thresholds": [float(t) if np.isfinite(t) else None for t in hunt.selection.thresholds],
             "n_selected_fit_range": int(np.sum(hunt.fit.counts)),
         },
         "background": background_section(hunt),
