@@ -233,7 +233,8 @@ def test_schema_is_versioned():
 def _with_data(data: dict, features: object = "standard") -> dict:
     cfg = copy.deepcopy(MINIMAL)
     cfg["data"] = data
-    cfg["method"] = {"name": "cwola", "features": features}
+    # the constituent features are refused for CWoLa unless allowed (they sculpt mjj)
+    cfg["method"] = {"name": "cwola", "features": features, "allow_mjj_correlated_features": True}
     return cfg
 
 

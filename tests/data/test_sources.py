@@ -103,7 +103,11 @@ def _lhco_config(path, features, extra=None):
             "name": "raw",
             "data": data,
             "regions": {"signal_region": [3.3, 3.7], "sidebands": [2.9, 4.1]},
-            "method": {"name": "cwola", "features": features},
+            "method": {
+                "name": "cwola",
+                "features": features,
+                "allow_mjj_correlated_features": True,
+            },
             "background": {"name": "bumphunt"},
         }
     )

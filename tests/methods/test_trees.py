@@ -101,7 +101,21 @@ def test_feature_sets_and_constituent_features_are_accepted() -> None:
         "tau21_j1",
         "tau21_j2",
     )
-    assert len(get_method("cwola", classifier="hgb", features="kitchen_sink").features) == 166
-    assert get_method("cwola", features=["mj1", "tau3_b05_j2"]).features[1] == "tau3_b05_j2"
+    assert len(get_method("idealized", classifier="hgb", features="kitchen_sink").features) == 166
+    allowed = get_method(
+        "cwola", features=["mj1", "tau3_b05_j2"], allow_mjj_correlated_features=True
+    )
+    assert allowed.features[1] == "tau3_b05_j2"
     with pytest.raises(ConfigError, match=r"method\.features: unknown feature 'tau99_j1'"):
         get_method("cwola", features=["tau99_j1"])
+
+
+@pytest.mark.parametrize("name", ["cwola", "sa_cwola"])
+def test_sideband_trained_methods_refuse_mjj_correlated_features(name: str) -> None:
+    """SR-vs-SB training on constituent features sculpts a bump: refused unless allowed."""
+    with pytest.raises(ConfigError, match=r"method\.features: .* depend on mjj .*allow_mjj"):
+        get_method(name, features="subjettiness")
+    with pytest.raises(ConfigError, match=r"allow_mjj_correlated_features must be true or false"):
+        get_method(name, features="standard", allow_mjj_correlated_features="yes")
+    assert get_method(name, features="standard").allow_mjj_correlated_features is False
+    assert get_method("cathode", features="kitchen_sink").features[-1].startswith("efp")

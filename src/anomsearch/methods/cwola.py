@@ -27,7 +27,11 @@ from anomsearch.data.events import EventTable
 from anomsearch.data.regions import Regions
 from anomsearch.exceptions import DataFormatError
 from anomsearch.methods.classifier import ClassifierScorer
-from anomsearch.methods.options import DEFAULT_FEATURES, ClassifierOptions
+from anomsearch.methods.options import (
+    DEFAULT_FEATURES,
+    ClassifierOptions,
+    check_sideband_features,
+)
 
 __all__ = ["DEFAULT_FEATURES", "CWoLaHunting", "ClassifierScorer"]
 
@@ -56,6 +60,9 @@ class CWoLaHunting(ClassifierOptions):
             validation split per member.
         min_region_events: minimum number of events required in the SR and in the SB to train.
         accelerator: Lightning accelerator.
+        allow_mjj_correlated_features: accept the constituent features (tau_N^beta, EFPs),
+            which depend on mjj for QCD jets, so that the SR-vs-SB classifier sculpts a bump
+            (refused by default; :func:`~anomsearch.methods.options.check_sideband_features`).
 
     Raises:
         ConfigError: an invalid option; the message names it as ``method.<option>``.
@@ -67,6 +74,15 @@ class CWoLaHunting(ClassifierOptions):
     _no_mjj_reason: ClassVar[str] = "a CWoLa input (it defines the SR/SB labels)"
 
     name: str = field(default="cwola", init=False)
+    allow_mjj_correlated_features: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_sideband_features(
+            "CWoLa hunting",
+            self.features,
+            allow_mjj_correlated_features=self.allow_mjj_correlated_features,
+        )
 
     def fit(self, events: EventTable, *, regions: Regions, seed: int) -> ClassifierScorer:
         """Train the SR-vs-SB classifier(s) on the SR and SB events; other events are ignored.

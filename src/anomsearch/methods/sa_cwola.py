@@ -39,6 +39,7 @@ from anomsearch.methods.options import (
     ClassifierOptions,
     check_event_table,
     check_non_negative,
+    check_sideband_features,
     check_simulation,
 )
 
@@ -75,6 +76,9 @@ class SACWoLa(ClassifierOptions):
         sim_lambda: strength of the simulation term (>= 0; 0 is CWoLa; < 1 recommended).
         reference_simulation: background simulation (any mjj, covering SR and sidebands; labels,
             if any, all 0). Not in repr or equality. Required by :meth:`fit`.
+        allow_mjj_correlated_features: accept the constituent features (tau_N^beta, EFPs),
+            which depend on mjj for QCD jets (refused by default, as for CWoLa hunting:
+            :func:`~anomsearch.methods.options.check_sideband_features`).
 
     Raises:
         ConfigError: an invalid option; the message names it as ``method.<option>``.
@@ -97,9 +101,15 @@ class SACWoLa(ClassifierOptions):
     name: str = field(default="sa_cwola", init=False)
     sim_lambda: float = 0.5
     reference_simulation: EventTable | None = field(default=None, repr=False, compare=False)
+    allow_mjj_correlated_features: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_sideband_features(
+            "SA-CWoLa",
+            self.features,
+            allow_mjj_correlated_features=self.allow_mjj_correlated_features,
+        )
         if self.classifier != "mlp":
             raise ConfigError(
                 "method.classifier: SA-CWoLa's simulation term is part of the network's loss, "
