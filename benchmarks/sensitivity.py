@@ -154,6 +154,10 @@ def dataset(args: argparse.Namespace, seed: int) -> tuple[EventTable, dict[str, 
 CLASSIFIERS: dict[str, dict[str, Any]] = {
     "mlp": {"classifier": "mlp"},
     "hgb": {"classifier": "hgb"},
+    # tree regularisation variants (the robustness study of issue 19, item 5)
+    "hgb_leaf200": {"classifier": "hgb", "tree_min_samples_leaf": 200},
+    "hgb_small": {"classifier": "hgb", "tree_max_leaf_nodes": 8, "tree_min_samples_leaf": 100},
+    "hgb_val50": {"classifier": "hgb", "val_fraction": 0.5},
     "mlp_v1": {
         "classifier": "mlp",
         "batch_size": 1024,

@@ -14,8 +14,8 @@ from anomsearch.data.generate.toy import ToyConfig, generate_toy_background
 from anomsearch.data.regions import Regions
 from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.cathode import Cathode, CathodeDiagnostics, sample_sr_mjj
-from anomsearch.methods.classifier import ClassifierScorer
 from anomsearch.methods.nn.classifier_training import train_classifier
+from anomsearch.methods.trees import TreeEnsembleScorer
 from anomsearch.metrics import auc
 
 if TYPE_CHECKING:  # the fixture's type; conftest modules are not importable at run time
@@ -199,7 +199,7 @@ def test_cathode_finds_an_injected_signal(toy: ToyDijets) -> None:
     test = test.subset(toy.regions.in_sr(test.mjj))
     fit = Cathode(**FAST, oversampling=3).fit_with_diagnostics(train, regions=toy.regions, seed=4)
     scorer = fit.scorer
-    assert isinstance(scorer, ClassifierScorer) and scorer.method == "cathode"
+    assert isinstance(scorer, TreeEnsembleScorer) and scorer.method == "cathode"
     assert fit.diagnostics.classifier_seconds > 0 and fit.diagnostics.flow_seconds > 0
     scores = scorer.score(test)
     assert scores.shape == (len(test),) and np.all((scores >= 0) & (scores <= 1))

@@ -27,7 +27,14 @@ if TYPE_CHECKING:  # the fixture's type; conftest modules are not importable at 
     from conftest import ToyDijets
 
 #: Small, fast CWoLa settings for the tests (the defaults are sized for LHCO-scale data).
-FAST = {"hidden": (32, 32), "batch_size": 512, "max_epochs": 6, "patience": 3}
+#: The MLP back-end, small and fast (the tree back-end is tested in test_trees.py).
+FAST = {
+    "classifier": "mlp",
+    "hidden": (32, 32),
+    "batch_size": 512,
+    "max_epochs": 6,
+    "patience": 3,
+}
 
 
 # ------------------------------------------------------------------------ cross-scoring spy
@@ -244,7 +251,7 @@ def test_registry_builds_cwola() -> None:
         ("cwola", {"features": ["mjj", "mj1"]}, r"method\.features.*mjj"),
         ("cwola", {"features": ["mass"]}, r"method\.features.*'mass'"),
         ("cwola", {"n_ensemble": 1.5}, r"method\.n_ensemble"),
-        ("cwola", {"inner_folds": 1}, r"method\.inner_folds must be >= 2"),
+        ("cwola", {"inner_folds": 1, "classifier": "mlp"}, r"method\.inner_folds must be >= 2"),
         ("cwola", {"inner_folds": 2.5}, r"method\.inner_folds"),
         ("cwola", {"dropout": 1.0}, r"method\.dropout"),
     ],

@@ -226,8 +226,10 @@ def test_top_epochs_errors_name_the_option(value: object) -> None:
 
 
 def test_classifier_options_accept_a_valid_set_and_reject_bad_ones() -> None:
-    opts = ClassifierOptions(features="mj1", hidden=(16,), inner_folds=2, dropout=0.1)
+    opts = ClassifierOptions(
+        features="mj1", hidden=(16,), inner_folds=2, dropout=0.1, classifier="mlp"
+    )
     assert opts.features == ("mj1",) and opts.inner_folds == 2
     for option, value in (("dropout", 1.0), ("inner_folds", 1), ("accelerator", 3)):
         with pytest.raises(ConfigError, match=rf"method\.{option}"):
-            ClassifierOptions(**{option: value})
+            ClassifierOptions(**{option: value, "classifier": "mlp"})

@@ -18,6 +18,7 @@ from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods import (
     METHODS,
     AnomalyMethod,
+    ClassifierOptions,
     ClassifierScorer,
     CWoLaHunting,
     IdealizedAnomalyDetector,
@@ -26,6 +27,7 @@ from anomsearch.methods import (
     cross_score,
     get_method,
 )
+from anomsearch.methods.trees import TreeEnsembleScorer
 from anomsearch.metrics import auc, max_sic
 
 #: All generated events inside the fit range: SR [3.3, 3.7) TeV, sidebands [3.0, 3.3) + [3.7, 4.2).
@@ -110,9 +112,24 @@ def test_scores_shape_finite_and_seeded(name: str) -> None:
 
 @pytest.mark.parametrize("name", ALL)
 def test_save_load_round_trip(name: str, tmp_path: Path) -> None:
+    """Each method's default back-end (boosted trees for the classifier methods) ..."""
     test = _data()[2]
     scorer = _fitted(name, 5)
-    target = tmp_path / name
+    _assert_round_trip(scorer, name, tmp_path / name, test)
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in ALL if issubclass(METHODS[n], ClassifierOptions) and n != "double_disco"]
+)
+def test_save_load_round_trip_of_the_networks(name: str, tmp_path: Path) -> None:
+    """... and the MLP back-end of every classifier method."""
+    test = _data()[2]
+    scorer = _method(name, classifier="mlp").fit(_data()[0], regions=REGIONS, seed=5)
+    assert isinstance(scorer, ClassifierScorer)
+    _assert_round_trip(scorer, name, tmp_path / name, test)
+
+
+def _assert_round_trip(scorer: Scorer, name: str, target: Path, test: EventTable) -> None:
     scorer.save(target)
     loaded = type(scorer).load(target)
     assert loaded.method == name
@@ -233,7 +250,7 @@ def test_idealized_learns_the_signal() -> None:
     scorer = _method("idealized", max_epochs=10, patience=3).fit(
         _data()[0], regions=REGIONS, seed=1
     )
-    assert isinstance(scorer, ClassifierScorer) and scorer.method == "idealized"
+    assert isinstance(scorer, TreeEnsembleScorer) and scorer.method == "idealized"
     sig = generate_toy_signal(2000, seed=21, config=CONFIG)
     bkg = generate_toy_background(8000, seed=22, config=CONFIG)
     test = EventTable.concatenate([sig, bkg])

@@ -70,7 +70,7 @@ def test_scores_shape_finite_and_saved_scorer_identical(small, small_scorer, tmp
     assert s.shape == (len(data),) and s.dtype == np.float64
     assert np.all(np.isfinite(s)) and np.all((s >= 0) & (s <= 1))
     assert small_scorer.method == "salad"
-    loaded = ClassifierScorer.load(small_scorer.save(tmp_path / "salad"))
+    loaded = type(small_scorer).load(small_scorer.save(tmp_path / "salad"))
     np.testing.assert_array_equal(loaded.score(data), s)
 
 

@@ -245,10 +245,16 @@ def test_load_scorer_dispatches_on_the_saved_format(tmp_path: Path, toy: ToyDije
 
     events = EventTable.concatenate([toy.background(3000), toy.signal(100)])
     fast = {"hidden": (8,), "max_epochs": 1, "batch_size": 256}
-    for method in (CWoLaHunting(**fast), Autoencoder(**fast)):
+    methods = (
+        CWoLaHunting(**fast, classifier="mlp"),
+        CWoLaHunting(n_ensemble=2),
+        Autoencoder(**fast),
+    )
+    for method in methods:
         scorer = method.fit(events, regions=toy.regions, seed=1)
-        scorer.save(tmp_path / method.name)
-        loaded = load_scorer(tmp_path / method.name)
+        target = tmp_path / f"{method.name}_{type(scorer).__name__}"
+        scorer.save(target)
+        loaded = load_scorer(target)
         assert type(loaded) is type(scorer)
         np.testing.assert_array_equal(loaded.score(events), scorer.score(events))
     with pytest.raises(DataFormatError, match=r"no scorer\.json"):

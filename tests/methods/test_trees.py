@@ -49,12 +49,12 @@ def test_tree_ensemble_is_seeded_and_averages_its_members() -> None:
     a = train_tree_ensemble(x, y, features=("f0", "f1", "f2"), options=options, seed=5)
     b = train_tree_ensemble(x, y, features=("f0", "f1", "f2"), options=options, seed=5)
     events_x = rng.normal(0.3, 1, (500, 3))
-    members = [m.model.predict_proba(events_x[:, list(m.columns)])[:, 1] for m in a.members]
+    members = [m.model.predict_signal_proba(events_x[:, list(m.columns)]) for m in a.members]
     for ma, mb in zip(a.members, b.members, strict=True):
         assert ma.columns == mb.columns and len(ma.columns) == 2  # attribute bagging: 2 of 3
         np.testing.assert_array_equal(
-            ma.model.predict_proba(events_x[:, list(ma.columns)]),
-            mb.model.predict_proba(events_x[:, list(mb.columns)]),
+            ma.model.predict_signal_proba(events_x[:, list(ma.columns)]),
+            mb.model.predict_signal_proba(events_x[:, list(mb.columns)]),
         )
     assert len({m.columns for m in a.members}) > 1  # members see different subsets
     assert all(m.n_iter <= 40 and np.isfinite(m.best_val_loss) for m in a.members)
@@ -64,15 +64,22 @@ def test_tree_ensemble_is_seeded_and_averages_its_members() -> None:
 def _score(scorer: TreeEnsembleScorer, x: np.ndarray) -> np.ndarray:
     out = np.zeros(len(x))
     for m in scorer.members:
-        out += m.model.predict_proba(x[:, list(m.columns)])[:, 1]
+        out += m.model.predict_signal_proba(x[:, list(m.columns)])
     return out / len(scorer.members)
 
 
 @pytest.mark.parametrize("name", ["cwola", "idealized", "supervised", "cathode", "salad"])
 def test_every_classifier_method_takes_the_tree_back_end(name: str) -> None:
-    method = get_method(name, classifier="hgb")
+    method = get_method(name)  # hgb is the default back-end
     assert method.classifier == "hgb" and method.n_ensemble == 5
-    assert get_method(name).n_ensemble == 1  # the MLP default is unchanged
+    assert get_method(name, classifier="mlp").n_ensemble == 1  # one network by default
+
+
+@pytest.mark.parametrize("name", ["sa_cwola", "disco", "double_disco"])
+def test_methods_whose_loss_is_the_network_train_mlps(name: str) -> None:
+    assert get_method(name).classifier == "mlp"
+    with pytest.raises(ConfigError, match=r"method\.classifier: .* part of the network's loss"):
+        get_method(name, classifier="hgb")
 
 
 def test_tree_options_errors_name_the_option() -> None:
@@ -81,9 +88,9 @@ def test_tree_options_errors_name_the_option() -> None:
     with pytest.raises(ConfigError, match=r"method\.feature_fraction must be in \(0, 1\]"):
         get_method("cwola", classifier="hgb", feature_fraction=0)
     with pytest.raises(ConfigError, match=r"method\.feature_fraction: only used with .*'hgb'"):
-        get_method("cwola", feature_fraction=0.5)
+        get_method("cwola", classifier="mlp", feature_fraction=0.5)
     with pytest.raises(ConfigError, match=r"method\.inner_folds: only used with .*'mlp'"):
-        get_method("cwola", classifier="hgb", inner_folds=3)
+        get_method("cwola", inner_folds=3)
     with pytest.raises(ConfigError, match=r"method\.tree_max_iter must be a positive integer"):
         get_method("cwola", classifier="hgb", tree_max_iter=0)
     with pytest.raises(ConfigError, match=r"method\.classifier: SA-CWoLa's simulation term"):

@@ -454,7 +454,7 @@ def method_option_rows(cls: type, *, base: type | None = None) -> list[Reference
         >>> from anomsearch.methods import ClassifierOptions, DiscoClassifier
         >>> rows = method_option_rows(DiscoClassifier, base=ClassifierOptions)
         >>> [row.key for row in rows][-3:]
-        ['method.min_region_events', 'method.disco_lambda', 'method.train_range']
+        ['method.classifier', 'method.disco_lambda', 'method.train_range']
         >>> rows[-2].default
         '`10.0`'
     """

@@ -87,6 +87,8 @@ class DiscoClassifier(ClassifierOptions):
         disco_lambda: weight of the dCor^2 penalty, ``>= 0``.
         train_range: optional ``[lo, hi]`` mjj window in TeV of the training events (``lo < hi``);
             ``None`` uses every event.
+        classifier: ``"mlp"`` only: the distance-correlation penalty is part of the network's
+            loss.
 
     Raises:
         ConfigError: an invalid option (named ``method.<option>``).
@@ -114,9 +116,15 @@ class DiscoClassifier(ClassifierOptions):
     top_epochs: int = 1
     disco_lambda: float = DEFAULT_DISCO_LAMBDA
     train_range: Sequence[float] | None = None
+    classifier: str = "mlp"  # the distance-correlation penalty is part of the network's loss
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.classifier != "mlp":
+            raise ConfigError(
+                "method.classifier: DisCo's distance-correlation penalty is part of the "
+                f"network's loss, so it trains an MLP ('mlp'), not {self.classifier!r}"
+            )
         object.__setattr__(
             self, "disco_lambda", check_non_negative("disco_lambda", self.disco_lambda)
         )
@@ -214,6 +222,7 @@ class DoubleDisco(DiscoClassifier):
     Args:
         disco_lambda: weight of the mutual decorrelation (default as :class:`DiscoClassifier`).
         train_range: mjj range of the training events, as for :class:`DiscoClassifier`.
+        classifier: ``"mlp"`` only, as for :class:`DiscoClassifier`.
 
     The other options (network, training, ``n_ensemble``) are those of :class:`DiscoClassifier`.
 

@@ -76,6 +76,7 @@ class SACWoLa(ClassifierOptions):
         sim_lambda: strength of the simulation term (>= 0; 0 is CWoLa; < 1 recommended).
         reference_simulation: background simulation (any mjj, covering SR and sidebands; labels,
             if any, all 0). Not in repr or equality. Required by :meth:`fit`.
+        classifier: ``"mlp"`` only: the simulation term is part of the network's loss.
         allow_mjj_correlated_features: accept the constituent features (tau_N^beta, EFPs),
             which depend on mjj for QCD jets (refused by default, as for CWoLa hunting:
             :func:`~anomsearch.methods.options.check_sideband_features`).
@@ -102,6 +103,7 @@ class SACWoLa(ClassifierOptions):
     sim_lambda: float = 0.5
     reference_simulation: EventTable | None = field(default=None, repr=False, compare=False)
     allow_mjj_correlated_features: bool = False
+    classifier: str = "mlp"  # the simulation term is part of the network's loss
 
     def __post_init__(self) -> None:
         super().__post_init__()

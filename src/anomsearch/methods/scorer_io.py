@@ -1,12 +1,18 @@
 """Load any saved scorer: the format recorded in its ``scorer.json`` picks the class.
 
 The formats are those of :class:`~anomsearch.methods.classifier.ClassifierScorer`,
-:class:`~anomsearch.methods.autoencoder.AutoencoderScorer` and
-:class:`~anomsearch.methods.disco.PairScorer`; torch is imported only when a scorer is loaded.
+:class:`~anomsearch.methods.autoencoder.AutoencoderScorer`,
+:class:`~anomsearch.methods.disco.PairScorer` and
+:class:`~anomsearch.methods.trees.TreeEnsembleScorer`; torch is imported only when a network
+scorer is loaded.
 
 Examples:
-    >>> sorted(SCORER_FORMATS)
-    ['anomsearch.autoencoder_scorer', 'anomsearch.classifier_scorer', 'anomsearch.pair_scorer']
+    >>> for name in sorted(SCORER_FORMATS):
+    ...     print(name)
+    anomsearch.autoencoder_scorer
+    anomsearch.classifier_scorer
+    anomsearch.pair_scorer
+    anomsearch.tree_ensemble_scorer
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from anomsearch.methods.autoencoder import AutoencoderScorer
 from anomsearch.methods.base import Scorer
 from anomsearch.methods.classifier import ClassifierScorer
 from anomsearch.methods.disco import PAIR_SCORER_FORMAT, PairScorer
+from anomsearch.methods.trees import TREE_SCORER_FORMAT, TreeEnsembleScorer
 
 __all__ = ["SCORER_FORMATS", "load_scorer"]
 
@@ -32,6 +39,7 @@ SCORER_FORMATS: dict[str, Any] = {
     "anomsearch.classifier_scorer": ClassifierScorer,
     "anomsearch.autoencoder_scorer": AutoencoderScorer,
     PAIR_SCORER_FORMAT: PairScorer,
+    TREE_SCORER_FORMAT: TreeEnsembleScorer,
 }
 
 

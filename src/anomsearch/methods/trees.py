@@ -26,32 +26,51 @@ References:
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
+import anomsearch
+from anomsearch._io import atomic_path, write_json_atomic
 from anomsearch.data.events import EventTable
-from anomsearch.exceptions import ConfigError
+from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.base import derive_seed
+from anomsearch.methods.classifier import file_sha256
+from anomsearch.methods.tree_io import TreeArrays, load_tree_arrays, save_tree_arrays
 
-__all__ = ["TreeEnsembleOptions", "TreeEnsembleScorer", "TreeMember", "train_tree_ensemble"]
+__all__ = [
+    "TREE_SCORER_FORMAT",
+    "TreeEnsembleOptions",
+    "TreeEnsembleScorer",
+    "TreeMember",
+    "train_tree_ensemble",
+]
 
 log = logging.getLogger(__name__)
+
+#: ``format`` of a saved :class:`TreeEnsembleScorer`'s ``scorer.json``.
+TREE_SCORER_FORMAT = "anomsearch.tree_ensemble_scorer"
+_TREES = "trees.npz"
 
 
 class TreeMember(NamedTuple):
     """One member of a tree ensemble.
 
     Attributes:
-        model: the fitted ``HistGradientBoostingClassifier``.
+        model: the member's trees (:class:`~anomsearch.methods.tree_io.TreeArrays`, exported
+            from the fitted ``HistGradientBoostingClassifier``: the same probabilities, saved
+            and loaded as plain arrays).
         columns: indices of the scorer's features this member was trained on.
         n_iter: boosting iterations kept (after early stopping).
         best_val_loss: the member's validation loss at ``n_iter`` (NaN without early stopping).
     """
 
-    model: Any
+    model: TreeArrays
     columns: tuple[int, ...]
     n_iter: int
     best_val_loss: float
@@ -77,8 +96,87 @@ class TreeEnsembleScorer:
         x = events.features(self.features)
         out = np.zeros(len(events), dtype=np.float64)
         for member in self.members:
-            out += member.model.predict_proba(x[:, list(member.columns)])[:, 1]
+            out += member.model.predict_signal_proba(x[:, list(member.columns)])
         return out / len(self.members)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the scorer to the directory ``path``: ``scorer.json`` and the trees as numbers
+        in ``trees.npz`` (its SHA-256 in the metadata).
+
+        Raises:
+            DataFormatError: ``path`` exists and is not a directory.
+        """
+        directory = Path(path)
+        if directory.exists() and not directory.is_dir():
+            raise DataFormatError(f"{directory}: exists and is not a directory; cannot save")
+        directory.mkdir(parents=True, exist_ok=True)
+        with atomic_path(directory / _TREES) as tmp:
+            save_tree_arrays(tmp, [m.model.arrays for m in self.members])
+            digest = file_sha256(tmp)
+        meta = {
+            "format": TREE_SCORER_FORMAT,
+            "format_version": 1,
+            "anomsearch_version": anomsearch.__version__,
+            "method": self.method,
+            "features": list(self.features),
+            "members": [
+                {
+                    "columns": list(m.columns),
+                    "n_iter": m.n_iter,
+                    "best_val_loss": m.best_val_loss if np.isfinite(m.best_val_loss) else None,
+                }
+                for m in self.members
+            ],
+            "trees_file": _TREES,
+            "trees_sha256": digest,
+        }
+        write_json_atomic(directory / "scorer.json", meta)
+        return directory
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> TreeEnsembleScorer:
+        """Read a scorer written by :meth:`save` (numbers only: nothing is unpickled).
+
+        Raises:
+            DataFormatError: a missing, unreadable, corrupt or malformed file, named.
+        """
+        directory = Path(path)
+        meta_path = directory / "scorer.json"
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if meta["format"] != TREE_SCORER_FORMAT or meta["format_version"] != 1:
+                raise DataFormatError(
+                    f"{meta_path}: not a {TREE_SCORER_FORMAT} scorer of format version 1"
+                )
+            features = tuple(str(f) for f in meta["features"])
+            infos = list(meta["members"])
+            trees = directory / str(meta["trees_file"])
+            digest = str(meta["trees_sha256"])
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataFormatError(f"{meta_path}: unreadable scorer metadata ({exc})") from exc
+        except (KeyError, TypeError) as exc:
+            raise DataFormatError(f"{meta_path}: malformed scorer metadata ({exc!r})") from exc
+        if not trees.is_file() or file_sha256(trees) != digest:
+            raise DataFormatError(f"{trees}: missing, or its checksum does not match {meta_path}")
+        members = []
+        for info, arrays in zip(infos, load_tree_arrays(trees, len(infos)), strict=True):
+            try:
+                columns = tuple(int(c) for c in info["columns"])
+                loss = info["best_val_loss"]
+                member = TreeMember(
+                    model=TreeArrays(arrays, len(columns)),
+                    columns=columns,
+                    n_iter=int(info["n_iter"]),
+                    best_val_loss=float("nan") if loss is None else float(loss),
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise DataFormatError(f"{meta_path}: malformed member ({exc!r})") from exc
+            if not columns or min(columns) < 0 or max(columns) >= len(features):
+                raise DataFormatError(f"{meta_path}: member columns outside the features")
+            members.append(member)
+        if not members:
+            raise DataFormatError(f"{meta_path}: no ensemble members")
+        return cls(members=tuple(members), features=features, method=str(meta.get("method", "")))
 
 
 @dataclass(frozen=True)
@@ -148,7 +246,12 @@ def _train_member(
     model.fit(x[:, list(columns)], y, sample_weight=sample_weight)
     val = getattr(model, "validation_score_", np.array([]))
     best = float(-np.max(val)) if len(val) else float("nan")  # scores are negative losses
-    return TreeMember(model=model, columns=columns, n_iter=int(model.n_iter_), best_val_loss=best)
+    return TreeMember(
+        model=TreeArrays.from_model(model),
+        columns=columns,
+        n_iter=int(model.n_iter_),
+        best_val_loss=best,
+    )
 
 
 def train_tree_ensemble(
