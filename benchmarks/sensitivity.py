@@ -22,11 +22,20 @@ the grid.
 Seeds: seed ``s`` draws the injected events, the folds and the training; the same ``s`` is used
 for every configuration, so the configurations are compared on identical datasets.
 
+Configurations are ``method:classifier:features``. ``classifier`` is a key of
+:data:`CLASSIFIERS`: ``mlp``, ``hgb``, ``mlp_v1`` (the MLP defaults before issue 19: "today's"
+CATHODE and CWoLa of its goals) and tree-regularisation variants; ``features`` is a feature set,
+optionally with ``+noise`` (10 standard-normal features appended: the robustness test).
+``--n-inject 0`` runs on background only (local Z only: the false-excess check; CWoLa hunting on
+constituent features is run there with ``allow_mjj_correlated_features``, which the package
+refuses by default because of what this measures).
+
 Usage:
-    python benchmarks/sensitivity.py --configs cwola:mlp:standard cwola:hgb:kitchen_sink \\
-        --n-background 300000 --n-inject 380 --seeds 1 2 3 4 5 \\
-        --out benchmarks/results/sensitivity_wprime_380.json
-    python benchmarks/sensitivity.py --table benchmarks/results/sensitivity_*.json
+    python benchmarks/sensitivity.py --configs cwola:hgb:standard idealized:mlp:standard \\
+        --n-background 200000 --n-reference-background 115000 --n-inject 64 127 254 508 1016 \\
+        --seeds 1 2 3 4 5 --out benchmarks/results/sensitivity_wprime.json
+    python benchmarks/sensitivity.py --table benchmarks/results/sensitivity_*.json \\
+        --plot docs/img/sensitivity.png
 
 Published (LHCO R&D, 1000 injected = S/B 0.6% in the SR; arXiv:2109.00546, 2309.13111): max SIC
 supervised 17.65, idealized NN 15.08, CATHODE 13.99, CWoLa hunting 10.75; tree ensembles (HGB)

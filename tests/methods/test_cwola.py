@@ -263,7 +263,13 @@ def test_registry_errors_name_the_field(name: str, options: dict, match: str) ->
 
 # --------------------------------------------------------------- training at small samples
 #: The MLP training defaults before issue 19 (one best epoch, large batches, short patience).
-OLD_DEFAULTS = {"batch_size": 1024, "max_epochs": 15, "patience": 4, "top_epochs": 1}
+OLD_DEFAULTS = {
+    "classifier": "mlp",
+    "batch_size": 1024,
+    "max_epochs": 15,
+    "patience": 4,
+    "top_epochs": 1,
+}
 
 
 @pytest.fixture
@@ -303,7 +309,7 @@ def test_default_training_learns_a_weak_signal_in_a_small_sample() -> None:
     )
     test = test.subset(regions.in_sr(test.mjj))
     sic = {}
-    for name, options in (("old", OLD_DEFAULTS), ("new", {})):
+    for name, options in (("old", OLD_DEFAULTS), ("new", {"classifier": "mlp"})):
         scorer = CWoLaHunting(**options).fit(events, regions=regions, seed=3)
         sic[name] = max_sic(scorer.score(test), test.label).sic
         member = scorer.classifiers[0]
