@@ -140,3 +140,5 @@ def test_scan_with_the_inclusive_trial_writes_report_and_answer(
     runner = CliRunner().invoke(app, ["submit", str(result.output_dir)])
     assert runner.exit_code == 0, runner.output
     assert "p_value" in json.loads((result.output_dir / "answer.json").read_text())
+    details = json.loads((result.output_dir / "answer_details.json").read_text())
+    assert details["source"]["trial"] == "inclusive bump hunt (no score cut)"

@@ -33,7 +33,7 @@ from anomsearch.answer.submission import (
 )
 from anomsearch.exceptions import ConfigError, DataFormatError
 
-__all__ = ["answer_from_results", "submit"]
+__all__ = ["answer_from_results", "claiming_trial", "submit"]
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,8 @@ def answer_from_results(
             f"{REPORT_FILE} and {EVENTS_FILE})"
         )
     report_path, events_path = out / REPORT_FILE, out / EVENTS_FILE
-    inputs = _report_inputs(_read_json(report_path), str(report_path))
+    report = _read_json(report_path)
+    inputs = _report_inputs(report, str(report_path))
     if most_significant_window is None and inputs.best_window:
         most_significant_window = inputs.best_window
     if not (math.isfinite(daughter_bin_width) and daughter_bin_width > 0):
@@ -212,6 +213,7 @@ def answer_from_results(
             "source": {
                 "results_dir": str(out),
                 "signal_region_gev": [v * mass_unit_gev for v in sr],
+                "trial": claiming_trial(report),
                 "n_selected_sr": int(in_sr.sum()),
                 "n_selected_sidebands": int(in_sb.sum()),
                 "n_background_sr": float(expected.sum()),
@@ -221,6 +223,23 @@ def answer_from_results(
         },
     )
     return answer, details
+
+
+def claiming_trial(report: dict[str, Any]) -> str:
+    """Which trial made the headline: the inclusive bump hunt or an anomaly-score cut.
+
+    Examples:
+        >>> claiming_trial({"selection": {"efficiency": 1.0}})
+        'inclusive bump hunt (no score cut)'
+        >>> claiming_trial({"selection": {"efficiency": 0.01}})
+        'anomaly-score cut keeping 0.01 of the signal region'
+    """
+    efficiency = (report.get("selection") or {}).get("efficiency")
+    if efficiency is None:
+        return "unknown (no selection in the report)"
+    if float(efficiency) >= 1.0:
+        return "inclusive bump hunt (no score cut)"
+    return f"anomaly-score cut keeping {float(efficiency):g} of the signal region"
 
 
 def submit(results_dir: str | os.PathLike[str], **options: Any) -> AnswerFiles:

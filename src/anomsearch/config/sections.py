@@ -557,8 +557,16 @@ class ScanConfig:
         )
 
     def efficiencies_or(self, default: float) -> list[float]:
-        """The cut efficiencies of every window: ``efficiencies``, else ``[default]``."""
-        return [float(e) for e in (self.efficiencies or (default,))]
+        """The cut efficiencies of every window: ``efficiencies``, else the inclusive trial (1:
+        no score cut, which sees a resonance whose jets look like QCD jets) and ``default``.
+
+        Examples:
+            >>> scan = ScanConfig(mjj_min=2.7, mjj_max=5.1, width=0.4, step=0.2, sideband_width=0.4)
+            >>> scan.efficiencies_or(0.01)
+            [1.0, 0.01]
+        """
+        effs = self.efficiencies or (1.0, default)
+        return list(dict.fromkeys(float(e) for e in effs))
 
     def to_dict(self) -> dict[str, Any]:
         """The section as the resolved config writes it (``efficiencies`` only when set)."""
