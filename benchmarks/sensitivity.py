@@ -212,6 +212,13 @@ def _method(name: str, classifier: str, features: str, refs: dict[str, EventTabl
     return method
 
 
+def _rejection(scores: np.ndarray, label: np.ndarray) -> float:
+    """1/eps_B at eps_S = 0.3; where no background event passes, its lower bound N_B (finite,
+    so that the JSON stays valid)."""
+    value = float(rejection_at_efficiency(scores, label, signal_efficiency=0.3))
+    return value if math.isfinite(value) else float((label == 0).sum())
+
+
 def run_entry(config: str, data: EventTable, refs: dict[str, EventTable], seed: int, args: Any):
     """One (method, classifier, features) entry on one dataset: metrics and timing."""
     name, classifier, features = config.split(":")
@@ -249,11 +256,7 @@ def run_entry(config: str, data: EventTable, refs: dict[str, EventTable], seed: 
         "config": config,
         "seed": seed,
         "max_sic": float(max_sic(scores[in_sr], label).sic) if has_signal else None,
-        "rejection_at_eps_s_0.3": float(
-            rejection_at_efficiency(scores[in_sr], label, signal_efficiency=0.3)
-        )
-        if has_signal
-        else None,
+        "rejection_at_eps_s_0.3": _rejection(scores[in_sr], label) if has_signal else None,
         "local_z": z,
         "n_signal_sr": n_s,
         "n_background_sr": n_b,
