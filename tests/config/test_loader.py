@@ -320,3 +320,30 @@ def test_lhco_extra_features_derive_from_the_method(features, derived) -> None:
     assert load_config(config.to_dict()) == config
     explicit = load_config(_with_data({**LHCO, "extra_features": "kitchen_sink"}, features))
     assert explicit.data.extra_features == "kitchen_sink"  # a superset is kept as given
+
+
+def test_options_the_chosen_back_end_does_not_read_are_named_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from anomsearch.config import sections
+
+    sections._warned_unused.clear()
+    cfg = copy.deepcopy(MINIMAL)
+    cfg["method"] = {"name": "cwola", "max_epochs": 3, "hidden": [8]}  # MLP options, default hgb
+    with caplog.at_level("WARNING", logger="anomsearch.config.sections"):
+        load_config(cfg)
+        load_config(cfg)  # once per process, not per config built
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1, messages
+    assert "method.max_epochs, method.hidden" in messages[0]
+    assert "method.classifier: mlp" in messages[0]
+    caplog.clear()
+    cfg["method"] = {"name": "cwola", "classifier": "mlp", "tree_max_iter": 5}
+    with caplog.at_level("WARNING", logger="anomsearch.config.sections"):
+        load_config(cfg)
+    assert "does not use method.tree_max_iter" in caplog.text
+    caplog.clear()
+    cfg["method"] = {"name": "cwola", "classifier": "mlp", "max_epochs": 3}
+    with caplog.at_level("WARNING", logger="anomsearch.config.sections"):
+        load_config(cfg)
+    assert caplog.text == ""

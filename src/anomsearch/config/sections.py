@@ -24,6 +24,7 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import numbers
 from collections.abc import Mapping
@@ -36,6 +37,23 @@ from anomsearch.data.generate.toy_simulation import SimulationMismodelling
 from anomsearch.data.regions import Regions
 from anomsearch.exceptions import ConfigError
 from anomsearch.stats.systematics import Systematic, systematics_from_config
+
+log = logging.getLogger(__name__)
+
+#: Options of the classifier methods that only the MLP back-end reads (``classifier: mlp``).
+MLP_ONLY_OPTIONS = (
+    "hidden",
+    "dropout",
+    "batch_norm",
+    "lr",
+    "weight_decay",
+    "batch_size",
+    "max_epochs",
+    "patience",
+    "top_epochs",
+    "inner_folds",
+)
+_warned_unused: set[tuple[str, ...]] = set()
 
 __all__ = [
     "DATA_SOURCES",
@@ -416,7 +434,29 @@ class MethodConfig:
     def __post_init__(self) -> None:
         _count("method.n_folds", self.n_folds, minimum=2)
         _set(self, "options", dict(self.options))
-        self.build()
+        self._warn_unused_options(getattr(self.build(), "classifier", None))
+
+    def _warn_unused_options(self, classifier: str | None) -> None:
+        """Say once per process which given options the chosen back-end does not read (an MLP
+        option with the default ``classifier: hgb``, a tree option with ``mlp``)."""
+        if classifier == "hgb":
+            unused = [k for k in self.options if k in MLP_ONLY_OPTIONS]
+            hint = "they set the MLP back-end; add method.classifier: mlp to train networks"
+        elif classifier == "mlp":
+            unused = [k for k in self.options if k.startswith("tree_")]
+            hint = "they set the boosted trees of method.classifier: hgb"
+        else:
+            return
+        key = (self.name, str(classifier), *sorted(unused))
+        if unused and key not in _warned_unused:
+            _warned_unused.add(key)
+            log.warning(
+                "method %s with classifier %s does not use %s: %s",
+                self.name,
+                classifier,
+                ", ".join(f"method.{k}" for k in unused),
+                hint,
+            )
 
     def build(self) -> Any:
         """The configured method (:class:`~anomsearch.methods.base.AnomalyMethod`), without its
