@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-#: A tiny scan search: 3 windows, CWoLa with one epoch of an 8-unit MLP, 2 folds (~6 s a run).
+#: A tiny scan search: 3 windows, CWoLa with its default boosted trees, 2 folds (a few s a run).
 TINY_SCAN: dict[str, Any] = {
     "name": "tiny_scan",
     "seed": 3,
@@ -23,7 +23,7 @@ TINY_SCAN: dict[str, Any] = {
         "sideband_width": 0.4,
         "efficiencies": [0.2],
     },
-    "method": {"name": "cwola", "n_folds": 2, "max_epochs": 1, "hidden": [8], "batch_size": 4096},
+    "method": {"name": "cwola", "n_folds": 2},
     "background": {"name": "bumphunt", "efficiency": 0.2, "bin_width": 0.1, "n_params": 3},
     "output": {"plots": False},
 }
@@ -38,7 +38,8 @@ def tiny_scan() -> Callable[[], dict[str, Any]]:
 @pytest.fixture(scope="session")
 def tiny_window() -> Any:
     """A :class:`~anomsearch.search.window.WindowSearch` of the tiny config's signal region (the
-    window stage on 60k toy events with 300 injected, CWoLa 2 folds x 1 epoch; a few seconds),
+    window stage on 60k toy events with 300 injected, CWoLa with boosted trees, 2 folds; a few
+    seconds),
     with its config."""
     from anomsearch import workflow
     from anomsearch.config import load_config
