@@ -108,6 +108,7 @@ class DiscoClassifier(ClassifierOptions):
 
     needs_labels: ClassVar[bool] = True
     _no_mjj_reason: ClassVar[str] = "an input of the DisCo classifier (it is decorrelated from it)"
+    _network_loss_term: ClassVar[str | None] = "DisCo's distance-correlation penalty"
 
     name: str = field(default="disco", init=False)
     batch_size: int = 1024
@@ -120,11 +121,6 @@ class DiscoClassifier(ClassifierOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.classifier != "mlp":
-            raise ConfigError(
-                "method.classifier: DisCo's distance-correlation penalty is part of the "
-                f"network's loss, so it trains an MLP ('mlp'), not {self.classifier!r}"
-            )
         object.__setattr__(
             self, "disco_lambda", check_non_negative("disco_lambda", self.disco_lambda)
         )

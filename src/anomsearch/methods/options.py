@@ -450,6 +450,8 @@ class ClassifierOptions:
     needs_labels: ClassVar[bool] = False
     #: Why ``mjj`` may not be an input, for the error message.
     _no_mjj_reason: ClassVar[str] = "a classifier input (it defines the signal region)"
+    #: The term of the network's loss that makes a method train MLPs only (``None``: any back-end).
+    _network_loss_term: ClassVar[str | None] = None
 
     name: str = field(default="classifier", init=False)
     features: Sequence[str] = DEFAULT_FEATURES
@@ -492,6 +494,11 @@ class ClassifierOptions:
             raise ConfigError(
                 f"method.classifier must be one of {', '.join(CLASSIFIERS)}, "
                 f"got {self.classifier!r}"
+            )
+        if self._network_loss_term is not None and self.classifier != "mlp":
+            raise ConfigError(
+                f"method.classifier: {self._network_loss_term} is part of the network's loss, "
+                f"so it trains an MLP ('mlp'), not {self.classifier!r}"
             )
         if self.n_ensemble is None:
             object.__setattr__(self, "n_ensemble", 5 if self.classifier == "hgb" else 1)

@@ -32,7 +32,7 @@ import numpy as np
 
 from anomsearch.data.events import EventTable
 from anomsearch.data.regions import Regions
-from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.exceptions import DataFormatError
 from anomsearch.methods.base import derive_seed
 from anomsearch.methods.classifier import ClassifierScorer
 from anomsearch.methods.options import (
@@ -98,6 +98,7 @@ class SACWoLa(ClassifierOptions):
 
     needs_reference_simulation: ClassVar[bool] = True
     _no_mjj_reason: ClassVar[str] = "an SA-CWoLa input (it defines the SR/SB labels)"
+    _network_loss_term: ClassVar[str | None] = "SA-CWoLa's simulation term"
 
     name: str = field(default="sa_cwola", init=False)
     sim_lambda: float = 0.5
@@ -112,11 +113,6 @@ class SACWoLa(ClassifierOptions):
             self.features,
             allow_mjj_correlated_features=self.allow_mjj_correlated_features,
         )
-        if self.classifier != "mlp":
-            raise ConfigError(
-                "method.classifier: SA-CWoLa's simulation term is part of the network's loss, "
-                f"so it trains an MLP ('mlp'), not {self.classifier!r}"
-            )
         lam = check_non_negative("sim_lambda", self.sim_lambda)
         if lam >= 1:
             log.warning(
