@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 from unittest.mock import ANY
 
 import numpy as np
@@ -83,14 +84,22 @@ def test_failed_chunk_leaves_no_chunk_file(tmp_path: Path, monkeypatch: pytest.M
 
 
 # ---------------------------------------------------------------- Pythia runs
+#: The options of ``serial_run``: the runs compared with it use the same config, seed and chunks.
+SERIAL: dict[str, Any] = {
+    "config": CFG,
+    "seed": 4,
+    "chunk_size": CHUNK,
+    "n_jobs": 1,
+    "progress": False,
+}
+
+
 @pytest.fixture(scope="module")
 def serial_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("pythia8mc")
     pytest.importorskip("fastjet")
     out = tmp_path_factory.mktemp("serial")
-    run = generate_pythia_chunks(
-        N, config=CFG, seed=4, out_dir=out, chunk_size=CHUNK, n_jobs=1, progress=False, raw=True
-    )
+    run = generate_pythia_chunks(N, out_dir=out, raw=True, **SERIAL)
     assert run.generated == (0, 1) and run.skipped == ()
     assert run.n_events == N and run.sigma_gen_pb > 0 and 0 < run.efficiency <= 1
     assert run.events_per_s > 0
@@ -157,16 +166,7 @@ def test_resume_regenerates_only_missing_chunk(
     (work / "chunk_00001.h5").unlink()
     kept = (work / "chunk_00000.json").read_text(encoding="utf-8")
     with caplog.at_level(logging.INFO, logger="anomsearch.data.generate.pythia_chunks"):
-        run = generate_pythia_chunks(
-            N,
-            config=CFG,
-            seed=4,
-            out_dir=work,
-            chunk_size=CHUNK,
-            n_jobs=1,
-            progress=False,
-            raw=True,
-        )
+        run = generate_pythia_chunks(N, out_dir=work, raw=True, **SERIAL)
     assert run.generated == (1,) and run.skipped == (0,)
     assert (work / "chunk_00000.json").read_text(encoding="utf-8") == kept  # untouched
     ran = [r.getMessage() for r in caplog.records if r.getMessage().startswith("chunk ")]
@@ -298,16 +298,7 @@ def extra_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("pythia8mc")
     pytest.importorskip("fastjet")
     out = tmp_path_factory.mktemp("extra")
-    run = generate_pythia_chunks(
-        N,
-        config=CFG,
-        seed=4,
-        out_dir=out,
-        chunk_size=CHUNK,
-        n_jobs=1,
-        progress=False,
-        extra_features="kitchen_sink",
-    )
+    run = generate_pythia_chunks(N, out_dir=out, extra_features="kitchen_sink", **SERIAL)
     assert run.generated == (0, 1)
     return out
 
