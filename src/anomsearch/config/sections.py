@@ -40,19 +40,6 @@ from anomsearch.stats.systematics import Systematic, systematics_from_config
 
 log = logging.getLogger(__name__)
 
-#: Options of the classifier methods that only the MLP back-end reads (``classifier: mlp``).
-MLP_ONLY_OPTIONS = (
-    "hidden",
-    "dropout",
-    "batch_norm",
-    "lr",
-    "weight_decay",
-    "batch_size",
-    "max_epochs",
-    "patience",
-    "top_epochs",
-    "inner_folds",
-)
 _warned_unused: set[tuple[str, ...]] = set()
 
 __all__ = [
@@ -434,19 +421,19 @@ class MethodConfig:
     def __post_init__(self) -> None:
         _count("method.n_folds", self.n_folds, minimum=2)
         _set(self, "options", dict(self.options))
-        self._warn_unused_options(getattr(self.build(), "classifier", None))
+        self._warn_unused_options(self.build())
 
-    def _warn_unused_options(self, classifier: str | None) -> None:
+    def _warn_unused_options(self, method: Any) -> None:
         """Say once per process which given options the chosen back-end does not read (an MLP
         option with the default ``classifier: hgb``, a tree option with ``mlp``)."""
-        if classifier == "hgb":
-            unused = [k for k in self.options if k in MLP_ONLY_OPTIONS]
-            hint = "they set the MLP back-end; add method.classifier: mlp to train networks"
-        elif classifier == "mlp":
-            unused = [k for k in self.options if k.startswith("tree_")]
-            hint = "they set the boosted trees of method.classifier: hgb"
-        else:
+        if not hasattr(method, "unused_options"):
             return
+        classifier = method.classifier
+        unused = method.unused_options(self.options)
+        if classifier == "hgb":
+            hint = "they set the MLP back-end; add method.classifier: mlp to train networks"
+        else:
+            hint = "they set the boosted trees of method.classifier: hgb"
         key = (self.name, str(classifier), *sorted(unused))
         if unused and key not in _warned_unused:
             _warned_unused.add(key)

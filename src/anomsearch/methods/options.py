@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -452,6 +452,19 @@ class ClassifierOptions:
     _no_mjj_reason: ClassVar[str] = "a classifier input (it defines the signal region)"
     #: The term of the network's loss that makes a method train MLPs only (``None``: any back-end).
     _network_loss_term: ClassVar[str | None] = None
+    #: The options only the MLP back-end reads (the ``tree_*`` options are the trees' own).
+    MLP_ONLY_OPTIONS: ClassVar[tuple[str, ...]] = (
+        "hidden",
+        "dropout",
+        "batch_norm",
+        "lr",
+        "weight_decay",
+        "batch_size",
+        "max_epochs",
+        "patience",
+        "top_epochs",
+        "inner_folds",
+    )
 
     name: str = field(default="classifier", init=False)
     features: Sequence[str] = DEFAULT_FEATURES
@@ -528,6 +541,19 @@ class ClassifierOptions:
             raise ConfigError("method.inner_folds: only used with method.classifier 'mlp'")
         if self.classifier == "mlp" and fraction < 1.0:
             raise ConfigError("method.feature_fraction: only used with method.classifier 'hgb'")
+
+    def unused_options(self, given: Iterable[str]) -> list[str]:
+        """The option names among ``given`` that the chosen back-end does not read.
+
+        Examples:
+            >>> ClassifierOptions().unused_options(["max_epochs", "tree_max_iter", "features"])
+            ['max_epochs']
+            >>> ClassifierOptions(classifier="mlp").unused_options(["max_epochs", "tree_max_iter"])
+            ['tree_max_iter']
+        """
+        if self.classifier == "hgb":
+            return [k for k in given if k in self.MLP_ONLY_OPTIONS]
+        return [k for k in given if k.startswith("tree_")]
 
     def tree_options(self) -> Any:
         """The :class:`~anomsearch.methods.trees.TreeEnsembleOptions` of the ``hgb`` back-end."""
