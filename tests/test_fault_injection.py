@@ -98,6 +98,16 @@ def tiny(tmp_path: Path, tiny_scan: Any) -> Path:
     del cfg["scan"]
     cfg["name"] = "tiny"
     cfg["data"]["n_background"] = 40_000
+    # one epoch of a small MLP per fold: a run that lasts long enough after its first fold is
+    # stored for the Ctrl-C test to interrupt it (the default trees can finish before it looks)
+    cfg["method"] = {
+        "name": "cwola",
+        "n_folds": 2,
+        "classifier": "mlp",
+        "max_epochs": 1,
+        "hidden": [8],
+        "batch_size": 4096,
+    }
     return _write_config(tmp_path / "tiny.yaml", cfg)
 
 
