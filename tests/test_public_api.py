@@ -257,6 +257,7 @@ PUBLIC = {
     ],
     "anomsearch.workflow": [
         "SearchResult",
+        "background_only_sample",
         "build_method",
         "global_significance",
         "headline_window",
@@ -434,6 +435,14 @@ PUBLIC = {
         "scan_windows",
         "sliding_window_search",
     ],
+    "anomsearch.search.spurious": [
+        "SpuriousReference",
+        "SpuriousSignalCheck",
+        "selected_template",
+        "spurious_signal_check",
+        "try_spurious_signal_check",
+    ],
+    "anomsearch.search.fit_gate": ["GATE_MASS_FRACTIONS", "signal_plus_background_p_value"],
     "anomsearch.answer": [
         "ANSWER_SCHEMA_VERSION",
         "AnswerFiles",

@@ -232,7 +232,7 @@ def track(
     Yields:
         The items.
 
-    Example:
+    Examples:
         >>> [k for k in track(range(3), description="folds", enabled=False)]
         [0, 1, 2]
     """

@@ -38,7 +38,12 @@ from anomsearch.config import SearchConfig, load_config
 from anomsearch.config.sections import PATH_FIELDS
 from anomsearch.data.events import EventTable
 from anomsearch.data.regions import Regions
-from anomsearch.data.sources import attach_reference_samples, fetch_datasets, load_events
+from anomsearch.data.sources import (
+    attach_reference_samples,
+    fetch_datasets,
+    load_events,
+    reference_sample,
+)
 from anomsearch.exceptions import AnomsearchError, ConfigError
 from anomsearch.report.outputs import check_output_dir, unit_cache, write_outputs
 from anomsearch.report.outputs import output_dir as resolve_output_dir
@@ -51,6 +56,7 @@ from anomsearch.search.window import search_window
 
 __all__ = [
     "SearchResult",
+    "background_only_sample",
     "build_method",
     "global_significance",
     "headline_window",
@@ -89,6 +95,27 @@ def build_method(config: SearchConfig, seeds: dict[str, int]) -> Any:
     return attach_reference_samples(config.method.build(), config.data, seeds)
 
 
+def background_only_sample(config: SearchConfig, seeds: dict[str, int]) -> EventTable | None:
+    """The independent background-only sample of the spurious-signal test: the config's
+    reference background, else its background simulation
+    (:func:`anomsearch.data.sources.reference_sample`), or None when it has neither or
+    ``background.spurious_signal_test`` is false."""
+    if not config.background.spurious_signal_test:
+        return None
+    for kind in ("background", "simulation"):
+        sample = reference_sample(kind, config.data, seeds[f"reference_{kind}"])
+        if sample is not None:
+            log.info(
+                "spurious-signal test on the reference %s sample (%d events)", kind, len(sample)
+            )
+            return sample
+    log.info(
+        "no spurious-signal test: the config has no background-only sample (set "
+        "data.n_reference_background, or data.reference_background_path for files)"
+    )
+    return None
+
+
 def scan_stage(
     events: EventTable,
     method: Any,
@@ -98,10 +125,11 @@ def scan_stage(
     progress: bool = False,
     executor: Executor | None = None,
     cache: UnitCache | None = None,
+    background_sample: EventTable | None = None,
 ) -> ScanResult:
     """The sliding-window search of ``config.scan`` (:func:`anomsearch.search.scan.scan_search`)
     with the config's background and stats sections, folds and training seeded by
-    ``seeds["scan"]``."""
+    ``seeds["scan"]``, and the spurious-signal test on ``background_sample``."""
     if config.scan is None:
         raise ConfigError("config field scan: not set")
     return scan_search(
@@ -115,6 +143,7 @@ def scan_stage(
         progress=progress,
         executor=executor,
         cache=cache,
+        background_sample=background_sample,
     )
 
 
@@ -150,14 +179,21 @@ def scan_toy_max_z(config: SearchConfig, toy_seed: int) -> float:
             folds and the training of the toy all derive from it.
 
     Returns:
-        The maximum local significance over every (window, efficiency) (0 when every entry
-        was skipped).
+        The local significance of the scan's most significant entry, as for the data: the
+        maximum over every (window, efficiency) whose sideband fit passed the fit-quality gate
+        (0 when there is none).
     """
     toy = dataclasses.replace(toy_config(config), seed=int(toy_seed))
     seeds = toy.derived_seeds()
     events = load_events(toy.data, injection=None, seeds=seeds)
-    result = scan_stage(events, build_method(toy, seeds), toy, seeds)
-    return max((float(r.significance) for r in result.results), default=0.0)
+    result = scan_stage(
+        events,
+        build_method(toy, seeds),
+        toy,
+        seeds,
+        background_sample=background_only_sample(toy, seeds),
+    )
+    return 0.0 if result.best is None else float(result.best.significance)
 
 
 def global_significance(
@@ -233,12 +269,20 @@ def _scan_with_global(
     *,
     cache: UnitCache | None,
     progress: bool,
+    background_sample: EventTable | None,
 ) -> tuple[ScanResult, dict[str, Any], dict[str, Any] | None]:
     """The scan, its report section and its global significance (Sidak, or toys)."""
     assert config.scan is not None
     with make_executor(config.compute) as executor:
         scan = scan_stage(
-            events, method, config, seeds, progress=progress, executor=executor, cache=cache
+            events,
+            method,
+            config,
+            seeds,
+            progress=progress,
+            executor=executor,
+            cache=cache,
+            background_sample=background_sample,
         )
         _require_a_scan_result(scan)
         section, global_section = scan_sections(scan)
@@ -261,6 +305,16 @@ def _require_a_scan_result(scan: ScanResult) -> None:
         else f" (window {first.window_index + 1}, SR [{first.window.sr_low:g}, "
         f"{first.window.sr_high:g}] TeV: {first.reason})"
     )
+    if scan.results:
+        worst = min(scan.results, key=lambda r: r.gate_p_value)
+        raise AnomsearchError(
+            f"config field background.min_fit_p_value: the sideband fit of every one of the "
+            f"scan's {len(scan.results)} entries failed the fit-quality gate (the worst: window "
+            f"{worst.window_index + 1}, SR [{worst.window.sr_low:g}, {worst.window.sr_high:g}] "
+            f"TeV, efficiency {worst.efficiency:g}, signal + background fit p = "
+            f"{worst.gate_p_value:.2g}), so the scan has no excess to report; the function does "
+            "not describe the spectrum: try background.n_params: auto or a narrower scan range"
+        )
     raise AnomsearchError(
         f"config field scan: all {len(scan.windows)} windows were skipped{example}, so the scan "
         "has no result to report; check scan.mjj_min, scan.mjj_max and "
@@ -327,10 +381,17 @@ def run(
     events = load_events(config.data, injection=config.injection, seeds=seeds, progress=progress)
     check_mjj_coverage(config, events.mjj, source=config.data.description)
     method = build_method(config, seeds)
+    background_sample = background_only_sample(config, seeds)
     scan = scan_section = global_section = None
     if config.scan is not None:
         scan, scan_section, global_section = _scan_with_global(
-            events, method, config, seeds, cache=cache, progress=progress
+            events,
+            method,
+            config,
+            seeds,
+            cache=cache,
+            progress=progress,
+            background_sample=background_sample,
         )
     regions, efficiency, fit_range, headline = headline_window(config, scan)
     window = search_window(
@@ -347,6 +408,7 @@ def run(
         source=config.data.description,
         progress=progress,
         cache=cache,
+        background_sample=background_sample,
     )
     report, background_like = build_report(
         config,

@@ -434,6 +434,18 @@ def test_submit_without_signal_claims_nothing(tmp_path):
     assert score_submission(answer, None).passed
 
 
+def test_submit_claims_nothing_from_a_fit_that_failed_the_quality_gate(tmp_path, caplog):
+    _fake_results(tmp_path, n_signal=800)
+    assert answer_from_results(tmp_path)[1]["claimed_signal"] is True
+    report = json.loads((tmp_path / "report.json").read_text())
+    report["background"].update(fit_passed=False, gate_p_value=1e-9, min_fit_p_value=0.01)
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    answer, details = answer_from_results(tmp_path)
+    assert answer == {"p_value": 1.0}
+    assert details["claimed_signal"] is False and details["source"]["fit_passed"] is False
+    assert "fit-quality gate" in caplog.text
+
+
 def test_submit_names_missing_inputs(tmp_path):
     with pytest.raises(DataFormatError, match=r"report\.json"):
         answer_from_results(tmp_path)

@@ -53,6 +53,22 @@ def test_recovers_generating_parameters(n_params: int) -> None:
     assert fit.signal_region == pytest.approx(SR)
 
 
+def test_fit_p_value_is_uniform_on_background_and_small_on_a_wrong_shape() -> None:
+    from scipy import stats
+
+    rng = np.random.default_rng(31)
+    p_values = []
+    for _ in range(40):
+        fit = fit_binned_sideband(_toy(rng), bin_edges=EDGES, signal_region=SR, n_params=4)
+        assert fit.p_value == pytest.approx(stats.chi2.sf(fit.chi2, fit.ndf))
+        p_values.append(fit.p_value)
+    assert stats.kstest(p_values, "uniform").pvalue > 0.01, p_values
+    # every other bin halved: a spectrum no dijet function describes
+    striped = _toy(rng) * np.where(np.arange(EDGES.size - 1) % 2 == 0, 1.0, 0.5)
+    fit = fit_binned_sideband(striped, bin_edges=EDGES, signal_region=SR, n_params=4)
+    assert fit.p_value < 1e-6
+
+
 @pytest.mark.parametrize("n_params", [3, 4, 5])
 def test_sr_pull_is_standard_normal_over_toys(n_params: int) -> None:
     truth = _truth(EDGES, [10.0, 5.0, 0.0, 0.0][: n_params - 1], 1e6)

@@ -142,6 +142,8 @@ def _mutate(path: str, value):
         ("background.bin_width", 0.15, "background.bin_width: 0.15 TeV must divide"),
         ("background.fit_range", [3.4, 5.0], "background.fit_range.*must enclose"),
         ("background.name", "abcd_typo", "field background.name"),
+        ("background.min_fit_p_value", 1.0, "field background.min_fit_p_value"),
+        ("background.min_fit_p_value", float("nan"), "field background.min_fit_p_value"),
         ("data.source", "root", "field data.source"),
         ("data.n_background", KeyError, "data.n_background: required"),
         ("data.toy", {"bogus": 1.0}, "data.toy: unknown option"),

@@ -57,6 +57,15 @@ def test_answer_first_and_escaped():
     assert "3.30-3.50" in page and "450.0 &plusmn; 10.0" in page
 
 
+def test_a_fit_that_failed_the_quality_gate_is_flagged_first():
+    assert "quality gate" not in render_html(REPORT)
+    failed = {**REPORT, "background": {**REPORT["background"], "fit_passed": False}}
+    failed["background"].update(gate_p_value=1e-7, min_fit_p_value=0.01)
+    page = render_html(failed)
+    assert "FAILED the quality gate (p = 1e-07 &lt; 0.01)" in page
+    assert page.index("quality gate") < page.index('<section id="fit">')
+
+
 def test_self_contained(results_dir):
     path = write_html_report(results_dir)
     page = path.read_text()

@@ -136,9 +136,32 @@ def test_scan_with_the_inclusive_trial_writes_report_and_answer(
     assert report["selection"]["efficiency"] == 1.0
     assert report["selection"]["thresholds"] == [None, None]  # two folds, no cut in either
     assert report["global"]["n_toys"] == 2
+    # Sidak counts every scanned (window, efficiency): 3 windows x 1 efficiency
+    assert report["global"]["n_trials_effective"] == report["scan"]["n_windows"] == 3
+    assert "n_trials_measured" in report["global"]
+    assert report["background"]["fit_passed"] is True
+    # toy data: the spurious-signal test runs on a generated background-only sample
+    assert report["background"]["spurious_signal"]["n_template"] > 0
+    assert all(r["spurious_passed"] is not None for r in report["scan"]["windows"])
+    assert all(r["fit_passed"] for r in report["scan"]["windows"] if r["skipped"] is None)
     assert np.all(np.isfinite(report["global"]["toy_max_local_z"]))
     runner = CliRunner().invoke(app, ["submit", str(result.output_dir)])
     assert runner.exit_code == 0, runner.output
     assert "p_value" in json.loads((result.output_dir / "answer.json").read_text())
     details = json.loads((result.output_dir / "answer_details.json").read_text())
     assert details["source"]["trial"] == "inclusive bump hunt (no score cut)"
+
+
+def test_the_background_only_sample_of_the_spurious_signal_test(
+    tiny_scan: Callable[[], dict[str, Any]],
+) -> None:
+    config = load_config(tiny_scan())
+    seeds = config.derived_seeds()
+    sample = workflow.background_only_sample(config, seeds)
+    assert sample is not None and len(sample) == 60_000 and not np.any(sample.label)
+    cfg = tiny_scan()
+    cfg["background"]["spurious_signal_test"] = False
+    assert workflow.background_only_sample(load_config(cfg), seeds) is None
+    cfg = tiny_scan()
+    cfg["data"] = {"source": "pythia", "n_background": 10}  # no reference sample configured
+    assert workflow.background_only_sample(load_config(cfg), seeds) is None

@@ -43,6 +43,28 @@ class MjjScorer:
         return -np.abs(events.mjj - self.center)
 
 
+class StripedScorer:
+    """Sculpts the spectrum into 0.4 TeV stripes that no dijet function describes."""
+
+    def score(self, events: EventTable) -> np.ndarray:
+        return np.cos(2 * np.pi * events.mjj / 0.4)
+
+
+@dataclass
+class StripeOneWindow:
+    """The feature score everywhere except in the window centred at ``center``, which it
+    sculpts (:class:`StripedScorer`)."""
+
+    center: float
+    name: str = "stripe-one-window"
+
+    def fit(
+        self, events: EventTable, *, regions: Regions, seed: int
+    ) -> FeatureScorer | StripedScorer:
+        sculpt = abs(regions.sr_center - self.center) < 1e-6
+        return StripedScorer() if sculpt else FeatureScorer()
+
+
 @dataclass
 class SpyMethod:
     """A training-free method that records every fit and can refuse small signal regions.
@@ -229,6 +251,41 @@ def test_too_few_selected_sideband_events_skip_the_efficiency() -> None:
     )
     assert outcome.results == []
     assert "non-empty sideband bins" in outcome.skipped[0].reason
+
+
+def test_an_entry_whose_fit_fails_the_gate_is_never_the_best() -> None:
+    events = generate_toy(60_000, 700, seed=14)
+    method = StripeOneWindow(center=WINDOWS[1].sr_center)
+    ungated = sliding_window_search(events, method, windows=WINDOWS, folds=2, seed=1, **OPTIONS)
+    assert ungated.best.window_index == 1 and ungated.best.significance > 10  # the sculpted bump
+    scan = sliding_window_search(
+        events, method, windows=WINDOWS, folds=2, seed=1, min_fit_p_value=0.01, **OPTIONS
+    )
+    records = scan.to_records()
+    assert [r["fit_passed"] for r in records if r["window_index"] == 1] == [False, False]
+    assert all(r["gate_p_value"] < 1e-6 for r in records if r["window_index"] == 1)
+    assert scan.best.fit_passed and scan.best.window_index != 1
+    assert scan.best.window.sr_low < 3.5 < scan.best.window.sr_high  # the injected resonance
+    for r in scan.results:
+        assert r.fit_passed == (r.gate_p_value >= 0.01) == r.hunt.fit_passed
+
+
+def test_every_entry_of_the_scan_carries_the_systematics(signal_scan: ScanResult) -> None:
+    from anomsearch.stats import Systematic
+
+    bkg_norm = Systematic(name="bkg_norm", sample="background", up=0.1)
+    events = generate_toy(60_000, 700, seed=14)
+    with_syst = sliding_window_search(
+        events, SpyMethod(), windows=WINDOWS, folds=2, seed=1, systematics=[bkg_norm], **OPTIONS
+    )
+    for syst in with_syst.results:
+        modifiers = [
+            m["name"] for s in syst.hunt.spec["channels"][0]["samples"] for m in s["modifiers"]
+        ]
+        assert "bkg_norm" in modifiers
+    # the 10% background uncertainty weakens the injected resonance's excess
+    assert with_syst.best.window == signal_scan.best.window
+    assert with_syst.best.significance < signal_scan.best.significance - 0.1
 
 
 def test_all_windows_skipped_gives_no_best() -> None:

@@ -73,6 +73,15 @@ def _report_inputs(report: Any, src: str) -> _ReportInputs:
         p0 = float(report["global"]["p_value"])
         best_window = (report.get("scan") or {}).get("best")
     bkg = _require(report, ["background"], src)
+    if bkg.get("fit_passed") is False:
+        log.warning(
+            "%s: the headline fit failed the fit-quality gate (p = %.3g < %g): its "
+            "signal-region test is no evidence of a signal, so the answer's p-value is 1",
+            src,
+            float(bkg.get("gate_p_value") or math.nan),
+            float(bkg.get("min_fit_p_value", math.nan)),
+        )
+        p0 = 1.0
     edges = np.asarray(_require(report, ["background", "sr_bin_edges"], src), dtype=float)
     observed = np.asarray(_require(report, ["background", "observed_sr"], src), dtype=float)
     expected = np.asarray(_require(report, ["background", "expected_sr"], src), dtype=float)
@@ -134,7 +143,8 @@ def answer_from_results(
     """Build the answer and its details from a finished run's results, without retraining.
 
     Reads ``report.json`` (``p0``, or ``global.p_value`` after a window scan, whose best entry
-    then goes into the details; ``background.sr_bin_edges``, ``observed_sr``,
+    then goes into the details -- 1 when ``background.fit_passed`` is false: a sideband fit that
+    failed the fit-quality gate is no evidence; ``background.sr_bin_edges``, ``observed_sr``,
     ``expected_sr``, and ``expected_sr_covariance`` when present, else the diagonal from
     ``expected_sr_uncertainty``; the regions of ``headline`` -- after a scan its most significant
     window -- or else ``config.regions``; ``config.stats.signal_width``) and
@@ -214,6 +224,7 @@ def answer_from_results(
                 "results_dir": str(out),
                 "signal_region_gev": [v * mass_unit_gev for v in sr],
                 "trial": claiming_trial(report),
+                "fit_passed": (report.get("background") or {}).get("fit_passed"),
                 "n_selected_sr": int(in_sr.sum()),
                 "n_selected_sidebands": int(in_sb.sum()),
                 "n_background_sr": float(expected.sum()),

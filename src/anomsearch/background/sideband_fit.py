@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 from iminuit import Minuit
+from scipy import stats
 
 from anomsearch.background.dijet import (
     DEFAULT_SQRT_S,
@@ -92,6 +93,13 @@ class SidebandFit(NamedTuple):
     errors: np.ndarray
     expected: np.ndarray
     n_attempts: int
+
+    @property
+    def p_value(self) -> float:
+        """Goodness of fit: the probability of a chi2 at least as large as :attr:`chi2` for
+        :attr:`ndf` degrees of freedom (the Baker-Cousins chi2 follows the chi2 distribution
+        asymptotically, i.e. with a few events or more per bin)."""
+        return float(stats.chi2.sf(self.chi2, self.ndf))
 
 
 class BackgroundPrediction(NamedTuple):

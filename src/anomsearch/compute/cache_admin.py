@@ -111,7 +111,7 @@ def parse_size(text: str) -> int:
     Raises:
         ConfigError: not a size.
 
-    Example:
+    Examples:
         >>> parse_size("2G"), parse_size("500 MB"), parse_size("100")
         (2147483648, 524288000, 100)
     """

@@ -476,6 +476,8 @@ class BackgroundConfig:
     fit_range: tuple[float, float] | None = None
     bin_width: float = 0.1
     n_params: int | str = 4
+    min_fit_p_value: float = 0.01
+    spurious_signal_test: bool = True
 
     def __post_init__(self) -> None:
         if self.name not in ("bumphunt", "abcd"):
@@ -490,13 +492,27 @@ class BackgroundConfig:
         _finite("background.bin_width", self.bin_width, positive=True)
         if self.n_params not in (3, 4, 5, "auto") or isinstance(self.n_params, bool):
             raise _fail("background.n_params", f"must be 3, 4, 5 or 'auto', got {self.n_params!r}")
+        gate = self.min_fit_p_value
+        if not _is_number(gate) or not math.isfinite(gate) or not 0 <= gate < 1:
+            raise _fail("background.min_fit_p_value", f"must be a number in [0, 1), got {gate!r}")
+        if not isinstance(self.spurious_signal_test, bool):
+            raise _fail(
+                "background.spurious_signal_test",
+                f"must be true or false, got {self.spurious_signal_test!r}",
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """The section as the resolved config writes it (``fit_range`` only when set)."""
         out = {"name": self.name, "efficiency": self.efficiency}
         if self.fit_range is not None:
             out["fit_range"] = list(self.fit_range)
-        return {**out, "bin_width": self.bin_width, "n_params": self.n_params}
+        return {
+            **out,
+            "bin_width": self.bin_width,
+            "n_params": self.n_params,
+            "min_fit_p_value": self.min_fit_p_value,
+            "spurious_signal_test": self.spurious_signal_test,
+        }
 
 
 @dataclass(frozen=True, kw_only=True)

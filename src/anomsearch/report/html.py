@@ -163,10 +163,20 @@ def _section(anchor: str, title: str, body: list[str]) -> _Section:
 def _answer_cards(report: dict[str, Any]) -> list[str]:
     z = float(report["significance"])
     no_cut = report.get("reference", {}).get("no_cut", {})
+    background = report.get("background") or {}
+    fit_failed = background.get("fit_passed") is False
     cards = [
-        _card("local significance Z", f"{z:.2f}&sigma;", highlight=z >= 3),
+        _card("local significance Z", f"{z:.2f}&sigma;", highlight=z >= 3 and not fit_failed),
         _card("p0 (local)", _fmt(report["p0"])),
     ]
+    if fit_failed:
+        cards.append(
+            _card(
+                "sideband fit",
+                f"FAILED the quality gate (p = {_fmt(background.get('gate_p_value'))} &lt; "
+                f"{_fmt(background.get('min_fit_p_value'))}): the local Z is no evidence",
+            )
+        )
     glob = report.get("global")
     if glob:
         gz = float(glob["significance"])

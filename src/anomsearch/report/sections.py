@@ -60,7 +60,15 @@ def bump_hunt_summary(hunt: BumpHuntResult) -> dict[str, Any]:
         "efficiency": hunt.selection.efficiency,
         "fit_chi2": float(fit.chi2),
         "fit_ndf": int(fit.ndf),
+        "fit_p_value": float(fit.p_value),
+        "gate_p_value": _finite_or_none(hunt.gate_p_value),
+        "fit_passed": hunt.fit_passed,
+        "spurious_signal": None if hunt.spurious is None else hunt.spurious.to_dict(),
     }
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
 
 
 def background_section(hunt: BumpHuntResult) -> dict[str, Any]:
@@ -78,6 +86,11 @@ def background_section(hunt: BumpHuntResult) -> dict[str, Any]:
         "expected_uncertainty": np.asarray(everywhere.uncertainty).tolist(),
         "chi2": float(fit.chi2),
         "ndf": int(fit.ndf),
+        "fit_p_value": float(fit.p_value),
+        "gate_p_value": _finite_or_none(hunt.gate_p_value),
+        "min_fit_p_value": float(hunt.min_fit_p_value),
+        "fit_passed": hunt.fit_passed,
+        "spurious_signal": None if hunt.spurious is None else hunt.spurious.to_dict(),
         "sr_bin_edges": np.asarray(pred.bin_edges).tolist(),
         "observed_sr": np.asarray(hunt.observed_sr).astype(int).tolist(),
         "expected_sr": np.asarray(pred.expected).tolist(),
@@ -179,16 +192,21 @@ def truth_section(
 def scan_sections(scan: ScanResult) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The report's ``scan`` section and the global significance of its most significant entry.
 
-    The look-elsewhere correction is the Sidak approximation with an effective number of
-    independent trials = (scanned signal-region range / window width) x (number of
-    efficiencies): it ignores the correlation of overlapping windows and nested cuts (which
-    makes it conservative) but also the tails of the local Z beyond the asymptotic formulas
-    (benchmarks/scan_calibration.py measured P(max Z > 3) = 0.05 on 40 background-only toy
-    datasets where it predicts 0.011). With ``scan.global_toys`` > 0 the pipeline replaces it
-    by pseudo-experiments of the whole scan (:mod:`anomsearch.search.global_toys`).
+    The most significant entry is chosen among those whose sideband fit passed the fit-quality
+    gate. Its look-elsewhere correction here is the Sidak approximation with every scanned
+    (window, efficiency) counted as a trial, so overlapping windows (a step smaller than the
+    width) count in full: ``n_trials = n_windows x n_efficiencies``. Were the local Z's
+    Gaussian with non-negative correlations (overlapping windows, nested cuts), this would
+    over-count the trials (Slepian's inequality), but the local Z of a few selected events has
+    tails beyond the asymptotic formula, so it is a quick estimate, not a bound:
+    benchmarks/scan_calibration.py measured P(max Z > 3) = 0.05 on 40 background-only toy
+    datasets (4 windows x 2 efficiencies) where this approximation predicts 0.011. With
+    ``scan.global_toys`` > 0 the pipeline replaces it by pseudo-experiments of the whole scan
+    (:mod:`anomsearch.search.global_toys`), which also measure the effective number of trials.
 
     References:
-        E. Gross, O. Vitells, arXiv:1005.1891 (trials factor).
+        E. Gross, O. Vitells, arXiv:1005.1891 (trials factor); D. Slepian, Bell Syst. Tech. J. 41
+        (1962) 463 (the inequality).
     """
     records = scan.to_records()
     best = scan.best
@@ -205,9 +223,7 @@ def scan_sections(scan: ScanResult) -> tuple[dict[str, Any], dict[str, Any] | No
         for r in records
         if r["window_index"] == best.window_index and r["efficiency"] == best.efficiency
     )
-    sr_range = scan.windows[-1].sr_high - scan.windows[0].sr_low
-    width = scan.windows[0].sr_high - scan.windows[0].sr_low
-    n_eff = max(1.0, sr_range / width) * len(scan.efficiencies)
+    n_eff = float(len(scan.windows) * len(scan.efficiencies))
     approx = trials_factor_approximation(
         max(float(best.significance), 0.0), n_windows_effective=n_eff
     )
@@ -269,9 +285,19 @@ def global_toys_section(
 ) -> dict[str, Any]:
     """The ``global`` section from pseudo-experiments of the whole scan
     (:func:`anomsearch.search.global_toys.scan_global_significance`), with the Sidak
-    approximation of :func:`scan_sections` kept for comparison."""
+    approximation of :func:`scan_sections` kept for comparison.
+
+    ``n_trials_measured`` is the number of independent trials that Sidak's formula would need to
+    give the pseudo-experiments' global p at the observed local p, ``ln(1 - p_global) /
+    ln(1 - p_local)`` (None when either p is 0 or 1).
+    """
+    local_p, global_p = float(sidak["local_p_value"]), float(result.global_p)
+    measured = None
+    if 0 < local_p < 1 and 0 < global_p < 1:
+        measured = math.log1p(-global_p) / math.log1p(-local_p)
     return {
         **sidak,
+        "n_trials_measured": measured,
         "method": "toys",
         "p_value": float(result.global_p),
         "p_value_error": float(result.global_p_error),
@@ -319,6 +345,16 @@ def build_report(
         window.scores, events, regions, window.efficiency
     )
     disc = window.discovery
+    if not hunt.fit_passed:
+        log.warning(
+            "the headline fit fails the fit-quality gate (signal + background p = %.2g < "
+            "background.min_fit_p_value = %g): the dijet function does not describe the selected "
+            "spectrum, so its local Z = %.2f is no evidence of a signal (report.json "
+            "background.fit_passed: false; anomsearch submit claims nothing from it)",
+            hunt.gate_p_value,
+            hunt.min_fit_p_value,
+            disc.significance,
+        )
     seeds = config.derived_seeds()
     report: dict[str, Any] = {
         "schema_version": "1",

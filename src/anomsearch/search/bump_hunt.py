@@ -28,7 +28,13 @@ from anomsearch.background import (
 )
 from anomsearch.data.regions import Regions
 from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.search.fit_gate import signal_plus_background_p_value
 from anomsearch.search.selection import Selection, select_at_efficiency
+from anomsearch.search.spurious import (
+    SpuriousReference,
+    SpuriousSignalCheck,
+    try_spurious_signal_check,
+)
 from anomsearch.stats import (
     DiscoveryResult,
     Systematic,
@@ -55,6 +61,14 @@ class BumpHuntResult(NamedTuple):
         spec: the pyhf workspace specification.
         discovery: the discovery test.
         function_choice: the F-test choice of the dijet function (``n_params="auto"``), else None.
+        min_fit_p_value: the fit-quality gate: a bump hunt whose ``gate_p_value`` is smaller
+            fails (:attr:`fit_passed`), and its discovery test must not be read as an excess.
+        spurious: the spurious-signal test on a background-only template
+            (:mod:`anomsearch.search.spurious`; its systematic is in ``spec`` and ``discovery``),
+            or None when there was no background-only sample or the test failed to run.
+        gate_p_value: the fit-quality gate's statistic: the goodness of fit of signal +
+            background over the whole fit range (:mod:`anomsearch.search.fit_gate`); NaN when
+            the gate is off (``min_fit_p_value`` 0).
     """
 
     selection: Selection
@@ -65,6 +79,18 @@ class BumpHuntResult(NamedTuple):
     spec: dict[str, Any]
     discovery: DiscoveryResult
     function_choice: FunctionChoice | None = None
+    min_fit_p_value: float = 0.0
+    spurious: SpuriousSignalCheck | None = None
+    gate_p_value: float = float("nan")
+
+    @property
+    def fit_passed(self) -> bool:
+        """Whether the search's model (dijet function + signal) describes the selected
+        spectrum: :attr:`gate_p_value` is at least :attr:`min_fit_p_value` (always true with the
+        gate off). A failed fit means that the dijet function does not describe the selected
+        spectrum (often a score cut that sculpted it), so a deficit or an excess in the SR says
+        nothing about a signal."""
+        return self.min_fit_p_value <= 0 or bool(self.gate_p_value >= self.min_fit_p_value)
 
 
 def aligned_bin_edges(
@@ -96,6 +122,69 @@ def aligned_bin_edges(
     return sr_low + bin_width * np.arange(-n_below, n_sr + n_above + 1)
 
 
+def _fit_selected_spectrum(
+    counts: np.ndarray,
+    edges: np.ndarray,
+    signal_region: tuple[float, float],
+    n_params: int | str,
+) -> tuple[SidebandFit, FunctionChoice | None, dict[str, np.ndarray]]:
+    """The sideband fit of the selected spectrum (the F-test's choice for ``"auto"``, with the
+    alternative function as a shape systematic)."""
+    choice, shape_systematics = None, {}
+    if n_params == "auto":
+        choice = choose_dijet_function(counts, bin_edges=edges, signal_region=signal_region)
+        fit = choice.fit
+        if choice.alternative is not None:
+            shape_systematics["bkg_function_choice"] = alternative_function_variation(
+                fit, choice.fits[choice.alternative]
+            )
+        log.info("F-test chose the %d-parameter dijet function", fit.n_params)
+    elif n_params in (3, 4, 5):
+        fit = fit_binned_sideband(
+            counts, bin_edges=edges, signal_region=signal_region, n_params=int(n_params)
+        )
+    else:
+        raise ConfigError(f"background.n_params must be 3, 4, 5 or 'auto', got {n_params!r}")
+    return fit, choice, shape_systematics
+
+
+def _spurious_variation(expected: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """The ``(down, up)`` background histosys of the spurious signal ``shift`` per SR bin."""
+    expected = np.asarray(expected, dtype=float)
+    return np.stack([np.clip(expected - shift, 1e-9, None), expected + shift])
+
+
+def _fit_gate(
+    counts: np.ndarray,
+    edges: np.ndarray,
+    signal_region: tuple[float, float],
+    fit: SidebandFit,
+    signal_width: float,
+    min_fit_p_value: float,
+) -> float:
+    """The fit-quality gate's statistic (:mod:`anomsearch.search.fit_gate`; NaN when off)."""
+    if min_fit_p_value <= 0:
+        return math.nan
+    gate_p_value = signal_plus_background_p_value(
+        counts,
+        bin_edges=edges,
+        signal_region=signal_region,
+        n_params=fit.n_params,
+        relative_width=signal_width,
+    )
+    if gate_p_value < min_fit_p_value:
+        log.info(
+            "the fit fails the quality gate: signal + background describe the selected "
+            "spectrum with p = %.2g < %g (sideband fit chi2/ndf = %.1f/%d); sculpted by the "
+            "cut?, so the SR test below is not evidence of a signal",
+            gate_p_value,
+            min_fit_p_value,
+            fit.chi2,
+            fit.ndf,
+        )
+    return gate_p_value
+
+
 def bump_hunt(
     mjj: np.ndarray,
     scores: np.ndarray,
@@ -108,6 +197,8 @@ def bump_hunt(
     signal_width: float = 0.05,
     folds: np.ndarray | None = None,
     systematics: Sequence[Systematic] = (),
+    min_fit_p_value: float = 0.0,
+    spurious_reference: SpuriousReference | None = None,
 ) -> BumpHuntResult:
     """Cut on the score, fit the sideband mjj spectrum, and test for a signal in the SR.
 
@@ -126,6 +217,13 @@ def bump_hunt(
         folds: fold of each event, for per-fold thresholds (default: one threshold).
         systematics: common normalisation systematics (luminosity, signal efficiency, ...) added
             to the pyhf model (:func:`anomsearch.stats.add_common_systematics`).
+        min_fit_p_value: the fit-quality gate (:attr:`BumpHuntResult.fit_passed`); the result
+            records it, the caller decides what a failed fit means (the scan never picks one as
+            its most significant entry; the report flags it).
+        spurious_reference: a background-only sample scored by the fold models that scored
+            ``scores``: the spurious-signal test (:mod:`anomsearch.search.spurious`) runs on it,
+            and a spurious signal beyond the template's statistics enters the pyhf model as the
+            background ``histosys`` ``spurious_signal`` before the discovery test.
 
     Returns:
         The :class:`BumpHuntResult`.
@@ -147,36 +245,44 @@ def bump_hunt(
         edges[-1],
     )
     counts, _ = np.histogram(selected, bins=edges)
-    choice, shape_systematics = None, {}
-    if n_params == "auto":
-        choice = choose_dijet_function(counts, bin_edges=edges, signal_region=signal_region)
-        fit = choice.fit
-        if choice.alternative is not None:
-            shape_systematics["bkg_function_choice"] = alternative_function_variation(
-                fit, choice.fits[choice.alternative]
-            )
-        log.info("F-test chose the %d-parameter dijet function", fit.n_params)
-    elif n_params in (3, 4, 5):
-        fit = fit_binned_sideband(
-            counts, bin_edges=edges, signal_region=signal_region, n_params=int(n_params)
-        )
-    else:
-        raise ConfigError(f"background.n_params must be 3, 4, 5 or 'auto', got {n_params!r}")
+    fit, choice, shape_systematics = _fit_selected_spectrum(counts, edges, signal_region, n_params)
     prediction = predict_background(fit)
     sr_bins = (edges[:-1] >= regions.sr_low - 1e-9) & (edges[1:] <= regions.sr_high + 1e-9)
     observed_sr = np.asarray(fit.counts)[sr_bins]
     template = gaussian_signal_template(
         prediction.bin_edges, mass=regions.sr_center, width=signal_width * regions.sr_center
     )
-    spec = build_bumphunt_spec(
-        observed=observed_sr,
-        background=prediction,
-        signal_template=template,
-        shape_systematics=shape_systematics,
-    )
-    if systematics:
-        spec = add_common_systematics(spec, systematics)
-    discovery = discovery_test(spec)
+
+    def model_and_test() -> tuple[dict[str, Any], DiscoveryResult]:
+        spec = build_bumphunt_spec(
+            observed=observed_sr,
+            background=prediction,
+            signal_template=template,
+            shape_systematics=shape_systematics,
+        )
+        if systematics:
+            spec = add_common_systematics(spec, systematics)
+        return spec, discovery_test(spec)
+
+    spec, discovery = model_and_test()
+    spurious = None
+    if spurious_reference is not None:
+        spurious = try_spurious_signal_check(
+            spurious_reference,
+            selection.thresholds,
+            n_data=float(counts.sum()),
+            bin_edges=edges,
+            signal_region=signal_region,
+            n_params=fit.n_params,
+            signal_template=template,
+            data_signal_error=float(discovery.mu_hat_error),
+        )
+        if spurious is not None and spurious.systematic > 0:
+            shape_systematics["spurious_signal"] = _spurious_variation(
+                prediction.expected, spurious.systematic * template
+            )
+            spec, discovery = model_and_test()
+    gate_p_value = _fit_gate(counts, edges, signal_region, fit, signal_width, min_fit_p_value)
     log.info(
         "bump hunt: observed %d, expected %.1f +- %.1f in the SR; Z = %.2f (p0 = %.3g), "
         "mu_hat = %.1f",
@@ -188,5 +294,15 @@ def bump_hunt(
         discovery.mu_hat,
     )
     return BumpHuntResult(
-        selection, fit, prediction, observed_sr, template, spec, discovery, choice
+        selection,
+        fit,
+        prediction,
+        observed_sr,
+        template,
+        spec,
+        discovery,
+        choice,
+        float(min_fit_p_value),
+        spurious,
+        float(gate_p_value),
     )

@@ -45,7 +45,7 @@ BATCH_SIZE = 4
 def _runs(indices: list[int], size: int) -> list[tuple[int, int]]:
     """``(first, n)`` of runs of consecutive ``indices``, each at most ``size`` long.
 
-    Example:
+    Examples:
         >>> _runs([0, 1, 2, 5, 6, 9], 2)
         [(0, 2), (2, 1), (5, 2), (9, 1)]
     """

@@ -40,6 +40,8 @@ from anomsearch.progress import progress_bar
 from anomsearch.provenance import array_checksum
 from anomsearch.search.bump_hunt import BumpHuntResult, aligned_bin_edges, bump_hunt
 from anomsearch.search.selection import select_at_efficiency
+from anomsearch.search.spurious import SpuriousReference
+from anomsearch.stats import Systematic
 
 if TYPE_CHECKING:
     from anomsearch.config import BackgroundConfig, ScanConfig, StatsConfig
@@ -75,6 +77,11 @@ class WindowResult(NamedTuple):
         expected_sr: background predicted in the SR by the sideband fit.
         fit_chi2: chi2 of the sideband fit.
         fit_ndf: degrees of freedom of the sideband fit.
+        fit_p_value: goodness-of-fit p-value of the sideband fit.
+        gate_p_value: the fit-quality gate's statistic (goodness of fit of signal + background
+            over the fit range, :mod:`anomsearch.search.fit_gate`; NaN with the gate off).
+        fit_passed: whether it passed the fit-quality gate (``min_fit_p_value``); an entry whose
+            fit failed is never the scan's most significant one.
         train_seconds: wall time of the window's k-fold training and scoring.
         hunt: the full :class:`~anomsearch.search.bump_hunt.BumpHuntResult`.
     """
@@ -89,8 +96,35 @@ class WindowResult(NamedTuple):
     expected_sr: float
     fit_chi2: float
     fit_ndf: int
+    fit_p_value: float
+    gate_p_value: float
+    fit_passed: bool
     train_seconds: float
     hunt: BumpHuntResult
+
+    @classmethod
+    def of(
+        cls, window_index: int, window: Regions, hunt: BumpHuntResult, *, train_seconds: float
+    ) -> WindowResult:
+        """The row of one bump hunt in one window."""
+        disc = hunt.discovery
+        return cls(
+            window_index=window_index,
+            window=window,
+            efficiency=float(hunt.selection.efficiency),
+            significance=float(disc.significance),
+            p0=float(disc.p0),
+            mu_hat=float(disc.mu_hat),
+            n_selected_sr=int(np.sum(hunt.observed_sr)),
+            expected_sr=float(np.sum(hunt.prediction.expected)),
+            fit_chi2=float(hunt.fit.chi2),
+            fit_ndf=int(hunt.fit.ndf),
+            fit_p_value=float(hunt.fit.p_value),
+            gate_p_value=float(hunt.gate_p_value),
+            fit_passed=hunt.fit_passed,
+            train_seconds=train_seconds,
+            hunt=hunt,
+        )
 
 
 class SkippedWindow(NamedTuple):
@@ -130,7 +164,8 @@ class ScanResult(NamedTuple):
         results: every successful (window, efficiency) bump hunt, ordered by window then
             efficiency.
         skipped: the windows / efficiencies that failed, with the reason.
-        best: the result with the highest local significance (None if nothing succeeded).
+        best: the result with the highest local significance among those whose sideband fit
+            passed the fit-quality gate (None if there is none).
         windows: the scanned windows.
         efficiencies: the scanned efficiencies.
         wall_seconds: wall time of the whole scan.
@@ -152,8 +187,10 @@ class ScanResult(NamedTuple):
 
         Rows share the keys ``window_index, sr_low, sr_high, sb_low, sb_high, sr_center,
         efficiency, significance, p0, mu_hat, n_selected_sr, expected_sr, fit_chi2, fit_ndf,
-        skipped``; a skipped row has ``None`` for the numbers and the reason in ``skipped`` (a
-        whole-window failure gives one row per efficiency).
+        fit_p_value, gate_p_value, fit_passed, spurious_signal, spurious_relative,
+        spurious_passed (None without the spurious-signal test), skipped``; a skipped row has
+        ``None`` for the numbers and the reason in ``skipped`` (a whole-window failure gives one
+        row per efficiency).
         """
         rows: list[tuple[int, float, dict[str, Any]]] = []
         for r in self.results:
@@ -170,12 +207,30 @@ class ScanResult(NamedTuple):
                         "expected_sr": float(r.expected_sr),
                         "fit_chi2": float(r.fit_chi2),
                         "fit_ndf": int(r.fit_ndf),
+                        "fit_p_value": float(r.fit_p_value),
+                        "gate_p_value": _finite_or_none(r.gate_p_value),
+                        "fit_passed": bool(r.fit_passed),
+                        **_spurious_record(r.hunt),
                         "skipped": None,
                     },
                 )
             )
         empty = dict.fromkeys(
-            ("significance", "p0", "mu_hat", "n_selected_sr", "expected_sr", "fit_chi2", "fit_ndf")
+            (
+                "significance",
+                "p0",
+                "mu_hat",
+                "n_selected_sr",
+                "expected_sr",
+                "fit_chi2",
+                "fit_ndf",
+                "fit_p_value",
+                "gate_p_value",
+                "fit_passed",
+                "spurious_signal",
+                "spurious_relative",
+                "spurious_passed",
+            )
         )
         for s in self.skipped:
             effs = self.efficiencies if s.efficiency is None else (s.efficiency,)
@@ -184,6 +239,21 @@ class ScanResult(NamedTuple):
                 rows.append((s.window_index, eff, {**row, "skipped": s.reason}))
         rows.sort(key=lambda t: (t[0], self.efficiencies.index(t[1])))
         return [row for _, _, row in rows]
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def _spurious_record(hunt: BumpHuntResult) -> dict[str, Any]:
+    check = hunt.spurious
+    if check is None:
+        return dict.fromkeys(("spurious_signal", "spurious_relative", "spurious_passed"))
+    return {
+        "spurious_signal": float(check.signal),
+        "spurious_relative": float(check.relative),
+        "spurious_passed": bool(check.passed),
+    }
 
 
 def _window_record(index: int, window: Regions, efficiency: float) -> dict[str, Any]:
@@ -287,6 +357,7 @@ def _window_keys(
     windows: Sequence[Regions],
     folds: np.ndarray,
     options: dict[str, Any],
+    background_sample: EventTable | None,
 ) -> list[str | None]:
     """The cache key of every window (None: not cached)."""
     if cache is None or not cache.enabled:
@@ -302,6 +373,9 @@ def _window_keys(
         "method": method_fp,
         **options,
     }
+    if background_sample is not None:
+        b = background_sample
+        common["background_sample"] = array_checksum(b.jets, b.label, b.weight)
     return [
         cache.key("scan_window", window=w, window_index=i, **common) for i, w in enumerate(windows)
     ]
@@ -373,6 +447,9 @@ def run_window(
     n_params: int | str = 4,
     signal_width: float = 0.05,
     min_sideband_events: int = 20,
+    min_fit_p_value: float = 0.0,
+    systematics: Sequence[Systematic] = (),
+    background_sample: EventTable | None = None,
 ) -> WindowOutcome:
     """Retrain the method in one window and run the bump hunt at each efficiency.
 
@@ -400,6 +477,11 @@ def run_window(
         signal_width: relative mjj resolution of the signal template.
         min_sideband_events: minimum number of selected events in the sidebands of the fit range
             for the bump hunt to run.
+        min_fit_p_value: the fit-quality gate of every bump hunt
+            (:attr:`~anomsearch.search.bump_hunt.BumpHuntResult.fit_passed`).
+        systematics: normalisation systematics of every bump hunt's pyhf model.
+        background_sample: an independent background-only sample: the spurious-signal test
+            (:mod:`anomsearch.search.spurious`) of every bump hunt runs on it; None: no test.
 
     Returns:
         The :class:`WindowOutcome`.
@@ -439,6 +521,11 @@ def run_window(
     train_seconds = time.perf_counter() - start
     results: list[WindowResult] = []
     skipped: list[SkippedWindow] = []
+    spurious_reference = None
+    if background_sample is not None:
+        spurious_reference = SpuriousReference.score(
+            background_sample, crossed.scorers, mjj_range=fr
+        )
     in_sb_fit = (mjj >= fr[0]) & (mjj < fr[1]) & ~window.in_sr(mjj)
     for eff in efficiencies:
         try:
@@ -461,29 +548,31 @@ def run_window(
                 n_params=n_params,
                 signal_width=signal_width,
                 folds=sub_folds,
+                systematics=systematics,
+                min_fit_p_value=min_fit_p_value,
+                spurious_reference=spurious_reference,
             )
         except (DataFormatError, FitError) as exc:
             log.warning("window %d, efficiency %g skipped: %s", window_index, eff, exc)
             skipped.append(SkippedWindow(window_index, window, float(eff), str(exc)))
             continue
-        disc = hunt.discovery
-        results.append(
-            WindowResult(
-                window_index=window_index,
-                window=window,
-                efficiency=float(eff),
-                significance=float(disc.significance),
-                p0=float(disc.p0),
-                mu_hat=float(disc.mu_hat),
-                n_selected_sr=int(np.sum(hunt.observed_sr)),
-                expected_sr=float(np.sum(hunt.prediction.expected)),
-                fit_chi2=float(hunt.fit.chi2),
-                fit_ndf=int(hunt.fit.ndf),
-                train_seconds=train_seconds,
-                hunt=hunt,
-            )
-        )
+        results.append(WindowResult.of(window_index, window, hunt, train_seconds=train_seconds))
     return WindowOutcome(results, skipped, train_seconds)
+
+
+def _most_significant(results: list[WindowResult], min_fit_p_value: float) -> WindowResult | None:
+    """The entry with the largest local Z among those that passed the fit-quality gate."""
+    n_failed = sum(not r.fit_passed for r in results)
+    if n_failed:
+        log.warning(
+            "scan: the fit of %d of %d entries failed the fit-quality gate (p < %g): the dijet "
+            "function does not describe their selected spectrum, so they are not candidates "
+            "for the most significant entry",
+            n_failed,
+            len(results),
+            min_fit_p_value,
+        )
+    return max((r for r in results if r.fit_passed), key=lambda r: r.significance, default=None)
 
 
 def _run_window_task(
@@ -493,11 +582,18 @@ def _run_window_task(
     method: AnomalyMethod,
     folds: np.ndarray,
     options: dict[str, Any],
+    background_sample: EventTable | None = None,
 ) -> WindowOutcome:
     """One unit of the scan (module level, so that dask workers import it by reference)."""
     window_index, window = item
     return run_window(
-        events, method, window=window, window_index=window_index, folds=folds, **options
+        events,
+        method,
+        window=window,
+        window_index=window_index,
+        folds=folds,
+        background_sample=background_sample,
+        **options,
     )
 
 
@@ -514,6 +610,9 @@ def sliding_window_search(
     n_params: int | str = 4,
     signal_width: float = 0.05,
     min_sideband_events: int = 20,
+    min_fit_p_value: float = 0.0,
+    systematics: Sequence[Systematic] = (),
+    background_sample: EventTable | None = None,
     progress: bool = True,
     executor: Executor | None = None,
     cache: UnitCache | None = None,
@@ -541,6 +640,12 @@ def sliding_window_search(
         signal_width: relative mjj resolution of the signal template.
         min_sideband_events: a (window, efficiency) whose cut keeps fewer events in the sidebands
             of its fit range is skipped.
+        min_fit_p_value: fit-quality gate (:mod:`anomsearch.search.fit_gate`): an entry whose
+            signal + background fit has a smaller goodness-of-fit p-value is kept in the results
+            (``fit_passed`` False) but never chosen as :attr:`ScanResult.best`; 0: no gate.
+        systematics: normalisation systematics added to the pyhf model of every entry.
+        background_sample: independent background-only events for the spurious-signal test of
+            every entry (:mod:`anomsearch.search.spurious`); None: no test.
         progress: show a progress bar over the windows.
         executor: where the windows run (:mod:`anomsearch.compute`); None: serially, here.
         cache: store / reuse finished windows (:class:`~anomsearch.compute.UnitCache`).
@@ -579,10 +684,12 @@ def sliding_window_search(
         "n_params": n_params,
         "signal_width": signal_width,
         "min_sideband_events": min_sideband_events,
+        "min_fit_p_value": float(min_fit_p_value),
+        "systematics": tuple(systematics),
     }
     n = len(windows)
     outcomes: list[WindowOutcome | None] = [None] * n
-    keys = _window_keys(cache, events, method, windows, folds, options)
+    keys = _window_keys(cache, events, method, windows, folds, options, background_sample)
     for i, key in enumerate(keys):
         outcomes[i] = cache.load(key, label=f"window {i + 1}/{n}") if cache is not None else None
     todo = [i for i in range(n) if outcomes[i] is None]
@@ -602,16 +709,20 @@ def sliding_window_search(
         (executor or SerialExecutor()).map(
             _run_window_task,
             [(i, windows[i]) for i in todo],
-            shared={"events": events, "method": method, "folds": folds, "options": options},
+            shared={
+                "events": events,
+                "method": method,
+                "folds": folds,
+                "options": options,
+                "background_sample": background_sample,
+            },
             on_result=finished,
         )
-    results: list[WindowResult] = []
-    skipped: list[SkippedWindow] = []
-    for outcome in outcomes:
-        assert outcome is not None  # every window was loaded or computed
-        results.extend(outcome.results)
-        skipped.extend(outcome.skipped)
-    best = max(results, key=lambda r: r.significance, default=None)
+    done = [o for o in outcomes if o is not None]
+    assert len(done) == n  # every window was loaded or computed
+    results = [r for o in done for r in o.results]
+    skipped = [k for o in done for k in o.skipped]
+    best = _most_significant(results, min_fit_p_value)
     wall = time.perf_counter() - start
     if best is not None:
         log.info(
@@ -627,7 +738,7 @@ def sliding_window_search(
             len(skipped),
         )
     else:
-        log.warning("scan: every window was skipped")
+        log.warning("scan: every window was skipped or failed the fit-quality gate")
     return ScanResult(results, skipped, best, windows, effs, wall)
 
 
@@ -643,23 +754,26 @@ def scan_search(
     progress: bool = False,
     executor: Executor | None = None,
     cache: UnitCache | None = None,
+    background_sample: EventTable | None = None,
 ) -> ScanResult:
     """The sliding-window search of a config's ``scan`` section on the events of the scanned
     range: :func:`sliding_window_search` with the windows of the section, its efficiencies
-    (default: ``background.efficiency``), folds drawn with ``seed``, and every window's
-    background fit over the whole scanned range.
+    (default: ``background.efficiency``), folds drawn with ``seed``, every window's
+    background fit over the whole scanned range, the fit-quality gate
+    ``background.min_fit_p_value`` and the systematics of ``stats.systematics`` in every entry.
 
     Args:
         events: all events of the dataset.
         method: the anomaly method (with its reference samples attached).
         scan: the config's ``scan`` section.
-        background: the config's ``background`` section (bin width, fit function).
-        stats: the config's ``stats`` section (signal width).
+        background: the config's ``background`` section (bin width, fit function, gate).
+        stats: the config's ``stats`` section (signal width, systematics).
         n_folds: folds of the cross-scoring in every window.
         seed: seed of the folds and the training.
         progress: a bar over the windows.
         executor: where the windows run (None: this process).
         cache: keep each finished window.
+        background_sample: independent background-only events for the spurious-signal test.
 
     Returns:
         The :class:`ScanResult`.
@@ -680,6 +794,9 @@ def scan_search(
         n_params=background.n_params,
         signal_width=float(stats.signal_width),
         min_sideband_events=scan.min_sideband_events,
+        min_fit_p_value=float(background.min_fit_p_value),
+        systematics=tuple(stats.systematics),
+        background_sample=background_sample,
         progress=progress,
         executor=executor,
         cache=cache,

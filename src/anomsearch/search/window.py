@@ -23,6 +23,7 @@ from anomsearch.data.regions import Regions, kfold_assignments
 from anomsearch.exceptions import ConfigError
 from anomsearch.search.abcd_search import ABCDSearchResult, abcd_search
 from anomsearch.search.bump_hunt import BumpHuntResult, bump_hunt
+from anomsearch.search.spurious import SpuriousReference
 
 if TYPE_CHECKING:
     from anomsearch.config import BackgroundConfig, StatsConfig
@@ -92,6 +93,7 @@ def bump_hunt_options(
         "n_params": background.n_params,
         "signal_width": float(stats.signal_width),
         "systematics": list(stats.systematics),
+        "min_fit_p_value": float(background.min_fit_p_value),
     }
 
 
@@ -110,6 +112,7 @@ def search_window(
     source: str = "data",
     progress: bool = False,
     cache: UnitCache | None = None,
+    background_sample: EventTable | None = None,
 ) -> WindowSearch:
     """Cross-score the events around one window and search it for a signal.
 
@@ -127,6 +130,8 @@ def search_window(
         source: name of the dataset, for messages.
         progress: progress bars over folds and epochs.
         cache: keep the trained folds (a rerun loads them).
+        background_sample: an independent background-only sample for the spurious-signal test
+            of both bump hunts (:mod:`anomsearch.search.spurious`); None: no test.
 
     Returns:
         The :class:`WindowSearch`.
@@ -158,6 +163,10 @@ def search_window(
     )
     train_seconds = time.perf_counter() - t_train
     scores = np.asarray(crossed.scores)
+    if background_sample is not None:
+        options["spurious_reference"] = SpuriousReference.score(
+            background_sample, crossed.scorers, mjj_range=options["fit_range"]
+        )
     hunt = bump_hunt(mjj, scores, efficiency=efficiency, folds=folds, **options)
     no_cut = bump_hunt(mjj, scores, efficiency=1.0, folds=folds, **options)
     abcd = None
