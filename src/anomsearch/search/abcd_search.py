@@ -32,10 +32,10 @@ from anomsearch.background.abcd import (
     abcd_estimate,
 )
 from anomsearch.data.regions import Regions
-from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.exceptions import ConfigError, DataFormatError, FitError
 from anomsearch.stats import DiscoveryResult, Systematic, build_abcd_spec, discovery_test
 
-__all__ = ["ABCDSearchResult", "abcd_search"]
+__all__ = ["ABCDSearchResult", "abcd_search", "per_fold_sr_quantiles"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,38 @@ class ABCDSearchResult(NamedTuple):
     discovery: DiscoveryResult
 
 
+def per_fold_sr_quantiles(
+    scores: np.ndarray, *, folds: np.ndarray, in_sr: np.ndarray
+) -> np.ndarray:
+    """Each score's rank among its fold's signal-region scores, in ``[0, 1]``.
+
+    ``q = (number of SR scores of the fold <= score) / (SR events of the fold)``: a cut
+    ``q >= 1 - e`` keeps a fraction ``e`` of every fold's SR, whatever each fold model's scale.
+
+    Examples:
+        >>> q = per_fold_sr_quantiles(np.array([1.0, 2.0, 10.0, 20.0, 15.0]),
+        ...                           folds=np.array([0, 0, 1, 1, 1]),
+        ...                           in_sr=np.array([True, True, True, True, False]))
+        >>> q.tolist()
+        [0.5, 1.0, 0.5, 1.0, 0.5]
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    folds = np.asarray(folds)
+    if folds.shape != scores.shape or np.shape(in_sr) != scores.shape:
+        raise DataFormatError(
+            f"folds {folds.shape} and the SR mask {np.shape(in_sr)} must match the scores "
+            f"{scores.shape}"
+        )
+    out = np.empty_like(scores)
+    for k in np.unique(folds):
+        mine = folds == k
+        reference = np.sort(scores[mine & in_sr])
+        if reference.size == 0:
+            raise DataFormatError(f"ABCD search: fold {k} has no signal-region events")
+        out[mine] = np.searchsorted(reference, scores[mine], side="right") / reference.size
+    return out
+
+
 def abcd_search(
     pairs: np.ndarray,
     mjj: np.ndarray,
@@ -69,6 +101,7 @@ def abcd_search(
     regions: Regions,
     efficiency: float,
     systematics: Sequence[Systematic] = (),
+    folds: np.ndarray | None = None,
 ) -> ABCDSearchResult:
     """ABCD estimate of the background in the signal region and its discovery test.
 
@@ -78,6 +111,12 @@ def abcd_search(
         regions: SR (the ABCD plane) and sidebands (the closure test).
         efficiency: target fraction of SR events in region A, in ``(0, 1)``.
         systematics: common normalisation systematics for the pyhf model.
+        folds: the fold of every event. Each fold's scores come from another model and need not
+            share a scale, so with folds each score is replaced by its rank among its fold's SR
+            events (:func:`per_fold_sr_quantiles`) before the cuts: the cuts then keep the same
+            fraction of every fold's SR, and ``x_cut`` / ``y_cut`` are on that quantile scale.
+            Without folds one cut over all events (mixing fold models' scales correlates the
+            two axes).
 
     Returns:
         The :class:`ABCDSearchResult`.
@@ -85,6 +124,7 @@ def abcd_search(
     Raises:
         ConfigError: ``efficiency`` outside ``(0, 1)``.
         DataFormatError: shapes, or an empty region (too few events for the cuts).
+        FitError: the closure test fails by 100% or more (the scores are correlated).
 
     Examples:
         >>> rng = np.random.default_rng(0)
@@ -107,6 +147,10 @@ def abcd_search(
     in_sr, in_sb = regions.in_sr(mjj), regions.in_sb(mjj)
     if not in_sr.any() or not in_sb.any():
         raise DataFormatError("ABCD search: no events in the signal region or in the sidebands")
+    if folds is not None:
+        pairs = np.column_stack(
+            [per_fold_sr_quantiles(pairs[:, j], folds=folds, in_sr=in_sr) for j in (0, 1)]
+        )
     per_axis = math.sqrt(float(efficiency))
     x, y = pairs[:, 0], pairs[:, 1]
     x_cut = float(np.quantile(x[in_sr], 1.0 - per_axis))
@@ -115,6 +159,12 @@ def abcd_search(
     estimate = abcd_estimate(counts)
     used = in_sr | in_sb
     closure = abcd_closure(x[used], y[used], x_cut=x_cut, y_cut=y_cut, validation_mask=in_sb[used])
+    if not closure.non_closure < 1.0:
+        raise FitError(
+            f"ABCD search: the closure test in the sidebands fails by {closure.ratio:.2f} +- "
+            f"{closure.ratio_error:.2f} (observed / predicted in A): the two scores are "
+            "correlated, so N_B N_C / N_D does not predict the background in A"
+        )
     spec = build_abcd_spec(counts, non_closure=closure, systematics=list(systematics) or None)
     discovery = discovery_test(spec)
     log.info(

@@ -179,6 +179,7 @@ def search_window(
             regions=regions,
             efficiency=efficiency,
             systematics=options["systematics"],
+            folds=folds,
         )
     return WindowSearch(
         regions=regions,
