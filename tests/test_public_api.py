@@ -180,7 +180,12 @@ PUBLIC = {
         "load_events",
         "reference_sample",
     ],
-    "anomsearch.search.window": ["WindowSearch", "bump_hunt_options", "search_window"],
+    "anomsearch.search.window": [
+        "WindowSearch",
+        "bump_hunt_options",
+        "discovery_options",
+        "search_window",
+    ],
     "anomsearch.report.sections": [
         "abcd_section",
         "background_section",
@@ -247,7 +252,13 @@ PUBLIC = {
     ],
     "anomsearch.provenance": ["array_checksum", "git_state", "package_versions", "provenance"],
     "anomsearch.search.selection": ["Selection", "select_at_efficiency"],
-    "anomsearch.search.bump_hunt": ["BumpHuntResult", "aligned_bin_edges", "bump_hunt"],
+    "anomsearch.search.bump_hunt": [
+        "ASYMPTOTIC",
+        "BumpHuntResult",
+        "DiscoveryOptions",
+        "aligned_bin_edges",
+        "bump_hunt",
+    ],
     "anomsearch.data.generate.pythia": [
         "PROCESSES",
         "PythiaConfig",

@@ -143,6 +143,8 @@ def _mutate(path: str, value):
         ("background.fit_range", [3.4, 5.0], "background.fit_range.*must enclose"),
         ("background.name", "abcd_typo", "field background.name"),
         ("background.min_fit_p_value", 1.0, "field background.min_fit_p_value"),
+        ("stats.calculator", "bayesian", "field stats.calculator"),
+        ("stats.n_toys", 5, "field stats.n_toys"),
         ("background.min_fit_p_value", float("nan"), "field background.min_fit_p_value"),
         ("data.source", "root", "field data.source"),
         ("data.n_background", KeyError, "data.n_background: required"),

@@ -7,7 +7,7 @@ import pytest
 
 from anomsearch.data import Regions, generate_toy
 from anomsearch.exceptions import ConfigError
-from anomsearch.search.bump_hunt import aligned_bin_edges, bump_hunt
+from anomsearch.search.bump_hunt import DiscoveryOptions, aligned_bin_edges, bump_hunt
 from anomsearch.stats import load_workspace
 
 REGIONS = Regions(3.3, 3.7, 2.9, 4.1)
@@ -79,3 +79,24 @@ def test_common_systematics_enter_the_model(toy):
     assert bkg.discovery.significance < plain.significance - 0.1
     modifiers = {m["name"] for s in bkg.spec["channels"][0]["samples"] for m in s["modifiers"]}
     assert "bkg_norm" in modifiers
+
+
+def test_auto_calculator_uses_toys_where_the_sr_background_is_small(toy):
+    """300k events, a 0.02% cut: ~20 background events left in the SR. ``auto`` switches to
+    toy-based p-values below the threshold, the result says so, and a rerun repeats them."""
+    scores = np.random.default_rng(3).random(len(toy))
+    opts = {"efficiency": 0.0003, "n_params": 3, **OPTIONS}
+    asymptotic = bump_hunt(toy.mjj, scores, **opts)
+    expected = float(asymptotic.prediction.expected.sum())
+    assert asymptotic.discovery.calculator == "asymptotics"
+    auto = DiscoveryOptions("auto", n_toys=200, toys_below_background=expected + 1)
+    with_toys = bump_hunt(toy.mjj, scores, test_options=auto, **opts)
+    assert with_toys.discovery.calculator == "toys"
+    assert with_toys.discovery.p0 >= 1 / 201
+    assert with_toys.discovery.mu_hat == pytest.approx(asymptotic.discovery.mu_hat)
+    again = bump_hunt(toy.mjj, scores, test_options=auto, **opts)
+    assert again.discovery.p0 == with_toys.discovery.p0
+    above = DiscoveryOptions("auto", n_toys=200, toys_below_background=expected - 1)
+    assert bump_hunt(toy.mjj, scores, test_options=above, **opts).discovery.calculator == (
+        "asymptotics"
+    )

@@ -520,14 +520,21 @@ class StatsConfig:
     """``stats``: the statistical model and inference."""
 
     signal_width: float = 0.05
-    calculator: str = "asymptotics"
+    calculator: str = "auto"
+    n_toys: int = 1000
+    toys_below_background: float = 20.0
     limit_cl: float | None = 0.95
     systematics: tuple[Systematic, ...] = ()
 
     def __post_init__(self) -> None:
         _finite("stats.signal_width", self.signal_width, positive=True)
-        if self.calculator != "asymptotics":
-            raise _fail("stats.calculator", f"must be 'asymptotics', got {self.calculator!r}")
+        if self.calculator not in ("asymptotics", "toybased", "auto"):
+            raise _fail(
+                "stats.calculator",
+                f"must be 'asymptotics', 'toybased' or 'auto', got {self.calculator!r}",
+            )
+        _count("stats.n_toys", self.n_toys, minimum=10)
+        _finite("stats.toys_below_background", self.toys_below_background)
         cl = self.limit_cl
         if cl is not None and (not _is_number(cl) or not math.isfinite(cl) or not 0 < cl < 1):
             raise _fail("stats.limit_cl", f"must be a number in (0, 1) or null, got {cl!r}")
@@ -546,6 +553,8 @@ class StatsConfig:
         return {
             "signal_width": self.signal_width,
             "calculator": self.calculator,
+            "n_toys": self.n_toys,
+            "toys_below_background": self.toys_below_background,
             "limit_cl": self.limit_cl,
             "systematics": systematics,
         }

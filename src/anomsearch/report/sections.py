@@ -52,6 +52,7 @@ def bump_hunt_summary(hunt: BumpHuntResult) -> dict[str, Any]:
     return {
         "significance": float(disc.significance),
         "p0": float(disc.p0),
+        "p0_calculator": disc.calculator,
         "mu_hat": float(disc.mu_hat),
         "mu_hat_error": float(disc.mu_hat_error),
         "observed_sr_total": int(np.sum(hunt.observed_sr)),
@@ -361,6 +362,7 @@ def build_report(
         "name": config.name,
         "significance": float(disc.significance),
         "p0": float(disc.p0),
+        "p0_calculator": getattr(disc, "calculator", "asymptotics"),
         "mu_hat": float(disc.mu_hat),
         "mu_hat_error": float(disc.mu_hat_error),
         "selection": {

@@ -44,9 +44,52 @@ from anomsearch.stats import (
     gaussian_signal_template,
 )
 
-__all__ = ["BumpHuntResult", "aligned_bin_edges", "bump_hunt"]
+__all__ = ["ASYMPTOTIC", "BumpHuntResult", "DiscoveryOptions", "aligned_bin_edges", "bump_hunt"]
 
 log = logging.getLogger(__name__)
+
+
+class DiscoveryOptions(NamedTuple):
+    """How the local p-value of a bump hunt is computed (the config's ``stats`` section).
+
+    Attributes:
+        calculator: ``"asymptotics"`` (the q0 formulas of arXiv:1007.1727), ``"toybased"``
+            (pseudo-experiments of the pyhf model, :func:`anomsearch.stats.discovery_test`), or
+            ``"auto"``: toys where the background expected in the SR after the cut is below
+            ``toys_below_background`` events, where the asymptotic formulas overstate the
+            significance of an upward fluctuation.
+        n_toys: pseudo-experiments of a toy-based p-value; the smallest p-value they can give is
+            ``1 / (n_toys + 1)`` (Z = 3.1 for 1000), so a larger Z is reported as that bound.
+        toys_below_background: the ``"auto"`` threshold (expected background events in the SR).
+    """
+
+    calculator: str = "asymptotics"
+    n_toys: int = 1000
+    toys_below_background: float = 20.0
+
+    def calculator_for(self, expected_background: float) -> str:
+        """``"toys"`` or ``"asymptotics"`` for a bump hunt expecting this SR background.
+
+        Examples:
+            >>> auto = DiscoveryOptions("auto")
+            >>> auto.calculator_for(12.0), auto.calculator_for(50.0)
+            ('toys', 'asymptotics')
+        """
+        if self.calculator == "toybased":
+            return "toys"
+        if self.calculator == "auto" and expected_background < self.toys_below_background:
+            return "toys"
+        return "asymptotics"
+
+
+#: Asymptotic p-values: the default of the library functions (the config's default is "auto").
+ASYMPTOTIC = DiscoveryOptions()
+
+
+def _toy_seed(observed: np.ndarray) -> int:
+    """A seed for the toys of one bump hunt, fixed by its observed counts (reruns repeat)."""
+    entropy = [round(float(v)) for v in np.asarray(observed).ravel()]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
 class BumpHuntResult(NamedTuple):
@@ -199,6 +242,7 @@ def bump_hunt(
     systematics: Sequence[Systematic] = (),
     min_fit_p_value: float = 0.0,
     spurious_reference: SpuriousReference | None = None,
+    test_options: DiscoveryOptions = ASYMPTOTIC,
 ) -> BumpHuntResult:
     """Cut on the score, fit the sideband mjj spectrum, and test for a signal in the SR.
 
@@ -224,6 +268,8 @@ def bump_hunt(
             ``scores``: the spurious-signal test (:mod:`anomsearch.search.spurious`) runs on it,
             and a spurious signal beyond the template's statistics enters the pyhf model as the
             background ``histosys`` ``spurious_signal`` before the discovery test.
+        test_options: asymptotic or toy-based local p-value (:class:`DiscoveryOptions`); the
+            result's ``discovery.calculator`` says which was used.
 
     Returns:
         The :class:`BumpHuntResult`.
@@ -262,7 +308,11 @@ def bump_hunt(
         )
         if systematics:
             spec = add_common_systematics(spec, systematics)
-        return spec, discovery_test(spec)
+        calculator = test_options.calculator_for(float(np.sum(prediction.expected)))
+        if calculator == "asymptotics":
+            return spec, discovery_test(spec)
+        seed = _toy_seed(observed_sr)
+        return spec, discovery_test(spec, calculator="toys", n_toys=test_options.n_toys, seed=seed)
 
     spec, discovery = model_and_test()
     spurious = None

@@ -38,9 +38,16 @@ from anomsearch.exceptions import ConfigError, DataFormatError, FitError
 from anomsearch.methods.base import AnomalyMethod, cross_score, derive_seed
 from anomsearch.progress import progress_bar
 from anomsearch.provenance import array_checksum
-from anomsearch.search.bump_hunt import BumpHuntResult, aligned_bin_edges, bump_hunt
+from anomsearch.search.bump_hunt import (
+    ASYMPTOTIC,
+    BumpHuntResult,
+    DiscoveryOptions,
+    aligned_bin_edges,
+    bump_hunt,
+)
 from anomsearch.search.selection import select_at_efficiency
 from anomsearch.search.spurious import SpuriousReference
+from anomsearch.search.window import discovery_options
 from anomsearch.stats import Systematic
 
 if TYPE_CHECKING:
@@ -186,11 +193,11 @@ class ScanResult(NamedTuple):
         """One JSON-ready row per (window, efficiency), skipped ones included.
 
         Rows share the keys ``window_index, sr_low, sr_high, sb_low, sb_high, sr_center,
-        efficiency, significance, p0, mu_hat, n_selected_sr, expected_sr, fit_chi2, fit_ndf,
-        fit_p_value, gate_p_value, fit_passed, spurious_signal, spurious_relative,
-        spurious_passed (None without the spurious-signal test), skipped``; a skipped row has
-        ``None`` for the numbers and the reason in ``skipped`` (a whole-window failure gives one
-        row per efficiency).
+        efficiency, significance, p0, p0_calculator, mu_hat, n_selected_sr, expected_sr,
+        fit_chi2, fit_ndf, fit_p_value, gate_p_value, fit_passed, spurious_signal,
+        spurious_relative, spurious_passed (None without the spurious-signal test), skipped``;
+        a skipped row has ``None`` for the numbers and the reason in ``skipped`` (a whole-window
+        failure gives one row per efficiency).
         """
         rows: list[tuple[int, float, dict[str, Any]]] = []
         for r in self.results:
@@ -202,6 +209,7 @@ class ScanResult(NamedTuple):
                         **_window_record(r.window_index, r.window, r.efficiency),
                         "significance": float(r.significance),
                         "p0": float(r.p0),
+                        "p0_calculator": r.hunt.discovery.calculator,
                         "mu_hat": float(r.mu_hat),
                         "n_selected_sr": int(r.n_selected_sr),
                         "expected_sr": float(r.expected_sr),
@@ -219,6 +227,7 @@ class ScanResult(NamedTuple):
             (
                 "significance",
                 "p0",
+                "p0_calculator",
                 "mu_hat",
                 "n_selected_sr",
                 "expected_sr",
@@ -450,6 +459,7 @@ def run_window(
     min_fit_p_value: float = 0.0,
     systematics: Sequence[Systematic] = (),
     background_sample: EventTable | None = None,
+    test_options: DiscoveryOptions = ASYMPTOTIC,
 ) -> WindowOutcome:
     """Retrain the method in one window and run the bump hunt at each efficiency.
 
@@ -482,6 +492,8 @@ def run_window(
         systematics: normalisation systematics of every bump hunt's pyhf model.
         background_sample: an independent background-only sample: the spurious-signal test
             (:mod:`anomsearch.search.spurious`) of every bump hunt runs on it; None: no test.
+        test_options: asymptotic or toy-based local p-values
+            (:class:`~anomsearch.search.bump_hunt.DiscoveryOptions`).
 
     Returns:
         The :class:`WindowOutcome`.
@@ -551,6 +563,7 @@ def run_window(
                 systematics=systematics,
                 min_fit_p_value=min_fit_p_value,
                 spurious_reference=spurious_reference,
+                test_options=test_options,
             )
         except (DataFormatError, FitError) as exc:
             log.warning("window %d, efficiency %g skipped: %s", window_index, eff, exc)
@@ -558,6 +571,25 @@ def run_window(
             continue
         results.append(WindowResult.of(window_index, window, hunt, train_seconds=train_seconds))
     return WindowOutcome(results, skipped, train_seconds)
+
+
+def _log_scan_result(scan: ScanResult) -> None:
+    best = scan.best
+    if best is None:
+        log.warning("scan: every window was skipped or failed the fit-quality gate")
+        return
+    log.info(
+        "scan: %d windows x %d efficiencies in %.1f s; most significant: SR [%.3f, %.3f) TeV "
+        "at efficiency %g, local Z = %.2f; %d skipped",
+        len(scan.windows),
+        len(scan.efficiencies),
+        scan.wall_seconds,
+        best.window.sr_low,
+        best.window.sr_high,
+        best.efficiency,
+        best.significance,
+        len(scan.skipped),
+    )
 
 
 def _most_significant(results: list[WindowResult], min_fit_p_value: float) -> WindowResult | None:
@@ -613,6 +645,7 @@ def sliding_window_search(
     min_fit_p_value: float = 0.0,
     systematics: Sequence[Systematic] = (),
     background_sample: EventTable | None = None,
+    test_options: DiscoveryOptions = ASYMPTOTIC,
     progress: bool = True,
     executor: Executor | None = None,
     cache: UnitCache | None = None,
@@ -646,6 +679,7 @@ def sliding_window_search(
         systematics: normalisation systematics added to the pyhf model of every entry.
         background_sample: independent background-only events for the spurious-signal test of
             every entry (:mod:`anomsearch.search.spurious`); None: no test.
+        test_options: asymptotic or toy-based local p-values of every entry.
         progress: show a progress bar over the windows.
         executor: where the windows run (:mod:`anomsearch.compute`); None: serially, here.
         cache: store / reuse finished windows (:class:`~anomsearch.compute.UnitCache`).
@@ -686,6 +720,7 @@ def sliding_window_search(
         "min_sideband_events": min_sideband_events,
         "min_fit_p_value": float(min_fit_p_value),
         "systematics": tuple(systematics),
+        "test_options": test_options,
     }
     n = len(windows)
     outcomes: list[WindowOutcome | None] = [None] * n
@@ -723,23 +758,9 @@ def sliding_window_search(
     results = [r for o in done for r in o.results]
     skipped = [k for o in done for k in o.skipped]
     best = _most_significant(results, min_fit_p_value)
-    wall = time.perf_counter() - start
-    if best is not None:
-        log.info(
-            "scan: %d windows x %d efficiencies in %.1f s; most significant: SR [%.3f, %.3f) TeV "
-            "at efficiency %g, local Z = %.2f; %d skipped",
-            len(windows),
-            len(effs),
-            wall,
-            best.window.sr_low,
-            best.window.sr_high,
-            best.efficiency,
-            best.significance,
-            len(skipped),
-        )
-    else:
-        log.warning("scan: every window was skipped or failed the fit-quality gate")
-    return ScanResult(results, skipped, best, windows, effs, wall)
+    result = ScanResult(results, skipped, best, windows, effs, time.perf_counter() - start)
+    _log_scan_result(result)
+    return result
 
 
 def scan_search(
@@ -797,6 +818,7 @@ def scan_search(
         min_fit_p_value=float(background.min_fit_p_value),
         systematics=tuple(stats.systematics),
         background_sample=background_sample,
+        test_options=discovery_options(stats),
         progress=progress,
         executor=executor,
         cache=cache,

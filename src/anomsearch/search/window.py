@@ -22,13 +22,13 @@ from anomsearch.data.events import EventTable
 from anomsearch.data.regions import Regions, kfold_assignments
 from anomsearch.exceptions import ConfigError
 from anomsearch.search.abcd_search import ABCDSearchResult, abcd_search
-from anomsearch.search.bump_hunt import BumpHuntResult, bump_hunt
+from anomsearch.search.bump_hunt import BumpHuntResult, DiscoveryOptions, bump_hunt
 from anomsearch.search.spurious import SpuriousReference
 
 if TYPE_CHECKING:
     from anomsearch.config import BackgroundConfig, StatsConfig
 
-__all__ = ["WindowSearch", "bump_hunt_options", "search_window"]
+__all__ = ["WindowSearch", "bump_hunt_options", "discovery_options", "search_window"]
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,17 @@ def bump_hunt_options(
         "signal_width": float(stats.signal_width),
         "systematics": list(stats.systematics),
         "min_fit_p_value": float(background.min_fit_p_value),
+        "test_options": discovery_options(stats),
     }
+
+
+def discovery_options(stats: StatsConfig) -> DiscoveryOptions:
+    """The local p-value options of the config's ``stats`` section."""
+    return DiscoveryOptions(
+        calculator=stats.calculator,
+        n_toys=int(stats.n_toys),
+        toys_below_background=float(stats.toys_below_background),
+    )
 
 
 def search_window(

@@ -76,6 +76,7 @@ class DiscoveryResult(NamedTuple):
         mu_hat_error: HESSE uncertainty of ``mu_hat`` from MINUIT.
         observed: ``True`` when computed on the workspace's own observations, ``False`` when
             ``data`` was supplied.
+        calculator: ``"asymptotics"`` or ``"toys"``: how ``p0`` was computed.
     """
 
     p0: float
@@ -84,6 +85,7 @@ class DiscoveryResult(NamedTuple):
     mu_hat: float
     mu_hat_error: float
     observed: bool
+    calculator: str = "asymptotics"
 
 
 def asimov_discovery_significance(s: float, b: float, sigma_b: float | None = None) -> float:
@@ -542,6 +544,7 @@ def discovery_test(
         mu_hat=mu_hat,
         mu_hat_error=float(unc[poi]),
         observed=observed,
+        calculator=calculator,
     )
     log.info(
         "discovery test (%s): Z = %.3f (p0 = %.3g), mu_hat = %.3g",
