@@ -270,8 +270,10 @@ PUBLIC = {
         "SearchResult",
         "background_only_sample",
         "build_method",
+        "data_toy_max_z",
         "global_significance",
         "headline_window",
+        "pseudo_data_method",
         "run",
         "scan_stage",
         "scan_toy_max_z",
@@ -454,6 +456,7 @@ PUBLIC = {
         "try_spurious_signal_check",
     ],
     "anomsearch.search.fit_gate": ["GATE_MASS_FRACTIONS", "signal_plus_background_p_value"],
+    "anomsearch.search.pseudo_data": ["DataResampler", "draw_pseudo_data", "fit_data_resampler"],
     "anomsearch.answer": [
         "ANSWER_SCHEMA_VERSION",
         "AnswerFiles",

@@ -45,12 +45,14 @@ from anomsearch.data.sources import (
     reference_sample,
 )
 from anomsearch.exceptions import AnomsearchError, ConfigError
+from anomsearch.provenance import array_checksum
 from anomsearch.report.outputs import check_output_dir, unit_cache, write_outputs
 from anomsearch.report.outputs import output_dir as resolve_output_dir
 from anomsearch.report.sections import build_report, global_toys_section, scan_sections
 from anomsearch.search.bump_hunt import BumpHuntResult
 from anomsearch.search.coverage import check_mjj_coverage
 from anomsearch.search.global_toys import TOY_SOURCES, scan_global_significance
+from anomsearch.search.pseudo_data import DataResampler, draw_pseudo_data, fit_data_resampler
 from anomsearch.search.scan import ScanResult, headline_fit_range, scan_search
 from anomsearch.search.window import search_window
 
@@ -58,8 +60,10 @@ __all__ = [
     "SearchResult",
     "background_only_sample",
     "build_method",
+    "data_toy_max_z",
     "global_significance",
     "headline_window",
+    "pseudo_data_method",
     "run",
     "scan_stage",
     "scan_toy_max_z",
@@ -147,19 +151,30 @@ def scan_stage(
     )
 
 
+def pseudo_data_method(config: SearchConfig) -> str:
+    """How the scan's pseudo-datasets are made: ``"generator"`` or ``"data"``
+    (``scan.global_pseudo_data``; ``auto``: the generator for toy data, the data otherwise)."""
+    assert config.scan is not None
+    choice = config.scan.global_pseudo_data
+    if choice == "auto":
+        return "generator" if config.data.source in TOY_SOURCES else "data"
+    return choice
+
+
 def toy_config(config: SearchConfig) -> SearchConfig:
     """The configuration of a pseudo-experiment: the same data settings and method, no signal,
     no outputs, no cache, no nested pseudo-experiments.
 
     Raises:
-        ConfigError: the data cannot be thrown again (``data.source`` not in
-            :data:`~anomsearch.search.global_toys.TOY_SOURCES`) or there is no scan.
+        ConfigError: there is no scan, or pseudo-datasets from the generator
+            (``scan.global_pseudo_data``) of data that no generator made.
     """
-    if config.data.source not in TOY_SOURCES or config.scan is None:
+    if config.scan is None:
+        raise ConfigError("config field scan.global_toys: pseudo-experiments need a scan")
+    if pseudo_data_method(config) == "generator" and config.data.source not in TOY_SOURCES:
         raise ConfigError(
-            "config field scan.global_toys: pseudo-datasets are drawn from the generator, so "
-            f"they need a scan and data.source: toy, not {config.data.source!r}; leave "
-            "global_toys at 0 for the Sidak approximation"
+            "config field scan.global_pseudo_data: 'generator' draws the pseudo-datasets from "
+            f"the toy generator, so it needs data.source: toy, not {config.data.source!r}"
         )
     return dataclasses.replace(
         config,
@@ -170,8 +185,22 @@ def toy_config(config: SearchConfig) -> SearchConfig:
     )
 
 
+def _max_local_z(events: EventTable, config: SearchConfig) -> float:
+    """The best local Z of the scan of ``config`` (its seed) on ``events``."""
+    seeds = config.derived_seeds()
+    result = scan_stage(
+        events,
+        build_method(config, seeds),
+        config,
+        seeds,
+        background_sample=background_only_sample(config, seeds),
+    )
+    return 0.0 if result.best is None else float(result.best.significance)
+
+
 def scan_toy_max_z(config: SearchConfig, toy_seed: int) -> float:
-    """The largest local Z of the scan of ``config`` on one background-only pseudo-dataset.
+    """The largest local Z of the scan of ``config`` on one background-only pseudo-dataset of
+    the generator.
 
     Args:
         config: a configuration with a scan (:func:`toy_config` is applied here).
@@ -184,16 +213,16 @@ def scan_toy_max_z(config: SearchConfig, toy_seed: int) -> float:
         (0 when there is none).
     """
     toy = dataclasses.replace(toy_config(config), seed=int(toy_seed))
-    seeds = toy.derived_seeds()
-    events = load_events(toy.data, injection=None, seeds=seeds)
-    result = scan_stage(
-        events,
-        build_method(toy, seeds),
-        toy,
-        seeds,
-        background_sample=background_only_sample(toy, seeds),
-    )
-    return 0.0 if result.best is None else float(result.best.significance)
+    events = load_events(toy.data, injection=None, seeds=toy.derived_seeds())
+    return _max_local_z(events, toy)
+
+
+def data_toy_max_z(config: SearchConfig, resampler: DataResampler, toy_seed: int) -> float:
+    """:func:`scan_toy_max_z` on a pseudo-dataset made from the data
+    (:func:`anomsearch.search.pseudo_data.draw_pseudo_data`), for data no generator made."""
+    toy = dataclasses.replace(toy_config(config), seed=int(toy_seed))
+    events = draw_pseudo_data(resampler, seed=toy.derived_seeds()["background"])
+    return _max_local_z(events, toy)
 
 
 def global_significance(
@@ -201,20 +230,39 @@ def global_significance(
     sidak: dict[str, Any],
     seeds: dict[str, int],
     *,
+    events: EventTable | None = None,
     executor: Executor | None = None,
     cache: UnitCache | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """The report's ``global`` section from ``scan.global_toys`` pseudo-experiments of the whole
-    scan (:func:`scan_toy_max_z` each), with the Sidak approximation ``sidak`` kept."""
+    scan, with the Sidak approximation ``sidak`` kept: :func:`scan_toy_max_z` each for the
+    generator's pseudo-data, :func:`data_toy_max_z` on pseudo-data made from ``events`` (the
+    observed data, whose most significant signal region gives no donors) otherwise
+    (:func:`pseudo_data_method`)."""
     assert config.scan is not None
     toy = toy_config(config)
     identity = {
         k: v for k, v in toy.to_dict().items() if k not in ("name", "output", "compute", "seed")
     }
+    how = pseudo_data_method(config)
+    if how == "data":
+        if events is None:
+            raise ConfigError("scan.global_pseudo_data: 'data' needs the observed events")
+        best = sidak["window"]
+        resampler = fit_data_resampler(
+            events,
+            mjj_range=(float(config.scan.mjj_min), float(config.scan.mjj_max)),
+            bin_width=float(config.background.bin_width),
+            exclude=(float(best["sr_low"]), float(best["sr_high"])),
+        )
+        make_toy = functools.partial(data_toy_max_z, toy, resampler)
+        identity["pseudo_data"] = array_checksum(resampler.events.jets, resampler.events.extra)
+    else:
+        make_toy = functools.partial(scan_toy_max_z, toy)
     start = time.perf_counter()
     result, toys = scan_global_significance(
-        functools.partial(scan_toy_max_z, toy),
+        make_toy,
         sidak["local_significance"],
         n_toys=config.scan.global_toys,
         seed=seeds["scan_toys"],
@@ -233,7 +281,7 @@ def global_significance(
         sidak["p_value"],
         time.perf_counter() - start,
     )
-    return global_toys_section(sidak, result, toys)
+    return global_toys_section(sidak, result, toys, pseudo_data=how)
 
 
 def headline_window(
@@ -288,7 +336,13 @@ def _scan_with_global(
         section, global_section = scan_sections(scan)
         if global_section is not None and config.scan.global_toys > 0:
             global_section = global_significance(
-                config, global_section, seeds, executor=executor, cache=cache, progress=progress
+                config,
+                global_section,
+                seeds,
+                events=events,
+                executor=executor,
+                cache=cache,
+                progress=progress,
             )
     return scan, section, global_section
 

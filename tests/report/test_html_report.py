@@ -231,7 +231,7 @@ def test_workspaces_and_all_plots_are_embedded(results_dir):
 def test_toy_global_significance_is_explained():
     toys = {
         **SCAN_REPORT["global"],
-        "method": "toys",
+        "method": "generator_toys",
         "p_value": 0.04,
         "p_value_error": 0.011,
         "n_toys": 300,
@@ -239,6 +239,6 @@ def test_toy_global_significance_is_explained():
         "sidak": {"p_value": 0.09, "significance": 1.34, "trials_factor": 4.0},
     }
     page = render_html({**SCAN_REPORT, "global": toys})
-    assert "global p-value (toys)" in page and "0.04 &plusmn; 0.011" in page
+    assert "global p-value (generator_toys)" in page and "0.04 &plusmn; 0.011" in page
     assert "from 300 pseudo-experiments of the whole scan, 12 of them" in page
     assert "Sidak approximation gives p = 0.09" in page

@@ -13,9 +13,11 @@ from typer.testing import CliRunner
 from anomsearch import workflow
 from anomsearch.cli import app
 from anomsearch.config import load_config
+from anomsearch.data.sources import load_events
 from anomsearch.exceptions import ConfigError
 from anomsearch.methods.cwola import CWoLaHunting
 from anomsearch.search import global_toys
+from anomsearch.search.pseudo_data import fit_data_resampler
 from anomsearch.stats.look_elsewhere import derive_toy_seeds
 
 
@@ -27,18 +29,45 @@ def _config(tiny_scan: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return cfg
 
 
-def test_only_generated_data_can_be_thrown_again(tiny_scan: Callable[[], dict[str, Any]]) -> None:
+def test_pseudo_data_of_any_source(tiny_scan: Callable[[], dict[str, Any]]) -> None:
+    """The generator throws toy data again; any other source gets pseudo-data made from the
+    data (scan.global_pseudo_data: auto), and asking the generator for them is an error."""
     cfg = _config(tiny_scan)
+    assert workflow.pseudo_data_method(load_config(cfg)) == "generator"
     cfg["data"] = {"source": "lhco", "path": "events.h5"}
-    with pytest.raises(ConfigError, match=r"scan\.global_toys: .*data\.source: toy"):
+    assert workflow.pseudo_data_method(load_config(cfg)) == "data"
+    cfg["scan"]["global_pseudo_data"] = "generator"
+    with pytest.raises(ConfigError, match=r"scan\.global_pseudo_data: 'generator'.*toy"):
         load_config(cfg)
-    cfg = _config(tiny_scan)
-    cfg["scan"]["global_toys"] = 0
-    cfg["data"] = {"source": "pythia", "n_background": 10}
-    with pytest.raises(ConfigError, match=r"scan\.global_toys"):
-        workflow.toy_config(load_config(cfg))
     with pytest.raises(ConfigError, match=r"scan\.global_toys: needs at least 1"):
         global_toys.scan_global_significance(len, 2.0, n_toys=0, seed=1, identity={})
+
+
+def test_global_significance_from_pseudo_data_made_from_the_data(
+    tmp_path: Any, tiny_scan: Callable[[], dict[str, Any]]
+) -> None:
+    """scan.global_pseudo_data: data on the tiny scan: two pseudo-experiments on pseudo-data
+    made from the observed events (the method and its seed recorded in the report)."""
+    cfg = _config(tiny_scan)
+    cfg["scan"].update(global_toys=2, global_pseudo_data="data")
+    cfg["compute"] = {"cache": False}
+    report = workflow.run(cfg, output_dir=tmp_path / "data_toys").report
+    glob = report["global"]
+    assert glob["method"] == "data_toys" and "made from the data" in glob["pseudo_data"]
+    assert glob["n_toys"] == 2 and np.all(np.isfinite(glob["toy_max_local_z"]))
+    resolved = load_config(cfg)
+    events = load_events(
+        resolved.data, injection=resolved.injection, seeds=resolved.derived_seeds()
+    )
+    resampler = fit_data_resampler(
+        events,
+        mjj_range=(2.7, 4.7),
+        bin_width=0.1,
+        exclude=(glob["window"]["sr_low"], glob["window"]["sr_high"]),
+    )
+    seeds = derive_toy_seeds(resolved.derived_seeds()["scan_toys"], 2)
+    again = workflow.data_toy_max_z(workflow.toy_config(resolved), resampler, int(seeds[0]))
+    assert again == pytest.approx(glob["toy_max_local_z"][0], abs=1e-9)
 
 
 def test_toy_config_has_no_signal_and_no_side_effects(
@@ -72,7 +101,7 @@ def test_pipeline_global_significance_from_toys_resumes_from_the_cache(
     report = json.loads((tmp_path / "a" / "report.json").read_text())
     glob = report["global"]
     toys = np.array(glob["toy_max_local_z"])
-    assert glob["method"] == "toys" and glob["n_toys"] == 3 and toys.shape == (3,)
+    assert glob["method"] == "generator_toys" and glob["n_toys"] == 3 and toys.shape == (3,)
     assert np.all(toys >= 0) and np.all(np.isfinite(toys))
     seeds = derive_toy_seeds(load_config(cfg).derived_seeds()["scan_toys"], 3)
     assert calls == [int(s) for s in seeds]

@@ -291,10 +291,11 @@ class SearchConfig:
                     f"config field scan.width: background.bin_width {width} TeV must divide the "
                     f"window width {window.sr_high - window.sr_low:g} TeV"
                 )
-        if scan.global_toys > 0 and self.data.source != "toy":
+        if scan.global_pseudo_data == "generator" and self.data.source != "toy":
             raise ConfigError(
-                "config field scan.global_toys: pseudo-datasets are drawn from the generator, so "
-                f"they need data.source: toy, not {self.data.source!r} (0: Sidak only)"
+                "config field scan.global_pseudo_data: 'generator' draws the pseudo-datasets "
+                f"from the toy generator, so it needs data.source: toy, not "
+                f"{self.data.source!r} ('data' or 'auto' make them from the data)"
             )
 
     def _resolve_pythia(self) -> None:

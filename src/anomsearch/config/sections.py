@@ -571,6 +571,7 @@ class ScanConfig:
     sideband_width: float
     efficiencies: tuple[float, ...] | None = None
     global_toys: int = 0
+    global_pseudo_data: str = "auto"
     min_sideband_events: int = 20
 
     def __post_init__(self) -> None:
@@ -582,6 +583,11 @@ class ScanConfig:
                 raise _fail("scan.efficiencies", f"must be numbers in (0, 1], got {list(effs)}")
             _set(self, "efficiencies", effs)
         _count("scan.global_toys", self.global_toys, minimum=0)
+        if self.global_pseudo_data not in ("auto", "generator", "data"):
+            raise _fail(
+                "scan.global_pseudo_data",
+                f"must be 'auto', 'generator' or 'data', got {self.global_pseudo_data!r}",
+            )
         _count("scan.min_sideband_events", self.min_sideband_events, minimum=1)
         span = self.mjj_max - self.mjj_min - self.width - 2 * self.sideband_width
         if span >= 0 and span / self.step + 1 > MAX_SCAN_WINDOWS:

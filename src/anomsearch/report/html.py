@@ -255,9 +255,10 @@ def _scan_section(report: dict[str, Any], plots: dict[str, Path]) -> _Section | 
             f"(p = {_fmt(glob['p_value'])}, trials factor {_fmt(glob.get('trials_factor'))})"
             + (
                 f" from {glob['n_toys']} pseudo-experiments of the whole scan, "
-                f"{glob['n_exceeding']} of them at or above the observed local Z; the Sidak "
+                f"{glob['n_exceeding']} of them at or above the observed local Z (pseudo-data: "
+                f"{html.escape(str(glob.get('pseudo_data', 'generator')))}); the Sidak "
                 f"approximation gives p = {_fmt(glob['sidak']['p_value'])}"
-                if glob.get("method") == "toys"
+                if str(glob.get("method", "")).endswith("toys")
                 else ""
             )
             + ".</p>"

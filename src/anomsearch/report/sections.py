@@ -281,8 +281,22 @@ def abcd_section(abcd: ABCDSearchResult) -> dict[str, Any]:
     }
 
 
+#: ``global.method`` and ``global.pseudo_data`` of each way of making pseudo-datasets.
+PSEUDO_DATA = {
+    "generator": "background-only datasets of the toy generator, each with its own seed",
+    "data": (
+        "made from the data: mjj from a dijet fit of the whole scanned spectrum, each event's "
+        "jets from a data event of similar mjj scaled to it (anomsearch.search.pseudo_data)"
+    ),
+}
+
+
 def global_toys_section(
-    sidak: dict[str, Any], result: GlobalSignificance, toys: np.ndarray
+    sidak: dict[str, Any],
+    result: GlobalSignificance,
+    toys: np.ndarray,
+    *,
+    pseudo_data: str = "generator",
 ) -> dict[str, Any]:
     """The ``global`` section from pseudo-experiments of the whole scan
     (:func:`anomsearch.search.global_toys.scan_global_significance`), with the Sidak
@@ -299,7 +313,8 @@ def global_toys_section(
     return {
         **sidak,
         "n_trials_measured": measured,
-        "method": "toys",
+        "method": f"{pseudo_data}_toys",
+        "pseudo_data": PSEUDO_DATA[pseudo_data],
         "p_value": float(result.global_p),
         "p_value_error": float(result.global_p_error),
         "significance": float(result.global_z),

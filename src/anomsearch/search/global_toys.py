@@ -9,8 +9,10 @@ merged in toy order, so the result does not depend on where they ran; finished b
 the unit cache, so a killed run resumes at the first unfinished batch.
 
 What one toy is -- the chain's own stages on a background-only dataset of the toy's seed -- is
-:func:`anomsearch.workflow.scan_toy_max_z`; this module runs any such function over the toys. Only
-generated data can be thrown again: ``data.source: toy``.
+:func:`anomsearch.workflow.scan_toy_max_z` (a new dataset of the toy generator) or
+:func:`anomsearch.workflow.data_toy_max_z` (a pseudo-dataset made from the data,
+:mod:`anomsearch.search.pseudo_data`, for any data source); this module runs any such function
+over the toys.
 
 """
 
@@ -35,7 +37,7 @@ __all__ = ["TOY_SOURCES", "scan_global_significance"]
 
 log = logging.getLogger(__name__)
 
-#: Data sources whose background-only pseudo-datasets can be drawn anew for the toys.
+#: Data sources whose generator can draw new background-only datasets for the toys.
 TOY_SOURCES = ("toy",)
 
 #: Smallest number of toys handed to the executor at a time (at least its parallelism).
