@@ -9,7 +9,7 @@ background.spurious_signal_test: false) and once with the defaults. The table pr
 
 Usage:
     python benchmarks/sculpting_guards.py [--powers 0 0.5 1] [--seeds 1 2] \
-        [--n-background 300000] [--n-signal 700] [--efficiency 0.01] \
+        [--n-background 300000] [--n-signal 700] [--efficiency 0.01] [--features mj1 mj2] \
         [--out benchmarks/results/sculpting_guards.json]
 
 Reference (issue 20, the package's own functions): with mass_mjj_power 1 (1M background-only
@@ -37,7 +37,18 @@ GUARDS = {
 }
 
 
-def _config(power: float, seed: int, n_background: int, n_signal: int, eff: float, guards: str):
+def _config(
+    power: float,
+    seed: int,
+    n_background: int,
+    n_signal: int,
+    eff: float,
+    guards: str,
+    features: list[str] | None = None,
+):
+    method: dict[str, Any] = {"name": "cwola", "n_folds": 5}
+    if features:
+        method["features"] = features
     return {
         "name": f"sculpt_p{power}_s{seed}_n{n_signal}_{guards}",
         "seed": seed,
@@ -48,7 +59,7 @@ def _config(power: float, seed: int, n_background: int, n_signal: int, eff: floa
         },
         "injection": {"n_signal": n_signal} if n_signal else None,
         "regions": {"signal_region": [3.3, 3.7], "sidebands": [2.9, 4.1]},
-        "method": {"name": "cwola", "n_folds": 5},
+        "method": method,
         "background": {
             "name": "bumphunt",
             "efficiency": eff,
@@ -88,6 +99,13 @@ def main() -> None:
     parser.add_argument("--n-signal", type=int, default=700)
     parser.add_argument("--efficiency", type=float, default=0.01)
     parser.add_argument(
+        "--features",
+        nargs="+",
+        default=None,
+        help="CWoLa features (default: the method's); e.g. mj1 mj2: jet masses only, which carry "
+        "mjj when mass_mjj_power > 0 (a sculpting classifier)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path("benchmarks/results/sculpting_guards.json")
     )
     args = parser.parse_args()
@@ -99,7 +117,13 @@ def main() -> None:
                 for n_signal in (0, args.n_signal):
                     for guards in GUARDS:
                         cfg = _config(
-                            power, seed, args.n_background, n_signal, args.efficiency, guards
+                            power,
+                            seed,
+                            args.n_background,
+                            n_signal,
+                            args.efficiency,
+                            guards,
+                            args.features,
                         )
                         start = time.perf_counter()
                         report = workflow.run(cfg, output_dir=Path(tmp) / cfg["name"]).report
@@ -127,6 +151,7 @@ def main() -> None:
             "n_background": args.n_background,
             "n_signal": args.n_signal,
             "efficiency": args.efficiency,
+            "features": args.features,
             "rows": rows,
             "provenance": provenance(),
         },

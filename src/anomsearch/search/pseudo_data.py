@@ -12,13 +12,15 @@ box, real data) there is no generator, so the pseudo-datasets are made from the 
    ``block_width`` in ``ln mjj`` (the blocks start at a random phase in every pseudo-dataset, and
    donors are drawn without replacement inside a block while they last, so events are rarely
    repeated), outside the excluded interval -- the observed scan's most significant signal
-   region --, with the donor's momenta and jet masses scaled by ``m' / m_donor``. mjj is
-   homogeneous of degree one in them, so the pseudo-event has ``mjj = m'`` exactly; the
-   dimensionless substructure (tau's, EFP's) is kept.
+   region --, with the donor's two momenta scaled by one factor so that the pseudo-event has
+   ``mjj = m'``; the jet masses and the substructure (tau's, EFP's) stay the donor's.
 
 What this keeps: the smooth spectrum, the dependence of the features on mjj over scales larger
-than a block (jet masses that scale like mjj are exact within a block, those that do not move by
-at most half a block, +-12% for the default), and every correlation among an event's features.
+than a block (within a block the features are taken as independent of mjj: jet masses that
+scale like mjj are off by at most half a block, +-12% for the default), and every correlation
+among an event's features. Scaling the jet masses with the momenta instead (exact for masses that
+scale like mjj) made the pseudo-data sculpt where the data did not: on a toy whose jet masses do
+not depend on mjj the pseudo-datasets' largest local Z reached 3-7 (generator: 0.3-2.2).
 What it removes: a resonance's localisation in mjj. A resonance in the excluded signal region
 gives no donors at all; one elsewhere is spread over its block (several signal-region widths) and
 keeps its share of the donors (about half of its excess stays in its signal region for the default
@@ -226,7 +228,26 @@ def draw_pseudo_data(resampler: DataResampler, *, seed: int) -> EventTable:
     block_of_data = np.floor((np.log(data.mjj) - origin) / resampler.block_width).astype(np.int64)
     allowed = np.flatnonzero(resampler.donors)
     donors = allowed[_donors(block_of_toy, block_of_data[allowed], rng)]
-    jets = data.jets[donors].copy()
-    scale = masses / data.mjj[donors]
-    jets[:, :, :4] *= scale[:, None, None]  # px, py, pz, m: mjj scales by the same factor
+    jets = _boost_to_mass(data.jets[donors], masses)
     return EventTable(jets, None, None, data.extra[donors], data.extra_fields)
+
+
+def _dijet_mass(jets: np.ndarray) -> np.ndarray:
+    """mjj in TeV of ``(n, 2, 7)`` jets (GeV)."""
+    p = jets[:, :, :3]
+    energy = np.sqrt(np.sum(p**2, axis=2) + jets[:, :, 3] ** 2).sum(axis=1)
+    total = p.sum(axis=1)
+    return np.sqrt(np.clip(energy**2 - np.sum(total**2, axis=1), 0.0, None)) / 1000.0
+
+
+def _boost_to_mass(jets: np.ndarray, masses: np.ndarray, n_iterations: int = 8) -> np.ndarray:
+    """The jets with both momenta scaled by one factor per event so that mjj equals ``masses``;
+    the jet masses and substructure stay the donor's (fixed-point iteration, converged to
+    ~1e-10 relative within a few steps since the jet masses are small against the momenta)."""
+    out = jets.copy()
+    scale = np.ones(len(jets))
+    for _ in range(n_iterations):
+        out[:, :, :3] = jets[:, :, :3] * scale[:, None, None]
+        scale *= masses / _dijet_mass(out)
+    out[:, :, :3] = jets[:, :, :3] * scale[:, None, None]
+    return out
