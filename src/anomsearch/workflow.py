@@ -238,8 +238,7 @@ def global_significance(
     """The report's ``global`` section from ``scan.global_toys`` pseudo-experiments of the whole
     scan, with the Sidak approximation ``sidak`` kept: :func:`scan_toy_max_z` each for the
     generator's pseudo-data, :func:`data_toy_max_z` on pseudo-data made from ``events`` (the
-    observed data, whose most significant signal region gives no donors) otherwise
-    (:func:`pseudo_data_method`)."""
+    observed data) otherwise (:func:`pseudo_data_method`)."""
     assert config.scan is not None
     toy = toy_config(config)
     identity = {
@@ -249,12 +248,10 @@ def global_significance(
     if how == "data":
         if events is None:
             raise ConfigError("scan.global_pseudo_data: 'data' needs the observed events")
-        best = sidak["window"]
         resampler = fit_data_resampler(
             events,
             mjj_range=(float(config.scan.mjj_min), float(config.scan.mjj_max)),
             bin_width=float(config.background.bin_width),
-            exclude=(float(best["sr_low"]), float(best["sr_high"])),
         )
         make_toy = functools.partial(data_toy_max_z, toy, resampler)
         identity["pseudo_data"] = array_checksum(resampler.events.jets, resampler.events.extra)

@@ -59,12 +59,7 @@ def test_global_significance_from_pseudo_data_made_from_the_data(
     events = load_events(
         resolved.data, injection=resolved.injection, seeds=resolved.derived_seeds()
     )
-    resampler = fit_data_resampler(
-        events,
-        mjj_range=(2.7, 4.7),
-        bin_width=0.1,
-        exclude=(glob["window"]["sr_low"], glob["window"]["sr_high"]),
-    )
+    resampler = fit_data_resampler(events, mjj_range=(2.7, 4.7), bin_width=0.1)
     seeds = derive_toy_seeds(resolved.derived_seeds()["scan_toys"], 2)
     again = workflow.data_toy_max_z(workflow.toy_config(resolved), resampler, int(seeds[0]))
     assert again == pytest.approx(glob["toy_max_local_z"][0], abs=1e-9)

@@ -286,8 +286,8 @@ PSEUDO_DATA = {
     "generator": "background-only datasets of the toy generator, each with its own seed",
     "data": (
         "made from the data: mjj from a dijet fit of the whole scanned spectrum, each event's "
-        "jets from a data event within +-12% in mjj boosted to it, the observed best signal "
-        "region giving none (anomsearch.search.pseudo_data)"
+        "jets from a data event within +-12% in mjj boosted to it "
+        "(anomsearch.search.pseudo_data)"
     ),
 }
 
