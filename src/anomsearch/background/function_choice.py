@@ -610,7 +610,7 @@ def spurious_signal(
         chi2=chi2,
         ndf=int(n.size - n_params - 1),
     )
-    log.info(
+    log.debug(
         "spurious signal (%d params, m = %.3g TeV): S = %.3g +- %.3g (S / error = %.3g)",
         n_params,
         signal_mass,
