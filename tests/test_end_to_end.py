@@ -262,10 +262,16 @@ def test_window_scan_finds_the_injected_window_and_corrects_for_look_elsewhere(t
 
 @pytest.mark.slow
 def test_double_disco_abcd_search(tmp_path):
-    """background.name abcd: the Double DisCo pair defines the ABCD plane in the SR; the closure
-    is measured in the sidebands and the headline significance is ABCD's."""
+    """background.name abcd: the Double DisCo pair, trained on generated reference samples (never
+    the data's labels), defines the ABCD plane in the SR; the closure is measured in the
+    sidebands and the headline significance is ABCD's."""
     cfg = _config(
-        data={"source": "toy", "n_background": 150_000},
+        data={
+            "source": "toy",
+            "n_background": 150_000,
+            "n_reference_signal": 1500,
+            "n_reference_background": 150_000,
+        },
         injection={"n_signal": 1500},
         method={"name": "double_disco", "n_folds": 2, "max_epochs": 4, "hidden": [32, 32]},
         output={"plots": True},

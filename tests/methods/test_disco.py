@@ -29,7 +29,10 @@ from anomsearch.stats import load_workspace
 REGIONS = Regions(3.3, 3.7, 2.8, 4.4)
 
 #: Small, fast training settings (the measured numbers in the physics test use these).
+#: The unit tests fit labelled toy events directly (training_sample: data); the pipeline's
+#: default trains on reference samples instead (test_trains_on_the_reference_samples_by_default).
 FAST: dict[str, Any] = {
+    "training_sample": "data",
     "hidden": (32, 32),
     "batch_size": 256,
     "max_epochs": 6,
@@ -182,7 +185,11 @@ def test_torch_estimator_constant_input_and_errors() -> None:
 def test_options_are_validated() -> None:
     m = DiscoClassifier(disco_lambda=3, train_range=[2.8, 4.4])
     assert (m.name, m.disco_lambda, m.train_range) == ("disco", 3.0, (2.8, 4.4))
-    assert DiscoClassifier.needs_labels is True
+    assert DiscoClassifier().needs_labels is False  # trains on reference samples by default
+    assert DiscoClassifier(training_sample="data").needs_labels is True
+    assert DiscoClassifier().needs_reference_signal and DiscoClassifier().needs_reference_background
+    with pytest.raises(ConfigError, match=r"method\.training_sample"):
+        DiscoClassifier(training_sample="labels")
     assert DiscoClassifier().disco_lambda == 10.0
     for bad in (-1.0, float("nan"), float("inf"), True, "10"):
         with pytest.raises(ConfigError, match=r"method\.disco_lambda"):
@@ -207,6 +214,24 @@ def test_fit_needs_labels_and_enough_events() -> None:
     # the signal sits at 3.5 TeV: a training window below it has no signal
     with pytest.raises(DataFormatError, match=r"0 signal .* train_range \[2.8, 3.1\]"):
         DiscoClassifier(train_range=[2.8, 3.1], **FAST).fit(train, regions=REGIONS, seed=0)
+
+
+def test_trains_on_the_reference_samples_by_default() -> None:
+    """The data are only scored: unlabelled data work, and the scorer is the one trained on the
+    reference samples whatever the data hold."""
+    train, background, signal = _toy()
+    reference = {
+        "reference_signal": train.subset(train.label == 1).with_label(None),
+        "reference_background": train.subset(train.label == 0).with_label(None),
+    }
+    options = {**FAST, "training_sample": "reference", "max_epochs": 2, "hidden": (8,)}
+    unlabelled = background.with_label(None)
+    scorer = DiscoClassifier(**options, **reference).fit(unlabelled, regions=REGIONS, seed=3)
+    again = DiscoClassifier(**options, **reference).fit(signal, regions=REGIONS, seed=3)
+    np.testing.assert_array_equal(scorer.score(signal), again.score(signal))
+    assert scorer.score(signal).mean() > scorer.score(background).mean()
+    with pytest.raises(ConfigError, match="reference_signal"):
+        DiscoClassifier(**options).fit(unlabelled, regions=REGIONS, seed=3)
 
 
 # ---------------------------------------------------------------- training and the scorer

@@ -68,6 +68,8 @@ def _method(name: str, **overrides: Any) -> AnomalyMethod:
         options.setdefault("reference_background", _data()[1])
     if getattr(METHODS[name], "needs_reference_simulation", False):
         options.setdefault("reference_simulation", _simulation())
+    if getattr(METHODS[name], "needs_reference_signal", False):  # DisCo: a separate sample
+        options.setdefault("reference_signal", generate_toy_signal(300, seed=7, config=CONFIG))
     return get_method(name, **options)
 
 

@@ -454,8 +454,8 @@ def method_option_rows(cls: type, *, base: type | None = None) -> list[Reference
         >>> from anomsearch.methods import ClassifierOptions, DiscoClassifier
         >>> rows = method_option_rows(DiscoClassifier, base=ClassifierOptions)
         >>> [row.key for row in rows][-3:]
-        ['method.classifier', 'method.disco_lambda', 'method.train_range']
-        >>> rows[-2].default
+        ['method.disco_lambda', 'method.train_range', 'method.training_sample']
+        >>> rows[-3].default
         '`10.0`'
     """
     docs = [_docstring_args(c) for c in cls.__mro__ if dataclasses.is_dataclass(c)]

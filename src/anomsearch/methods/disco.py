@@ -40,7 +40,7 @@ from anomsearch.data.regions import Regions
 from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.methods.base import derive_seed
 from anomsearch.methods.classifier import ClassifierScorer
-from anomsearch.methods.options import ClassifierOptions, check_non_negative
+from anomsearch.methods.options import ClassifierOptions, check_event_table, check_non_negative
 
 __all__ = [
     "DEFAULT_DISCO_LAMBDA",
@@ -60,8 +60,14 @@ DEFAULT_DISCO_LAMBDA = 10.0
 class DiscoClassifier(ClassifierOptions):
     """Supervised signal-vs-background classifier decorrelated from mjj with DisCo.
 
-    Trained from the events' truth ``label`` (1 signal, 0 background) on every event with mjj in
-    ``train_range`` (all events by default), with the loss
+    Trained on a labelled sample *separate from the data* (``training_sample: reference``, the
+    default, as in the paper): the ``reference_signal`` events (1) against the
+    ``reference_background`` events (0) -- simulation, or a reference set -- attached from the
+    config's ``data.n_reference_*`` / ``data.reference_*_path``; the data are only scored, so the
+    search runs on unlabelled files and can be calibrated on background-only data.
+    ``training_sample: data`` trains on the data's own truth ``label`` instead: a supervised search
+    with a perfect signal model, for studies only. Every event with mjj in ``train_range`` (all
+    events by default) is used, with the loss
     ``BCE + disco_lambda * dCor^2(sigmoid(logit), mjj)``, the penalty taken over the background
     events of each batch with their weights. ``disco_lambda = 0`` is a plain supervised classifier
     over the full mjj range. The default ``disco_lambda = 10`` was measured on the toy of the
@@ -89,6 +95,10 @@ class DiscoClassifier(ClassifierOptions):
             ``None`` uses every event.
         classifier: ``"mlp"`` only: the distance-correlation penalty is part of the network's
             loss.
+        training_sample: ``"reference"`` (default: the attached reference signal and background
+            samples) or ``"data"`` (the data's own truth labels; studies only).
+        reference_signal, reference_background: the reference samples (attached by the
+            pipeline; not options of the config).
 
     Raises:
         ConfigError: an invalid option (named ``method.<option>``).
@@ -106,7 +116,6 @@ class DiscoClassifier(ClassifierOptions):
         method.disco_lambda must be a finite number >= 0, got -1.0
     """
 
-    needs_labels: ClassVar[bool] = True
     _no_mjj_reason: ClassVar[str] = "an input of the DisCo classifier (it is decorrelated from it)"
     _network_loss_term: ClassVar[str | None] = "DisCo's distance-correlation penalty"
 
@@ -118,9 +127,59 @@ class DiscoClassifier(ClassifierOptions):
     disco_lambda: float = DEFAULT_DISCO_LAMBDA
     train_range: Sequence[float] | None = None
     classifier: str = "mlp"  # the distance-correlation penalty is part of the network's loss
+    training_sample: str = "reference"
+    reference_signal: EventTable | None = field(default=None, repr=False, compare=False)
+    reference_background: EventTable | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def needs_labels(self) -> bool:
+        """Whether the data must carry truth labels (``training_sample: data``)."""
+        return self.training_sample == "data"
+
+    @property
+    def needs_reference_signal(self) -> bool:
+        """Whether the pipeline must attach a reference signal sample."""
+        return self.training_sample == "reference"
+
+    @property
+    def needs_reference_background(self) -> bool:
+        """Whether the pipeline must attach a reference background sample."""
+        return self.training_sample == "reference"
+
+    def _training_events(self, events: EventTable) -> EventTable:
+        """The labelled training sample: the reference samples, or the data themselves."""
+        if self.training_sample == "data":
+            if events.label is None:
+                raise DataFormatError(
+                    f"method {self.name}: the training events carry no 'label' (truth labels, "
+                    "1 signal / 0 background, are required with training_sample: data)"
+                )
+            return events
+        missing = [
+            f"reference_{kind}"
+            for kind in ("signal", "background")
+            if getattr(self, f"reference_{kind}") is None
+        ]
+        if missing:
+            raise ConfigError(
+                f"method {self.name}: training_sample: reference needs the samples "
+                f"{', '.join(missing)} (config data.n_reference_signal / "
+                "n_reference_background, or data.reference_*_path for files)"
+            )
+        assert self.reference_signal is not None and self.reference_background is not None
+        return EventTable.concatenate(
+            [self.reference_signal.with_label(1), self.reference_background.with_label(0)]
+        )
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.training_sample not in ("reference", "data"):
+            raise ConfigError(
+                f"method.training_sample must be 'reference' or 'data', got "
+                f"{self.training_sample!r}"
+            )
+        check_event_table("reference_signal", self.reference_signal)
+        check_event_table("reference_background", self.reference_background)
         object.__setattr__(
             self, "disco_lambda", check_non_negative("disco_lambda", self.disco_lambda)
         )
@@ -146,7 +205,8 @@ class DiscoClassifier(ClassifierOptions):
         """Train the DisCo-decorrelated signal-vs-background ensemble.
 
         Args:
-            events: labelled training events (events outside ``train_range`` are dropped).
+            events: the data (their labels are used with ``training_sample: data`` only; with
+                the default ``reference`` the reference samples are the training events).
             regions: the SR/SB definition (unused: the classifier is trained over the whole
                 mjj range so that it is decorrelated everywhere; kept for the method interface).
             seed: seed; ensemble member ``i`` trains with ``derive_seed(seed, i)``.
@@ -159,11 +219,7 @@ class DiscoClassifier(ClassifierOptions):
             DataFormatError: the events carry no ``label``, or fewer than ``min_region_events``
                 signal or background events in ``train_range``.
         """
-        if events.label is None:
-            raise DataFormatError(
-                "method disco: the training events carry no 'label' (truth labels, 1 signal / 0 "
-                "background, are required to train the DisCo classifier)"
-            )
+        events = self._training_events(events)
         mjj = events.mjj
         if self.train_range is not None:
             lo, hi = self.train_range
@@ -234,11 +290,7 @@ class DoubleDisco(DiscoClassifier):
         Returns:
             A :class:`PairScorer`.
         """
-        if events.label is None:
-            raise DataFormatError(
-                "method double_disco: the training events carry no 'label' (truth labels are "
-                "required to train the Double DisCo pair)"
-            )
+        events = self._training_events(events)
         if self.train_range is not None:
             lo, hi = self.train_range
             mjj = events.mjj
