@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "make_shareable_dir", "write_json_atomic", "write_text_atomic"]
+__all__ = [
+    "atomic_path",
+    "finite_or_none",
+    "make_shareable_dir",
+    "write_json_atomic",
+    "write_text_atomic",
+]
 
 
 @contextlib.contextmanager
@@ -60,3 +67,14 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
     return write_text_atomic(
         path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n"
     )
+
+
+def finite_or_none(value: float) -> float | None:
+    """``value`` as a float, or None (JSON ``null``) when it is NaN or infinite: the JSON files
+    are written with ``allow_nan=False``.
+
+    Examples:
+        >>> finite_or_none(1), finite_or_none(float("-inf"))
+        (1.0, None)
+    """
+    return float(value) if math.isfinite(value) else None

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from anomsearch._io import finite_or_none
 from anomsearch.background import predict_background
 from anomsearch.data.events import EventTable
 from anomsearch.data.regions import Regions
@@ -62,14 +63,10 @@ def bump_hunt_summary(hunt: BumpHuntResult) -> dict[str, Any]:
         "fit_chi2": float(fit.chi2),
         "fit_ndf": int(fit.ndf),
         "fit_p_value": float(fit.p_value),
-        "gate_p_value": _finite_or_none(hunt.gate_p_value),
+        "gate_p_value": finite_or_none(hunt.gate_p_value),
         "fit_passed": hunt.fit_passed,
         "spurious_signal": None if hunt.spurious is None else hunt.spurious.to_dict(),
     }
-
-
-def _finite_or_none(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
 
 
 def background_section(hunt: BumpHuntResult) -> dict[str, Any]:
@@ -88,7 +85,7 @@ def background_section(hunt: BumpHuntResult) -> dict[str, Any]:
         "chi2": float(fit.chi2),
         "ndf": int(fit.ndf),
         "fit_p_value": float(fit.p_value),
-        "gate_p_value": _finite_or_none(hunt.gate_p_value),
+        "gate_p_value": finite_or_none(hunt.gate_p_value),
         "min_fit_p_value": float(hunt.min_fit_p_value),
         "fit_passed": hunt.fit_passed,
         "spurious_signal": None if hunt.spurious is None else hunt.spurious.to_dict(),
@@ -250,7 +247,7 @@ def limit_section(spec: dict[str, Any], cl: float | None, *, model: str) -> dict
     except (ConfigError, FitError) as exc:
         log.warning("no %g CL upper limit for the %s model: %s", cl, model, exc)
         return None
-    expected = [float(v) if math.isfinite(v) else None for v in limit.expected]
+    expected = [finite_or_none(v) for v in limit.expected]
     log.info(
         "%s: %g CL upper limit on the signal events: %.1f observed, %s expected",
         model,
@@ -385,7 +382,7 @@ def build_report(
             "efficiency": hunt.selection.efficiency,
             "achieved_efficiency": hunt.selection.achieved_efficiency,
             # per fold; null = no cut (efficiency 1: every event passes)
-            "thresholds": [float(t) if np.isfinite(t) else None for t in hunt.selection.thresholds],
+            "thresholds": [finite_or_none(t) for t in hunt.selection.thresholds],
             "n_selected_fit_range": int(np.sum(hunt.fit.counts)),
         },
         "background": background_section(hunt),

@@ -233,14 +233,6 @@ def draw_pseudo_data(resampler: DataResampler, *, seed: int) -> EventTable:
     return EventTable(jets, None, None, data.extra[donors], data.extra_fields)
 
 
-def _dijet_mass(jets: np.ndarray) -> np.ndarray:
-    """mjj in TeV of ``(n, 2, 7)`` jets (GeV)."""
-    p = jets[:, :, :3]
-    energy = np.sqrt(np.sum(p**2, axis=2) + jets[:, :, 3] ** 2).sum(axis=1)
-    total = p.sum(axis=1)
-    return np.sqrt(np.clip(energy**2 - np.sum(total**2, axis=1), 0.0, None)) / 1000.0
-
-
 def _boost_to_mass(jets: np.ndarray, masses: np.ndarray, n_iterations: int = 8) -> np.ndarray:
     """The jets with both momenta scaled by one factor per event so that mjj equals ``masses``;
     the jet masses and substructure stay the donor's (fixed-point iteration, converged to
@@ -249,6 +241,6 @@ def _boost_to_mass(jets: np.ndarray, masses: np.ndarray, n_iterations: int = 8) 
     scale = np.ones(len(jets))
     for _ in range(n_iterations):
         out[:, :, :3] = jets[:, :, :3] * scale[:, None, None]
-        scale *= masses / _dijet_mass(out)
+        scale *= masses / EventTable(out).mjj
     out[:, :, :3] = jets[:, :, :3] * scale[:, None, None]
     return out

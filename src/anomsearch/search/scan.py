@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from anomsearch._io import finite_or_none
 from anomsearch.background.dijet import DIJET_N_PARAMS
 from anomsearch.compute import Executor, SerialExecutor, UnitCache, fingerprint
 from anomsearch.data.events import EventTable
@@ -216,7 +217,7 @@ class ScanResult(NamedTuple):
                         "fit_chi2": float(r.fit_chi2),
                         "fit_ndf": int(r.fit_ndf),
                         "fit_p_value": float(r.fit_p_value),
-                        "gate_p_value": _finite_or_none(r.gate_p_value),
+                        "gate_p_value": finite_or_none(r.gate_p_value),
                         "fit_passed": bool(r.fit_passed),
                         **_spurious_record(r.hunt),
                         "skipped": None,
@@ -248,10 +249,6 @@ class ScanResult(NamedTuple):
                 rows.append((s.window_index, eff, {**row, "skipped": s.reason}))
         rows.sort(key=lambda t: (t[0], self.efficiencies.index(t[1])))
         return [row for _, _, row in rows]
-
-
-def _finite_or_none(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
 
 
 def _spurious_record(hunt: BumpHuntResult) -> dict[str, Any]:
