@@ -19,6 +19,8 @@ Samples (``--samples``; each ``name:n``, generated in the order given):
     wprime_x300_y200    W'(3.5 TeV) -> X(300) Y(200), two-prong daughters
     wprime_qq       W'(3.5 TeV) -> q q' (a resonance without jet substructure)
     qstar           an excited quark q*(3.5 TeV) -> q g (no substructure, radiative tail)
+    qstar_3000, qstar_4000  the same at 3.0 and 4.0 TeV (the signal-shape mass bias)
+    qstar_3300, qstar_3800  the same at 3.3 and 3.8 TeV (the q* black boxes)
     simulation      QCD dijets, A14 tune with a softer FSR (SALAD / SA-CWoLa's "simulation")
 
 Usage (niced, in the background; safe to kill and start again):
@@ -48,6 +50,10 @@ SAMPLES: dict[str, tuple[PythiaConfig, int]] = {
     "wprime_qq": (PythiaConfig(process="wprime_qq", m_wprime=3500.0), 9105),
     "wprime_3prong_both": (PythiaConfig(process="wprime_3prong_both"), 9106),
     "wprime_x300_y200": (PythiaConfig(process="wprime", m_x=300.0, m_y=200.0), 9107),
+    "qstar_3000": (PythiaConfig(process="qstar", m_wprime=3000.0), 9108),
+    "qstar_4000": (PythiaConfig(process="qstar", m_wprime=4000.0), 9109),
+    "qstar_3300": (PythiaConfig(process="qstar", m_wprime=3300.0), 9110),
+    "qstar_3800": (PythiaConfig(process="qstar", m_wprime=3800.0), 9111),
 }
 
 

@@ -28,6 +28,7 @@ from anomsearch.answer import (
 from anomsearch.answer.daughter_masses import DaughterMass
 from anomsearch.answer.resonance_fit import ResonanceFit
 from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.stats import DIJET_CRYSTAL_BALL, SignalShape
 
 LHCO_KEYS = ["p_value", "resonance_mass", "n_signal", "daughter_masses"]
 
@@ -367,10 +368,18 @@ def test_black_box_answer_on_the_toy_generator():
     assert answer["n_signal"]["value"] == pytest.approx(n_true, rel=0.25)
 
 
-def _fake_results(directory: Path, *, n_signal: int, seed: int = 0, full_cov: bool = True):
+def _fake_results(
+    directory: Path,
+    *,
+    n_signal: int,
+    seed: int = 0,
+    full_cov: bool = True,
+    shape: SignalShape | None = None,
+):
     """A results directory as the pipeline writes it: report.json + selected_events.npz (TeV),
-    with known truth: W' 3.5 TeV (3 % width), X 0.5 TeV, Y 0.1 TeV on an exponential mjj
-    background whose expectation in the SR bins is exact."""
+    with known truth: W' 3.5 TeV (3 % width, or ``shape`` with the report's stats naming it),
+    X 0.5 TeV, Y 0.1 TeV on an exponential mjj background whose expectation in the SR bins is
+    exact."""
     rng = np.random.default_rng(seed)
     sb_low, sr_low, sr_high, sb_high = 2.9, 3.3, 3.7, 4.1
     slope, n_bkg = 2.0, 12_000
@@ -381,6 +390,12 @@ def _fake_results(directory: Path, *, n_signal: int, seed: int = 0, full_cov: bo
     u = rng.random(n_bkg)
     mjj_b = sb_low - np.log(1 - u * (1 - np.exp(-slope * (sb_high - sb_low)))) / slope
     mjj_s = rng.normal(3.5, 0.03 * 3.5, n_signal)
+    stats: dict[str, object] = {"signal_width": 0.03}
+    if shape is not None:  # inverse-CDF sampling of the shape
+        grid = np.linspace(2.0, 5.0, 300_001)
+        cdf_s = shape.cdf(grid / 3.5)
+        mjj_s = np.interp(rng.uniform(cdf_s[0], cdf_s[-1], n_signal), cdf_s, grid)
+        stats = {"signal_width": shape.width, "signal_shape": shape.kind}
     jets_b = np.sort(rng.gamma(2.0, 0.08, size=(n_bkg, 2)), axis=1)
     jets_s = np.column_stack([rng.normal(0.1, 0.01, n_signal), rng.normal(0.5, 0.03, n_signal)])
     mjj = np.r_[mjj_b, mjj_s]
@@ -401,7 +416,7 @@ def _fake_results(directory: Path, *, n_signal: int, seed: int = 0, full_cov: bo
         "background": background,
         "config": {
             "regions": {"signal_region": [sr_low, sr_high], "sidebands": [sb_low, sb_high]},
-            "stats": {"signal_width": 0.03},
+            "stats": stats,
         },
     }
     directory.mkdir(parents=True, exist_ok=True)
@@ -421,6 +436,22 @@ def test_submit_from_results_directory(tmp_path, full_cov):
     key = {"resonance_mass": 3500.0, "n_signal": n_true, "daughter_masses": [100.0, 500.0]}
     score = score_submission(answer, key, max_pull=3.0)
     assert score.passed, format_submission_score(score)
+
+
+def test_submit_fits_the_mass_with_the_reports_signal_shape(tmp_path):
+    """A resonance with a radiative tail: the report's crystal ball gives the mass within its
+    error, the Gaussian of the same core width is pulled low by the tail."""
+    shape = DIJET_CRYSTAL_BALL._replace(width=0.03)
+    _fake_results(tmp_path, n_signal=3000, shape=shape, seed=4)
+    answer, details = answer_from_results(tmp_path)
+    assert details["source"]["signal_shape"]["kind"] == "crystal_ball"
+    mass = answer["resonance_mass"]
+    assert abs(mass["value"] - 3500.0) < 2 * mass["uncertainty"]
+    report = json.loads((tmp_path / "report.json").read_text())
+    report["config"]["stats"]["signal_shape"] = "gaussian"
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    gauss = answer_from_results(tmp_path)[0]["resonance_mass"]["value"]
+    assert gauss < mass["value"] - 10.0
 
 
 def test_submit_without_signal_claims_nothing(tmp_path):

@@ -54,6 +54,29 @@ def test_defaults_filled(tmp_path):
     assert resolved["stats"]["signal_width"] == 0.05 and "dir" not in resolved["output"]
 
 
+def test_the_signal_shape_follows_the_data_unless_set(tmp_path):
+    toy = load_config(_write(tmp_path, MINIMAL))
+    assert toy.stats.shape() == ("gaussian", 0.05, 1.0, *toy.stats.shape()[3:])
+    lhco = copy.deepcopy(MINIMAL)
+    lhco["data"] = {"source": "lhco", "path": str(tmp_path / "x.h5")}
+    shape = load_config(lhco).stats.shape()
+    assert (shape.kind, shape.width, shape.peak) == ("crystal_ball", 0.026, 0.996)
+    lhco["stats"] = {"signal_width": 0.04, "crystal_ball": {"n_low": 2.0}}
+    resolved = load_config(lhco).to_dict()["stats"]
+    assert resolved["signal_shape"] == "crystal_ball" and resolved["signal_width"] == 0.04
+    assert resolved["crystal_ball"]["n_low"] == 2.0 and resolved["crystal_ball"]["peak"] == 0.996
+    lhco["stats"] = {"signal_shape": "gaussian"}
+    assert load_config(lhco).stats.shape().kind == "gaussian"
+    for bad, match in [
+        ({"signal_shape": "landau"}, "stats.signal_shape"),
+        ({"crystal_ball": {"n_low": 0.5}}, "stats.crystal_ball"),
+        ({"crystal_ball": {"sigma": 0.1}}, "stats.crystal_ball"),
+    ]:
+        lhco["stats"] = bad
+        with pytest.raises(ConfigError, match=match):
+            load_config(lhco)
+
+
 def test_config_is_frozen_and_round_trips(tmp_path):
     config = load_config(_write(tmp_path, MINIMAL))
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -21,7 +21,11 @@ def test_bump_hunt_options_follow_the_config_sections() -> None:
     )
     options = bump_hunt_options(background, stats, REGIONS)
     assert options["fit_range"] == (2.9, 4.1)  # default: the sidebands
-    assert (options["bin_width"], options["n_params"], options["signal_width"]) == (0.05, 5, 0.08)
+    assert (options["bin_width"], options["n_params"]) == (0.05, 5)
+    assert options["signal_shape"] == ("gaussian", 0.08, 1.0, *options["signal_shape"][3:])
+    cb = StatsConfig(signal_width=0.03, signal_shape="crystal_ball", crystal_ball={"n_low": 2.0})
+    shape = bump_hunt_options(background, cb, REGIONS)["signal_shape"]
+    assert (shape.kind, shape.width, shape.n_low, shape.peak) == ("crystal_ball", 0.03, 2.0, 0.996)
     assert [s.name for s in options["systematics"]] == ["l"]
     wide = BackgroundConfig(name="bumphunt", fit_range=(2.7, 5.5))
     assert bump_hunt_options(wide, stats, REGIONS)["fit_range"] == (2.7, 5.5)

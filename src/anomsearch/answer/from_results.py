@@ -32,6 +32,7 @@ from anomsearch.answer.submission import (
     write_answer,
 )
 from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.stats.signal_shape import SignalShape, signal_shape_from_options
 
 __all__ = ["answer_from_results", "claiming_trial", "submit"]
 
@@ -63,6 +64,7 @@ class _ReportInputs(NamedTuple):
     signal_region: list[float]
     sidebands: list[float]
     relative_width: float
+    signal_shape: SignalShape
 
 
 def _report_inputs(report: Any, src: str) -> _ReportInputs:
@@ -98,7 +100,14 @@ def _report_inputs(report: Any, src: str) -> _ReportInputs:
     else:
         sr = [float(v) for v in _require(report, ["config", "regions", "signal_region"], src)]
         sb = [float(v) for v in _require(report, ["config", "regions", "sidebands"], src)]
-    rel_width = float(report["config"].get("stats", {}).get("signal_width", 0.05))
+    stats = report["config"].get("stats", {})
+    rel_width = float(stats.get("signal_width", 0.05))
+    try:  # reports written before the crystal ball have no signal_shape: Gaussian
+        shape = signal_shape_from_options(
+            str(stats.get("signal_shape", "gaussian")), rel_width, stats.get("crystal_ball")
+        )
+    except ConfigError as exc:
+        raise DataFormatError(f"{src}: config.stats: {exc}") from None
     return _ReportInputs(
         p_value=p0,
         best_window=best_window,
@@ -110,6 +119,7 @@ def _report_inputs(report: Any, src: str) -> _ReportInputs:
         signal_region=sr,
         sidebands=sb,
         relative_width=rel_width,
+        signal_shape=shape,
     )
 
 
@@ -195,6 +205,7 @@ def answer_from_results(
         relative_width=inputs.relative_width,
         mass_range=(float(edges[0]), float(edges[-1])),
         background_covariance=cov,
+        signal_shape=inputs.signal_shape,
     )
     in_sr = (mjj >= sr[0]) & (mjj < sr[1])
     in_sb = (mjj >= sb[0]) & (mjj < sb[1]) & ~in_sr
@@ -229,6 +240,7 @@ def answer_from_results(
                 "n_selected_sidebands": int(in_sb.sum()),
                 "n_background_sr": float(expected.sum()),
                 "relative_mass_width": inputs.relative_width,
+                "signal_shape": inputs.signal_shape.to_dict(),
                 "background_covariance": "full" if inputs.full_covariance else "diagonal",
             }
         },

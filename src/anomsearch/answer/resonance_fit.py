@@ -5,11 +5,12 @@ The model of the expected counts in bin ``i`` is
 .. math:: \\nu_i(m, s) = b_i + s\\,G_i(m),
 
 with ``b_i`` the background prediction (e.g. the sideband-fit interpolation into the signal
-region, :class:`~anomsearch.background.sideband_fit.BackgroundPrediction`) and ``G_i(m)`` a
-Gaussian resonance of mass ``m`` and width ``relative_width * m`` integrated over the bins and
-normalised to one over them
-(:func:`~anomsearch.stats.bumphunt_model.gaussian_signal_template`), so ``s`` is the number of
-signal events in the fitted bins. The mass is free inside ``mass_range``, ``s >= 0``.
+region, :class:`~anomsearch.background.sideband_fit.BackgroundPrediction`) and ``G_i(m)`` the
+resonance of mass ``m`` -- a Gaussian of width ``relative_width * m``, or a crystal ball with a
+radiative low tail (:class:`~anomsearch.stats.SignalShape`, scaling with ``m``) -- integrated over
+the bins and normalised to one over them, so ``s`` is the number of signal events in the fitted
+bins. The fitted ``m`` is the resonance's mass, not where its mjj peaks: a crystal ball peaks at
+``peak * m`` with its tail below. The mass is free inside ``mass_range``, ``s >= 0``.
 
 When a background covariance ``C`` is given, the background is profiled: ``b = b0 + V
 sqrt(w) theta`` with ``C = V diag(w) V^T`` (eigen-decomposition, negligible eigenvalues dropped)
@@ -40,11 +41,10 @@ from typing import NamedTuple
 import numpy as np
 from iminuit import Minuit
 from scipy.optimize import brentq
-from scipy.special import ndtr
 
 from anomsearch.background.sideband_fit import BackgroundPrediction
 from anomsearch.exceptions import ConfigError, DataFormatError
-from anomsearch.stats.bumphunt_model import gaussian_signal_template
+from anomsearch.stats.signal_shape import GAUSSIAN, SignalShape
 
 __all__ = ["ResonanceFit", "fit_resonance_mass"]
 
@@ -94,13 +94,14 @@ class _Model:
         counts: np.ndarray,
         edges: np.ndarray,
         background: np.ndarray,
-        relative_width: float,
+        shape: SignalShape,
         loadings: np.ndarray,
     ) -> None:
         self.n = counts
         self.edges = edges
         self.b0 = background
-        self.rel = relative_width
+        self.shape = shape
+        self.rel = shape.width
         self.L = loadings  # (n_bins, n_nuisance)
         # log(n!) - n log n + n pieces: NLL measured from the saturated model (deviance / 2).
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -111,12 +112,12 @@ class _Model:
         return int(self.L.shape[1])
 
     def template(self, mass: float) -> np.ndarray:
-        """Same as :func:`gaussian_signal_template` (which validates and raises), inlined for
-        speed: it is evaluated thousands of times per fit."""
-        frac = np.diff(ndtr((self.edges - mass) / (self.rel * mass)))
+        """The shape's template at ``mass`` without :meth:`SignalShape.template`'s checks
+        (evaluated thousands of times per fit); zeros where it has no probability."""
+        frac = np.diff(self.shape.cdf(self.edges / mass))
         total = float(frac.sum())
         if not (math.isfinite(total) and total > 1e-12):
-            return gaussian_signal_template(self.edges, mass=mass, width=self.rel * mass)
+            return np.zeros_like(frac)
         return frac / total
 
     def background(self, theta: np.ndarray) -> np.ndarray:
@@ -132,16 +133,8 @@ class _Model:
         return float(value + 0.5 * np.dot(theta, theta))
 
     def template_and_derivative(self, mass: float) -> tuple[np.ndarray, np.ndarray]:
-        """``G(m)`` and ``dG/dm`` (analytic; the width scales with the mass)."""
-        r = self.rel
-        z = (self.edges - mass) / (r * mass)
-        frac = np.diff(ndtr(z))
-        dfrac = np.diff(np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi) * (-self.edges))
-        dfrac /= r * mass * mass
-        total = float(frac.sum())
-        if not total > 1e-12:  # same condition as gaussian_signal_template
-            return self.template(mass), np.zeros_like(frac)
-        return frac / total, dfrac / total - frac * float(dfrac.sum()) / total**2
+        """``G(m)`` and ``dG/dm`` (analytic; the shape scales with the mass)."""
+        return self.shape.template_and_derivative(self.edges, mass)
 
     def grad(self, params: np.ndarray) -> np.ndarray:
         if not np.all(np.isfinite(params)):
@@ -396,6 +389,7 @@ def fit_resonance_mass(
     mass_range: tuple[float, float],
     background_covariance: np.ndarray | None = None,
     n_grid: int | None = None,
+    signal_shape: SignalShape | None = None,
 ) -> ResonanceFit:
     """Fit the resonance mass and the signal yield on top of a background prediction.
 
@@ -413,6 +407,9 @@ def fit_resonance_mass(
         n_grid: number of masses in the start grid and in the profile scan; default: spacing
             of a quarter of the resonance width at the low end of ``mass_range`` (at least 21,
             at most 401 points).
+        signal_shape: the resonance's shape (:class:`~anomsearch.stats.SignalShape`, e.g. a
+            crystal ball with a radiative low tail), its width replaced by ``relative_width``;
+            None: a Gaussian.
 
     Returns:
         The :class:`ResonanceFit`.
@@ -427,19 +424,29 @@ def fit_resonance_mass(
 
     Examples:
         >>> edges = np.linspace(3.0, 4.0, 21)
-        >>> from anomsearch.stats.bumphunt_model import gaussian_signal_template
+        >>> from anomsearch.stats import DIJET_CRYSTAL_BALL, gaussian_signal_template
         >>> bkg = np.full(20, 100.0)
         >>> asimov = bkg + 400.0 * gaussian_signal_template(edges, mass=3.5, width=0.035)
         >>> fit = fit_resonance_mass(asimov, edges, bkg, relative_width=0.01,
         ...                          mass_range=(3.1, 3.9))
         >>> round(fit.mass, 4), round(fit.n_signal, 1), fit.converged
         (3.5, 400.0, True)
+
+        A resonance with a radiative tail, fitted with its own shape:
+
+        >>> cb = DIJET_CRYSTAL_BALL._replace(width=0.03)
+        >>> tail = bkg + 400.0 * cb.template(edges, 3.5)
+        >>> fit = fit_resonance_mass(tail, edges, bkg, relative_width=0.03,
+        ...                          mass_range=(3.1, 3.9), signal_shape=cb)
+        >>> round(fit.mass, 4), round(fit.n_signal, 1)
+        (3.5, 400.0)
     """
     n, edges, b, cov, mrange = _check_inputs(
         counts, bin_edges, background, relative_width, mass_range, background_covariance
     )
     n_grid = _grid_size(n_grid, relative_width, mrange)
-    model = _Model(n, edges, b, float(relative_width), _loadings(cov, n.size))
+    shape = (signal_shape or GAUSSIAN)._replace(width=float(relative_width))
+    model = _Model(n, edges, b, shape.validated(where="resonance fit"), _loadings(cov, n.size))
 
     grid = np.linspace(mrange[0], mrange[1], n_grid)
     scan = _profile_scan(model, grid)

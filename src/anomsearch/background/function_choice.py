@@ -42,7 +42,6 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 from iminuit import Minuit
-from scipy.special import ndtr
 from scipy.stats import chi2 as chi2_dist
 from scipy.stats import f as f_dist
 
@@ -63,6 +62,7 @@ from anomsearch.background.sideband_fit import (
     validate_fit_binning,
 )
 from anomsearch.exceptions import ConfigError, DataFormatError, FitError
+from anomsearch.stats.signal_shape import GAUSSIAN, SignalShape
 
 __all__ = [
     "FunctionChoice",
@@ -522,6 +522,7 @@ def spurious_signal(
     n_params: int,
     signal_mass: float,
     signal_width: float,
+    signal_shape: SignalShape | None = None,
     sqrt_s: float = DEFAULT_SQRT_S,
 ) -> SpuriousSignal:
     """Fit signal + background to a background-only spectrum: the spurious signal of a function.
@@ -548,6 +549,9 @@ def spurious_signal(
         n_params: 3, 4 or 5 dijet-function parameters.
         signal_mass: Gaussian signal mean (TeV).
         signal_width: Gaussian signal width (TeV), e.g. the mjj resolution.
+        signal_shape: the signal's shape instead of a Gaussian (e.g. a crystal ball with a
+            radiative tail, :class:`~anomsearch.stats.SignalShape`), placed at ``signal_mass``
+            with its width replaced by ``signal_width``.
         sqrt_s: centre-of-mass energy in TeV.
 
     Returns:
@@ -574,7 +578,8 @@ def spurious_signal(
     edges, in_sr, n = _checked_template(
         background_template, bin_edges, signal_region, n_params, signal_mass, signal_width, sqrt_s
     )
-    frac = np.diff(ndtr((edges - signal_mass) / signal_width))
+    shape = (signal_shape or GAUSSIAN)._replace(width=signal_width / signal_mass)
+    frac = np.diff(shape.cdf(edges / signal_mass))
     sr_frac = float(frac[in_sr].sum())
     template = frac / sr_frac
 

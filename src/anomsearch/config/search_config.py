@@ -255,6 +255,12 @@ class SearchConfig:
         if self.data.source == "pythia":
             self._resolve_pythia()
         self._resolve_extra_features()
+        if self.stats.signal_shape == "auto":
+            # the toy generator's resonance is Gaussian; generated or real dijet resonances have
+            # a radiative low tail
+            kind = "gaussian" if self.data.source == "toy" else "crystal_ball"
+            stats = dataclasses.replace(self.stats, signal_shape=kind)
+            object.__setattr__(self, "stats", stats)
         if self.data.source == "toy" and self.data.toy is not None:
             from anomsearch.search.coverage import check_mjj_coverage
 

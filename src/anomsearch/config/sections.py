@@ -36,6 +36,13 @@ from anomsearch.data.generate.toy import ToyConfig
 from anomsearch.data.generate.toy_simulation import SimulationMismodelling
 from anomsearch.data.regions import Regions
 from anomsearch.exceptions import ConfigError
+from anomsearch.stats.signal_shape import (
+    DIJET_CRYSTAL_BALL,
+    GAUSSIAN,
+    SIGNAL_SHAPE_KINDS,
+    SignalShape,
+    signal_shape_from_options,
+)
 from anomsearch.stats.systematics import Systematic, systematics_from_config
 
 log = logging.getLogger(__name__)
@@ -517,9 +524,16 @@ class BackgroundConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class StatsConfig:
-    """``stats``: the statistical model and inference."""
+    """``stats``: the statistical model and inference.
 
-    signal_width: float = 0.05
+    ``signal_width`` None: the shape's default, 0.05 for a Gaussian and the crystal ball's
+    measured core width (:data:`~anomsearch.stats.DIJET_CRYSTAL_BALL`) -- filled in once
+    ``signal_shape`` is resolved.
+    """
+
+    signal_width: float | None = None
+    signal_shape: str = "auto"
+    crystal_ball: Mapping[str, float] | None = None
     calculator: str = "auto"
     n_toys: int = 1000
     toys_below_background: float = 20.0
@@ -527,7 +541,25 @@ class StatsConfig:
     systematics: tuple[Systematic, ...] = ()
 
     def __post_init__(self) -> None:
-        _finite("stats.signal_width", self.signal_width, positive=True)
+        if self.signal_width is not None:
+            _finite("stats.signal_width", self.signal_width, positive=True)
+        if self.signal_shape not in ("auto", *SIGNAL_SHAPE_KINDS):
+            raise _fail(
+                "stats.signal_shape",
+                f"must be 'auto', 'gaussian' or 'crystal_ball', got {self.signal_shape!r}",
+            )
+        if self.crystal_ball is not None:
+            if not isinstance(self.crystal_ball, Mapping):
+                raise _fail("stats.crystal_ball", f"must be a mapping, got {self.crystal_ball!r}")
+            _set(self, "crystal_ball", dict(self.crystal_ball))
+            signal_shape_from_options(
+                "crystal_ball", self._width_for("crystal_ball"), self.crystal_ball
+            )
+        if self.signal_shape != "auto" and self.signal_width is None:
+            _set(self, "signal_width", self._width_for(self.signal_shape))
+        if self.signal_shape == "crystal_ball":  # resolved: every tail parameter recorded
+            tails = self.shape()._asdict()
+            _set(self, "crystal_ball", {k: tails[k] for k in SignalShape._fields[2:]})
         if self.calculator not in ("asymptotics", "toybased", "auto"):
             raise _fail(
                 "stats.calculator",
@@ -544,14 +576,32 @@ class StatsConfig:
         except ConfigError as exc:
             raise ConfigError(f"config field {exc}") from None
 
+    def shape(self) -> SignalShape:
+        """The resonance's mjj shape of every bump hunt and of the answer's mass fit
+        (``auto``, before :class:`~anomsearch.config.SearchConfig` resolves it: a Gaussian)."""
+        kind = "gaussian" if self.signal_shape == "auto" else self.signal_shape
+        return signal_shape_from_options(kind, self._width_for(kind), self.crystal_ball)
+
+    def _width_for(self, kind: str) -> float:
+        """``signal_width``, or the default core width of ``kind``."""
+        if self.signal_width is not None:
+            return float(self.signal_width)
+        return DIJET_CRYSTAL_BALL.width if kind == "crystal_ball" else GAUSSIAN.width
+
     def to_dict(self) -> dict[str, Any]:
         """The section as the resolved config writes it."""
         systematics = [
             {k: _plain(v) for k, v in s._asdict().items() if v is not None}
             for s in self.systematics
         ]
-        return {
+        out: dict[str, Any] = {
             "signal_width": self.signal_width,
+            "signal_shape": self.signal_shape,
+        }
+        if self.crystal_ball is not None:
+            out["crystal_ball"] = dict(self.crystal_ball)
+        return {
+            **out,
             "calculator": self.calculator,
             "n_toys": self.n_toys,
             "toys_below_background": self.toys_below_background,

@@ -41,8 +41,8 @@ from anomsearch.stats import (
     add_common_systematics,
     build_bumphunt_spec,
     discovery_test,
-    gaussian_signal_template,
 )
+from anomsearch.stats.signal_shape import GAUSSIAN, SignalShape
 
 __all__ = ["ASYMPTOTIC", "BumpHuntResult", "DiscoveryOptions", "aligned_bin_edges", "bump_hunt"]
 
@@ -202,7 +202,7 @@ def _fit_gate(
     edges: np.ndarray,
     signal_region: tuple[float, float],
     fit: SidebandFit,
-    signal_width: float,
+    signal_shape: SignalShape,
     min_fit_p_value: float,
 ) -> float:
     """The fit-quality gate's statistic (:mod:`anomsearch.search.fit_gate`; NaN when off)."""
@@ -213,7 +213,8 @@ def _fit_gate(
         bin_edges=edges,
         signal_region=signal_region,
         n_params=fit.n_params,
-        relative_width=signal_width,
+        relative_width=signal_shape.width,
+        signal_shape=signal_shape,
     )
     if gate_p_value < min_fit_p_value:
         log.info(
@@ -237,7 +238,7 @@ def bump_hunt(
     fit_range: tuple[float, float],
     bin_width: float,
     n_params: int | str = 4,
-    signal_width: float = 0.05,
+    signal_shape: SignalShape = GAUSSIAN,
     folds: np.ndarray | None = None,
     systematics: Sequence[Systematic] = (),
     min_fit_p_value: float = 0.0,
@@ -257,7 +258,10 @@ def bump_hunt(
         n_params: number of parameters of the dijet function (3, 4 or 5), or ``"auto"``: chosen by
             the nested F-test (:func:`anomsearch.background.choose_dijet_function`), with the
             difference to the alternative order as a ``histosys`` (``bkg_function_choice``).
-        signal_width: relative mjj resolution of the signal template (width = signal_width * mass).
+        signal_shape: the resonance's mjj shape (:class:`~anomsearch.stats.SignalShape`: a
+            Gaussian of relative width 0.05 by default, or a crystal ball with a radiative low
+            tail), placed at the SR centre: the template of the pyhf model, the gate's and the
+            spurious-signal test's.
         folds: fold of each event, for per-fold thresholds (default: one threshold).
         systematics: common normalisation systematics (luminosity, signal efficiency, ...) added
             to the pyhf model (:func:`anomsearch.stats.add_common_systematics`).
@@ -295,9 +299,7 @@ def bump_hunt(
     prediction = predict_background(fit)
     sr_bins = (edges[:-1] >= regions.sr_low - 1e-9) & (edges[1:] <= regions.sr_high + 1e-9)
     observed_sr = np.asarray(fit.counts)[sr_bins]
-    template = gaussian_signal_template(
-        prediction.bin_edges, mass=regions.sr_center, width=signal_width * regions.sr_center
-    )
+    template = signal_shape.template(prediction.bin_edges, regions.sr_center)
 
     def model_and_test() -> tuple[dict[str, Any], DiscoveryResult]:
         spec = build_bumphunt_spec(
@@ -332,7 +334,7 @@ def bump_hunt(
                 prediction.expected, spurious.systematic * template
             )
             spec, discovery = model_and_test()
-    gate_p_value = _fit_gate(counts, edges, signal_region, fit, signal_width, min_fit_p_value)
+    gate_p_value = _fit_gate(counts, edges, signal_region, fit, signal_shape, min_fit_p_value)
     log.info(
         "bump hunt: observed %d, expected %.1f +- %.1f in the SR; Z = %.2f (p0 = %.3g), "
         "mu_hat = %.1f",

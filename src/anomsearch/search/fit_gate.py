@@ -27,6 +27,7 @@ from scipy import stats
 
 from anomsearch.background import spurious_signal
 from anomsearch.exceptions import DataFormatError, FitError
+from anomsearch.stats.signal_shape import SignalShape
 
 __all__ = ["GATE_MASS_FRACTIONS", "signal_plus_background_p_value"]
 
@@ -43,6 +44,7 @@ def signal_plus_background_p_value(
     signal_region: tuple[float, float],
     n_params: int,
     relative_width: float,
+    signal_shape: SignalShape | None = None,
 ) -> float:
     """The best goodness-of-fit p-value of signal + background over all bins.
 
@@ -52,6 +54,8 @@ def signal_plus_background_p_value(
         signal_region: the SR (TeV).
         n_params: parameters of the dijet function.
         relative_width: signal width / signal mass.
+        signal_shape: the resonance's shape (tails, peak position), its width replaced by
+            ``relative_width``; None: a Gaussian.
 
     Returns:
         The largest p-value over the signal masses of :data:`GATE_MASS_FRACTIONS`; 0 when no
@@ -81,6 +85,7 @@ def signal_plus_background_p_value(
                 n_params=n_params,
                 signal_mass=mass,
                 signal_width=relative_width * mass,
+                signal_shape=signal_shape,
             )
         except (DataFormatError, FitError) as exc:
             log.debug("fit-quality gate: no signal + background fit at %.3g TeV: %s", mass, exc)

@@ -50,6 +50,7 @@ from anomsearch.search.selection import select_at_efficiency
 from anomsearch.search.spurious import SpuriousReference
 from anomsearch.search.window import discovery_options
 from anomsearch.stats import Systematic
+from anomsearch.stats.signal_shape import GAUSSIAN, SignalShape
 
 if TYPE_CHECKING:
     from anomsearch.config import BackgroundConfig, ScanConfig, StatsConfig
@@ -451,7 +452,7 @@ def run_window(
     fit_range: tuple[float, float] | None = None,
     bin_width: float,
     n_params: int | str = 4,
-    signal_width: float = 0.05,
+    signal_shape: SignalShape = GAUSSIAN,
     min_sideband_events: int = 20,
     min_fit_p_value: float = 0.0,
     systematics: Sequence[Systematic] = (),
@@ -481,7 +482,7 @@ def run_window(
         bin_width: mjj bin width of the fit (TeV), dividing the SR.
         n_params: dijet-function parameters (3, 4, 5 or ``"auto"``), as in
             :func:`~anomsearch.search.bump_hunt.bump_hunt`.
-        signal_width: relative mjj resolution of the signal template.
+        signal_shape: the resonance's mjj shape of every bump hunt (:class:`SignalShape`).
         min_sideband_events: minimum number of selected events in the sidebands of the fit range
             for the bump hunt to run.
         min_fit_p_value: the fit-quality gate of every bump hunt
@@ -555,7 +556,7 @@ def run_window(
                 fit_range=fr,
                 bin_width=bin_width,
                 n_params=n_params,
-                signal_width=signal_width,
+                signal_shape=signal_shape,
                 folds=sub_folds,
                 systematics=systematics,
                 min_fit_p_value=min_fit_p_value,
@@ -637,7 +638,7 @@ def sliding_window_search(
     fit_range: tuple[float, float] | None = None,
     bin_width: float,
     n_params: int | str = 4,
-    signal_width: float = 0.05,
+    signal_shape: SignalShape = GAUSSIAN,
     min_sideband_events: int = 20,
     min_fit_p_value: float = 0.0,
     systematics: Sequence[Systematic] = (),
@@ -667,7 +668,7 @@ def sliding_window_search(
         fit_range: mjj range of every sideband fit; None (default): each window's own sidebands.
         bin_width: mjj bin width of the fits (TeV); must divide every SR.
         n_params: dijet-function parameters, 3, 4, 5 or ``"auto"`` (F-test).
-        signal_width: relative mjj resolution of the signal template.
+        signal_shape: the resonance's mjj shape of every bump hunt (:class:`SignalShape`).
         min_sideband_events: a (window, efficiency) whose cut keeps fewer events in the sidebands
             of its fit range is skipped.
         min_fit_p_value: fit-quality gate (:mod:`anomsearch.search.fit_gate`): an entry whose
@@ -713,7 +714,7 @@ def sliding_window_search(
         "fit_range": fit_range,
         "bin_width": bin_width,
         "n_params": n_params,
-        "signal_width": signal_width,
+        "signal_shape": signal_shape,
         "min_sideband_events": min_sideband_events,
         "min_fit_p_value": float(min_fit_p_value),
         "systematics": tuple(systematics),
@@ -810,7 +811,7 @@ def scan_search(
         fit_range=(float(scan.mjj_min), float(scan.mjj_max)),
         bin_width=float(background.bin_width),
         n_params=background.n_params,
-        signal_width=float(stats.signal_width),
+        signal_shape=stats.shape(),
         min_sideband_events=scan.min_sideband_events,
         min_fit_p_value=float(background.min_fit_p_value),
         systematics=tuple(stats.systematics),

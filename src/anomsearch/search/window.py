@@ -91,7 +91,7 @@ def bump_hunt_options(
         "fit_range": (float(fit_range[0]), float(fit_range[1])),
         "bin_width": float(background.bin_width),
         "n_params": background.n_params,
-        "signal_width": float(stats.signal_width),
+        "signal_shape": stats.shape(),
         "systematics": list(stats.systematics),
         "min_fit_p_value": float(background.min_fit_p_value),
         "test_options": discovery_options(stats),

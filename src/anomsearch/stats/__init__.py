@@ -1,5 +1,6 @@
 """anomsearch.stats: pyhf models of the search, discovery inference, CLs upper limits and
-semi-supervised classifier tests; bump-hunt and ABCD models with common systematics."""
+semi-supervised classifier tests; bump-hunt and ABCD models with common systematics; the
+resonance's mjj shape (Gaussian or crystal ball)."""
 
 from __future__ import annotations
 
@@ -30,9 +31,18 @@ from anomsearch.stats.look_elsewhere import (
     trials_factor_approximation,
 )
 from anomsearch.stats.signal_limits import SignalCountLimit, signal_count_upper_limit
+from anomsearch.stats.signal_shape import (
+    DIJET_CRYSTAL_BALL,
+    GAUSSIAN,
+    SignalShape,
+    fit_signal_shape,
+    signal_shape_from_options,
+)
 from anomsearch.stats.systematics import Systematic, add_common_systematics, systematics_from_config
 
 __all__ = [
+    "DIJET_CRYSTAL_BALL",
+    "GAUSSIAN",
     "ClassifierTestResult",
     "DiscoveryResult",
     "GlobalSignificance",
@@ -40,6 +50,7 @@ __all__ = [
     "NuisanceImpact",
     "SignalCountLimit",
     "SignalFractionBound",
+    "SignalShape",
     "Systematic",
     "UpperLimit",
     "add_common_systematics",
@@ -49,6 +60,7 @@ __all__ = [
     "classifier_test",
     "counting_experiment_spec",
     "discovery_test",
+    "fit_signal_shape",
     "gaussian_signal_template",
     "global_significance_from_toys",
     "load_workspace",
@@ -59,6 +71,7 @@ __all__ = [
     "run_pseudo_experiments",
     "signal_count_upper_limit",
     "signal_fraction_lower_bound",
+    "signal_shape_from_options",
     "systematics_from_config",
     "trials_factor_approximation",
     "upper_limit",
