@@ -40,6 +40,14 @@ def test_shipped_configs_are_valid():
         load_config(path)
 
 
+def test_analysis_configs_are_valid():
+    configs = sorted((REPO / "analyses").glob("**/*.yaml"))
+    assert configs, "no analysis configs"
+    for path in configs:
+        config = load_config(path)
+        assert config.stats.shape().kind == "crystal_ball", path  # generated or real data
+
+
 def test_defaults_filled(tmp_path):
     config = load_config(_write(tmp_path, MINIMAL))
     assert isinstance(config, SearchConfig)
