@@ -195,6 +195,7 @@ PUBLIC = {
         "global_toys_section",
         "limit_section",
         "metrics_section",
+        "no_cut_section",
         "scan_sections",
         "truth_section",
     ],
@@ -336,6 +337,7 @@ PUBLIC = {
     ],
     "anomsearch.stats": [
         "DIJET_CRYSTAL_BALL",
+        "DIJET_SHAPE_ENVELOPE",
         "GAUSSIAN",
         "ClassifierTestResult",
         "DiscoveryResult",
@@ -372,6 +374,7 @@ PUBLIC = {
     ],
     "anomsearch.stats.signal_shape": [
         "DIJET_CRYSTAL_BALL",
+        "DIJET_SHAPE_ENVELOPE",
         "GAUSSIAN",
         "SIGNAL_SHAPE_KINDS",
         "SignalShape",
@@ -492,6 +495,7 @@ PUBLIC = {
         "write_answer",
     ],
     "anomsearch.answer.resonance_fit": ["ResonanceFit", "fit_resonance_mass"],
+    "anomsearch.answer.total_signal": ["TotalSignal", "total_signal_in_spectrum"],
     "anomsearch.answer.daughter_masses": [
         "DaughterMass",
         "estimate_daughter_masses",

@@ -27,8 +27,9 @@ from anomsearch.answer import (
 )
 from anomsearch.answer.daughter_masses import DaughterMass
 from anomsearch.answer.resonance_fit import ResonanceFit
+from anomsearch.background.dijet import dijet_bin_integrals
 from anomsearch.exceptions import ConfigError, DataFormatError
-from anomsearch.stats import DIJET_CRYSTAL_BALL, SignalShape
+from anomsearch.stats import DIJET_CRYSTAL_BALL, GAUSSIAN, SignalShape
 
 LHCO_KEYS = ["p_value", "resonance_mass", "n_signal", "daughter_masses"]
 
@@ -375,11 +376,13 @@ def _fake_results(
     seed: int = 0,
     full_cov: bool = True,
     shape: SignalShape | None = None,
+    uncut_total: int | None = None,
 ):
     """A results directory as the pipeline writes it: report.json + selected_events.npz (TeV),
     with known truth: W' 3.5 TeV (3 % width, or ``shape`` with the report's stats naming it),
     X 0.5 TeV, Y 0.1 TeV on an exponential mjj background whose expectation in the SR bins is
-    exact."""
+    exact. ``uncut_total``: the uncut spectrum (``reference.no_cut``) over 2.7-5.1 TeV holds
+    this many signal events of the same shape on a dijet background of 285k events."""
     rng = np.random.default_rng(seed)
     sb_low, sr_low, sr_high, sb_high = 2.9, 3.3, 3.7, 4.1
     slope, n_bkg = 2.0, 12_000
@@ -419,6 +422,13 @@ def _fake_results(
             "stats": stats,
         },
     }
+    if uncut_total is not None:
+        wide = np.round(np.arange(2.7, 5.101, 0.1), 6)
+        signal_cdf = (shape or GAUSSIAN._replace(width=0.03)).cdf(wide / 3.5)
+        expected_uncut = dijet_bin_integrals(wide, [np.log(3e3), 10.0, 5.0, 0.0])
+        expected_uncut += uncut_total * np.diff(signal_cdf)
+        uncut = rng.poisson(expected_uncut).tolist()
+        report["reference"] = {"no_cut": {"bin_edges": wide.tolist(), "observed": uncut}}
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "report.json").write_text(json.dumps(report))
     np.savez_compressed(directory / "selected_events.npz", mjj=mjj, mj1=jets[:, 0], mj2=jets[:, 1])
@@ -452,6 +462,22 @@ def test_submit_fits_the_mass_with_the_reports_signal_shape(tmp_path):
     (tmp_path / "report.json").write_text(json.dumps(report))
     gauss = answer_from_results(tmp_path)[0]["resonance_mass"]["value"]
     assert gauss < mass["value"] - 10.0
+
+
+def test_submit_counts_the_signal_events_in_the_uncut_spectrum(tmp_path):
+    """n_signal is the signal in the data, not the selected SR yield (kept in the details)."""
+    _fake_results(tmp_path, n_signal=800, uncut_total=3000, seed=2)
+    answer, details = answer_from_results(tmp_path)
+    n_signal = answer["n_signal"]
+    assert abs(n_signal["value"] - 3000.0) < 2.5 * n_signal["uncertainty"]
+    assert n_signal["uncertainty"] > details["n_signal_selected_sr"]["uncertainty"]
+    assert details["n_signal_method"].startswith("signal + background fit of the uncut")
+    assert details["n_signal_total"]["sr_fraction"] == pytest.approx(0.94, abs=0.02)  # +-1.9 sigma
+    selected = details["n_signal_selected_sr"]["value"]
+    assert selected == pytest.approx(800.0, rel=0.25)  # the old answer: the selected SR yield
+    answer_eff, details_eff = answer_from_results(tmp_path, signal_efficiency=0.5)
+    assert answer_eff["n_signal"]["value"] == pytest.approx(selected / 0.5)
+    assert details_eff["n_signal_method"].startswith("selected yield")
 
 
 def test_submit_without_signal_claims_nothing(tmp_path):

@@ -1,7 +1,8 @@
 """The LHC Olympics black-box answer: build, check, write and load it
 (:mod:`anomsearch.answer.submission`), from a finished run's results
 (:mod:`anomsearch.answer.from_results`) with the resonance fit
-(:mod:`anomsearch.answer.resonance_fit`) and the daughter-jet masses
+(:mod:`anomsearch.answer.resonance_fit`), the signal count in the uncut spectrum
+(:mod:`anomsearch.answer.total_signal`) and the daughter-jet masses
 (:mod:`anomsearch.answer.daughter_masses`), and score it against a master key
 (:mod:`anomsearch.answer.scoring`)."""
 

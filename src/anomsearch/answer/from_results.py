@@ -31,7 +31,8 @@ from anomsearch.answer.submission import (
     build_answer_details,
     write_answer,
 )
-from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.answer.total_signal import TotalSignal, total_signal_in_spectrum
+from anomsearch.exceptions import ConfigError, DataFormatError, FitError
 from anomsearch.stats.signal_shape import SignalShape, signal_shape_from_options
 
 __all__ = ["answer_from_results", "claiming_trial", "submit"]
@@ -226,6 +227,9 @@ def answer_from_results(
         "mass_unit_gev": mass_unit_gev,
         "signal_efficiency": signal_efficiency,
     }
+    total = _total_signal(report, inputs, resonance.mass, str(report_path))
+    if total is not None and signal_efficiency == 1.0:
+        options["n_signal"] = (max(total.n_signal, 0.0), total.n_signal_error)
     answer = build_answer(**options)
     details = build_answer_details(
         **options,
@@ -242,10 +246,48 @@ def answer_from_results(
                 "relative_mass_width": inputs.relative_width,
                 "signal_shape": inputs.signal_shape.to_dict(),
                 "background_covariance": "full" if inputs.full_covariance else "diagonal",
-            }
+            },
+            "n_signal_method": (
+                "selected yield in the SR bins / signal_efficiency"
+                if "n_signal" not in options
+                else "signal + background fit of the uncut spectrum at the fitted mass, "
+                "divided by the signal shape's fraction in the SR bins"
+            ),
+            "n_signal_total": None if total is None else total.to_dict(),
+            "n_signal_selected_sr": {
+                "value": resonance.n_signal,
+                "uncertainty": resonance.n_signal_error,
+            },
         },
     )
     return answer, details
+
+
+def _total_signal(
+    report: dict[str, Any], inputs: _ReportInputs, mass: float, src: str
+) -> TotalSignal | None:
+    """The signal count in the uncut spectrum (``reference.no_cut``); None for a report without
+    that spectrum (written before it was recorded) or a fit that does not converge."""
+    no_cut = (report.get("reference") or {}).get("no_cut") or {}
+    if "observed" not in no_cut or "bin_edges" not in no_cut:
+        log.warning(
+            "%s: no uncut spectrum (reference.no_cut.observed): n_signal is the selected yield "
+            "in the SR bins, not the signal events in the data",
+            src,
+        )
+        return None
+    try:
+        return total_signal_in_spectrum(
+            np.asarray(no_cut["observed"], dtype=float),
+            np.asarray(no_cut["bin_edges"], dtype=float),
+            signal_region=(inputs.signal_region[0], inputs.signal_region[1]),
+            mass=mass,
+            shape=inputs.signal_shape,
+            n_params=int((report.get("background") or {}).get("n_params", 4)),
+        )
+    except (FitError, DataFormatError, ConfigError) as exc:
+        log.warning("%s: no signal count from the uncut spectrum (%s)", src, exc)
+        return None
 
 
 def claiming_trial(report: dict[str, Any]) -> str:

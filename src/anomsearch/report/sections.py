@@ -40,6 +40,7 @@ __all__ = [
     "global_toys_section",
     "limit_section",
     "metrics_section",
+    "no_cut_section",
     "scan_sections",
     "truth_section",
 ]
@@ -66,6 +67,16 @@ def bump_hunt_summary(hunt: BumpHuntResult) -> dict[str, Any]:
         "gate_p_value": finite_or_none(hunt.gate_p_value),
         "fit_passed": hunt.fit_passed,
         "spurious_signal": None if hunt.spurious is None else hunt.spurious.to_dict(),
+    }
+
+
+def no_cut_section(hunt: BumpHuntResult) -> dict[str, Any]:
+    """``reference.no_cut``: the bump hunt without the cut, and its spectrum over the fit range
+    (``bin_edges``, ``observed``: the answer's total signal count is fitted to it)."""
+    return {
+        **bump_hunt_summary(hunt),
+        "bin_edges": np.asarray(hunt.fit.bin_edges).tolist(),
+        "observed": np.asarray(hunt.fit.counts).astype(int).tolist(),
     }
 
 
@@ -386,7 +397,7 @@ def build_report(
             "n_selected_fit_range": int(np.sum(hunt.fit.counts)),
         },
         "background": background_section(hunt),
-        "reference": {"no_cut": bump_hunt_summary(window.no_cut)},
+        "reference": {"no_cut": no_cut_section(window.no_cut)},
         "metrics": metrics_section(window.scores, events, in_sr),
         "decorrelation": decorrelation,
         "truth": truth_section(events, hunt, in_sr),

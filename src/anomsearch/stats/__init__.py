@@ -33,6 +33,7 @@ from anomsearch.stats.look_elsewhere import (
 from anomsearch.stats.signal_limits import SignalCountLimit, signal_count_upper_limit
 from anomsearch.stats.signal_shape import (
     DIJET_CRYSTAL_BALL,
+    DIJET_SHAPE_ENVELOPE,
     GAUSSIAN,
     SignalShape,
     fit_signal_shape,
@@ -42,6 +43,7 @@ from anomsearch.stats.systematics import Systematic, add_common_systematics, sys
 
 __all__ = [
     "DIJET_CRYSTAL_BALL",
+    "DIJET_SHAPE_ENVELOPE",
     "GAUSSIAN",
     "ClassifierTestResult",
     "DiscoveryResult",

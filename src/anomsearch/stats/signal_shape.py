@@ -40,6 +40,7 @@ from anomsearch.exceptions import ConfigError, DataFormatError, FitError
 
 __all__ = [
     "DIJET_CRYSTAL_BALL",
+    "DIJET_SHAPE_ENVELOPE",
     "GAUSSIAN",
     "SIGNAL_SHAPE_KINDS",
     "SignalShape",
@@ -223,6 +224,17 @@ DIJET_CRYSTAL_BALL = SignalShape(
     n_low=3.9,
     alpha_high=0.95,
     n_high=3.6,
+)
+
+
+#: The tails of the package's Pythia resonances at 3.5 TeV that differ most from
+#: :data:`DIJET_CRYSTAL_BALL` (``benchmarks/results/signal_shape.json``): a W' -> X Y with two-prong
+#: daughters (the shortest low tail: 68% of it in a 0.4 TeV window) and an excited quark q* -> q g
+#: (the longest: 47%). The envelope of a resonance whose kind is unknown, e.g. for the systematic
+#: error of a signal count extrapolated from the SR (:mod:`anomsearch.answer.total_signal`).
+DIJET_SHAPE_ENVELOPE = (
+    SignalShape("crystal_ball", 0.025, 0.997, 0.537, 6.61, 0.871, 4.88),
+    SignalShape("crystal_ball", 0.027, 0.992, 0.310, 6.24, 0.820, 2.82),
 )
 
 

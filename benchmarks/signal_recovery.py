@@ -1,0 +1,168 @@
+"""Recovery of the black-box answer on injections: pulls of the signal count, the resonance mass
+and the daughter masses.
+
+Runs the whole chain (``anomsearch.workflow.run``, then the answer from its results as
+``anomsearch submit`` makes it) on toy datasets with ``--injections`` signal events and seeds
+``--seeds``, and compares the answer's measurements (``answer_details.json`` ``measurements``,
+also where the answer withholds them) with the truth: the signal events in the data (the
+report's ``truth.n_signal``), the toy's resonance and daughter masses. A pull is
+``(measured - truth) / uncertainty``; an answer that covers the truth has pulls of mean ~0 and
+width ~1. The base config is ``configs/quickstart.yaml`` (1M toy events, CWoLa, 1% cut in
+3.3-3.7 TeV); ``--mass-mjj-power`` sets the toy's feature-mjj correlation.
+
+Usage:
+    python benchmarks/signal_recovery.py --injections 300 600 1000 --seeds 1 2 3 ... 20
+
+Writes ``benchmarks/results/signal_recovery.json`` (``--out``) and prints the table.
+
+References:
+    LHC Olympics 2020 (answers and scoring): arXiv:2101.08320.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from anomsearch import workflow
+from anomsearch._io import write_json_atomic
+from anomsearch.answer import answer_from_results
+from anomsearch.data.generate.toy import ToyConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def run_one(base: dict[str, Any], n_signal: int, seed: int, args: Any) -> dict[str, Any]:
+    """The chain and the answer on one injected toy dataset."""
+    config = copy.deepcopy(base)
+    config["seed"] = seed
+    config["name"] = f"recovery_{n_signal}_{seed}"
+    config["injection"] = {"n_signal": n_signal}
+    config["data"]["n_background"] = args.n_background
+    config["data"]["toy"] = {**config["data"].get("toy", {}), "mass_mjj_power": args.mass_mjj_power}
+    config["output"] = {"plots": False}
+    config.setdefault("compute", {})["cache"] = False
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = workflow.run(config, output_dir=Path(tmp) / "out")
+        _, details = answer_from_results(Path(tmp) / "out")
+    toy = ToyConfig()
+    truth = {
+        "n_signal": float(result.report["truth"]["n_signal"]),
+        "resonance_mass_gev": 1000.0 * toy.resonance_mass,
+        "daughter_masses_gev": sorted([1000.0 * toy.mass_x, 1000.0 * toy.mass_y]),
+    }
+    measured = details["measurements"]
+    pulls = {
+        "n_signal": _pull(measured.get("n_signal"), truth["n_signal"]),
+        "resonance_mass": _pull(measured.get("resonance_mass_gev"), truth["resonance_mass_gev"]),
+    }
+    daughters = sorted(measured.get("daughter_masses_gev") or [], key=lambda d: d["value"])
+    for k, (d, t) in enumerate(zip(daughters, truth["daughter_masses_gev"], strict=False)):
+        pulls[f"daughter_mass_{k}"] = _pull(d, t)
+    return {
+        "n_injected": n_signal,
+        "seed": seed,
+        "local_z": result.report["significance"],
+        "claimed": details["claimed_signal"],
+        "truth": truth,
+        "measured": measured,
+        "n_signal_selected_sr": details.get("n_signal_selected_sr"),
+        "n_signal_total": details.get("n_signal_total"),
+        "pulls": pulls,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def _pull(measurement: dict[str, float] | None, truth: float) -> float | None:
+    if not measurement or not measurement.get("uncertainty"):
+        return None
+    return (measurement["value"] - truth) / measurement["uncertainty"]
+
+
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pull mean, width and count per injection and quantity."""
+    out = []
+    for n in sorted({r["n_injected"] for r in rows}):
+        subset = [r for r in rows if r["n_injected"] == n]
+        entry: dict[str, Any] = {"n_injected": n, "n_datasets": len(subset)}
+        entry["median_local_z"] = float(np.median([r["local_z"] for r in subset]))
+        entry["fraction_claimed"] = float(np.mean([r["claimed"] for r in subset]))
+        for q in ("n_signal", "resonance_mass", "daughter_mass_0", "daughter_mass_1"):
+            values = [r["pulls"].get(q) for r in subset]
+            values = [v for v in values if v is not None and math.isfinite(v)]
+            entry[q] = {
+                "n": len(values),
+                "mean": float(np.mean(values)) if values else None,
+                "std": float(np.std(values, ddof=1)) if len(values) > 1 else None,
+            }
+        out.append(entry)
+    return out
+
+
+def print_table(summary: list[dict[str, Any]]) -> None:
+    quantities = ("n_signal", "resonance_mass", "daughter_mass_0", "daughter_mass_1")
+    print("\npulls (measured - truth) / uncertainty: mean / width (n); goal |mean| < 0.2, 0.8-1.2")
+    print(
+        f"{'injected':>8s} {'datasets':>8s} {'med. Z':>6s} {'claimed':>7s} "
+        + " ".join(f"{q:>20s}" for q in quantities)
+    )
+    for e in summary:
+        cells = []
+        for q in quantities:
+            c = e[q]
+            cells.append(
+                f"{c['mean']:+.2f} / {c['std']:.2f} ({c['n']})" if c["std"] is not None else "-"
+            )
+        print(
+            f"{e['n_injected']:8d} {e['n_datasets']:8d} {e['median_local_z']:6.2f} "
+            f"{e['fraction_claimed']:7.2f} " + " ".join(f"{c:>20s}" for c in cells)
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "quickstart.yaml")
+    parser.add_argument("--injections", type=int, nargs="+", default=[300, 600, 1000])
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(1, 21)))
+    parser.add_argument("--n-background", type=int, default=1_000_000)
+    parser.add_argument("--mass-mjj-power", type=float, default=0.0)
+    parser.add_argument("--out", type=Path, default=RESULTS / "signal_recovery.json")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    base = yaml.safe_load(args.config.read_text())
+    rows: list[dict[str, Any]] = []
+    for seed in args.seeds:
+        for n_signal in args.injections:
+            rows.append(run_one(base, n_signal, seed, args))
+            summary = summarise(rows)
+            write_json_atomic(
+                args.out,
+                {
+                    "samples": {
+                        "config": str(args.config),
+                        "n_background": args.n_background,
+                        "mass_mjj_power": args.mass_mjj_power,
+                        "injections": args.injections,
+                        "seeds": args.seeds,
+                    },
+                    "summary": summary,
+                    "rows": rows,
+                },
+            )
+        print_table(summarise(rows))
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
