@@ -496,6 +496,11 @@ PUBLIC = {
     ],
     "anomsearch.answer.resonance_fit": ["ResonanceFit", "fit_resonance_mass"],
     "anomsearch.answer.total_signal": ["TotalSignal", "total_signal_in_spectrum"],
+    "anomsearch.answer.daughter_systematics": [
+        "DaughterSystematics",
+        "daughter_masses_with_systematics",
+        "sideband_weights",
+    ],
     "anomsearch.answer.daughter_masses": [
         "DaughterMass",
         "estimate_daughter_masses",

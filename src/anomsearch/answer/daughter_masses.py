@@ -90,6 +90,7 @@ def subtracted_spectrum(
     n_background_sr: float,
     bin_edges: np.ndarray,
     n_background_sr_error: float = 0.0,
+    sb_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Background-subtracted jet-mass histogram of one jet and its covariance.
 
@@ -99,6 +100,8 @@ def subtracted_spectrum(
         n_background_sr: predicted background events in the SR after the selection.
         bin_edges: jet-mass bin edges.
         n_background_sr_error: uncertainty of ``n_background_sr``.
+        sb_weights: a weight per sideband event (e.g. interpolating the two sidebands to the SR's
+            mjj); the template's Poisson variance is then the sum of squared weights per bin.
 
     Returns:
         ``(excess, covariance)``.
@@ -109,14 +112,21 @@ def subtracted_spectrum(
         >>> d.tolist(), np.diag(cov).tolist()
         ([1.5, -0.5], [2.25, 1.75])
     """
-    n_sb_total = np.asarray(mj_sb).size
-    if n_sb_total == 0:
+    mj_sb = np.asarray(mj_sb, dtype=float)
+    weights = np.ones(mj_sb.size) if sb_weights is None else np.asarray(sb_weights, dtype=float)
+    if weights.shape != mj_sb.shape or not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise DataFormatError(
+            "daughter masses: sb_weights must be one finite weight >= 0 per sideband event"
+        )
+    n_sb_total = float(weights.sum())
+    if mj_sb.size == 0 or n_sb_total <= 0:
         raise DataFormatError("daughter masses: no selected sideband events (mj_selected_sb)")
     n_sr, _ = np.histogram(mj_sr, bins=bin_edges)
-    n_sb, _ = np.histogram(mj_sb, bins=bin_edges)
+    n_sb, _ = np.histogram(mj_sb, bins=bin_edges, weights=weights)
+    w2_sb, _ = np.histogram(mj_sb, bins=bin_edges, weights=weights * weights)
     r = float(n_background_sr) / n_sb_total
     excess = n_sr - r * n_sb
-    var = np.maximum(n_sr + r * r * n_sb, 1.0 + r * r)
+    var = np.maximum(n_sr + r * r * w2_sb, 1.0 + r * r * float(np.max(weights)) ** 2)
     cov = np.diag(var) + (float(n_background_sr_error) / n_sb_total) ** 2 * np.outer(n_sb, n_sb)
     return excess.astype(float), cov
 
@@ -272,6 +282,7 @@ def estimate_daughter_masses(
     min_width: float | None = None,
     pedestal: bool = True,
     window_widths: float = 3.0,
+    sb_weights: np.ndarray | None = None,
 ) -> list[DaughterMass]:
     """Estimate the daughter-jet masses from the selected SR and sideband events.
 
@@ -291,6 +302,7 @@ def estimate_daughter_masses(
             widths of the peak (needs at least 7 bins there), so a smooth signal component under
             the peak does not bias it; False: the Gaussian over all bins only.
         window_widths: half-width of that window in units of the first fit's Gaussian width.
+        sb_weights: a weight per sideband event for the template (:func:`subtracted_spectrum`).
 
     Returns:
         One :class:`DaughterMass` per jet column, in column order.
@@ -343,6 +355,7 @@ def estimate_daughter_masses(
             n_background_sr=n_background_sr,
             bin_edges=edges,
             n_background_sr_error=n_background_sr_error,
+            sb_weights=sb_weights,
         )
         est = _fit_peak(
             str(name),

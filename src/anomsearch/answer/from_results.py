@@ -22,7 +22,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from anomsearch.answer.daughter_masses import estimate_daughter_masses
+from anomsearch.answer.daughter_masses import DaughterMass
+from anomsearch.answer.daughter_systematics import (
+    DaughterSystematics,
+    daughter_masses_with_systematics,
+)
 from anomsearch.answer.resonance_fit import fit_resonance_mass
 from anomsearch.answer.submission import (
     AnswerFiles,
@@ -124,8 +128,11 @@ def _report_inputs(report: Any, src: str) -> _ReportInputs:
     )
 
 
-def _selected_events(events_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """``(mjj, jet masses (n, 2))`` of the selected events in ``selected_events.npz``."""
+def _selected_events(
+    events_path: Path,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``(mjj, jet masses (n, 2), scores, folds)`` of the selected events in
+    ``selected_events.npz`` (scores and folds None when the file has none)."""
     try:
         with np.load(events_path) as npz:
             missing = [k for k in ("mjj", "mj1", "mj2") if k not in npz.files]
@@ -133,13 +140,17 @@ def _selected_events(events_path: Path) -> tuple[np.ndarray, np.ndarray]:
                 raise DataFormatError(f"{events_path}: missing array(s) {missing}")
             mjj = np.asarray(npz["mjj"], dtype=float)
             jets = np.column_stack([npz["mj1"], npz["mj2"]]).astype(float)
+            scores = np.asarray(npz["score"], dtype=float) if "score" in npz.files else None
+            folds = np.asarray(npz["fold"]) if "fold" in npz.files else None
     except FileNotFoundError as exc:
         raise DataFormatError(f"{events_path}: file not found") from exc
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataFormatError(f"{events_path}: not a readable .npz file ({exc})") from exc
     if jets.shape[0] != mjj.size:
         raise DataFormatError(f"{events_path}: mjj, mj1 and mj2 must have the same length")
-    return mjj, jets
+    if scores is None or folds is None or scores.shape != mjj.shape or folds.shape != mjj.shape:
+        scores = folds = None
+    return mjj, jets, scores, folds
 
 
 def answer_from_results(
@@ -195,7 +206,7 @@ def answer_from_results(
         most_significant_window = inputs.best_window
     if not (math.isfinite(daughter_bin_width) and daughter_bin_width > 0):
         raise ConfigError(f"answer.daughter_bin_width must be > 0, got {daughter_bin_width}")
-    mjj, jets = _selected_events(events_path)
+    mjj, jets, scores, folds = _selected_events(events_path)
     edges, expected, cov = inputs.edges, inputs.expected, inputs.covariance
     sr, sb = inputs.signal_region, inputs.sidebands
 
@@ -210,14 +221,8 @@ def answer_from_results(
     )
     in_sr = (mjj >= sr[0]) & (mjj < sr[1])
     in_sb = (mjj >= sb[0]) & (mjj < sb[1]) & ~in_sr
-    top = float(jets.max()) if jets.size else 1.0
-    n_bins = max(10, math.ceil(top / daughter_bin_width))
-    daughters = estimate_daughter_masses(
-        jets[in_sr],
-        jets[in_sb],
-        n_background_sr=float(expected.sum()),
-        n_background_sr_error=float(math.sqrt(max(float(cov.sum()), 0.0))),
-        bins=np.linspace(0.0, n_bins * daughter_bin_width, n_bins + 1),
+    daughters, daughter_errors = _daughters(
+        report, inputs, (mjj, jets, scores, folds), daughter_bin_width
     )
     options = {
         "p_value": inputs.p_value,
@@ -254,6 +259,13 @@ def answer_from_results(
                 "divided by the signal shape's fraction in the SR bins"
             ),
             "n_signal_total": None if total is None else total.to_dict(),
+            "daughter_mass_errors_gev": [
+                {
+                    k: (v * mass_unit_gev if isinstance(v, float) else v)
+                    for k, v in e._asdict().items()
+                }
+                for e in daughter_errors
+            ],
             "n_signal_selected_sr": {
                 "value": resonance.n_signal,
                 "uncertainty": resonance.n_signal_error,
@@ -261,6 +273,32 @@ def answer_from_results(
         },
     )
     return answer, details
+
+
+def _daughters(
+    report: dict[str, Any],
+    inputs: _ReportInputs,
+    selected: tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None],
+    bin_width: float,
+) -> tuple[list[DaughterMass], list[DaughterSystematics]]:
+    """The daughter masses of the selected events with their systematic errors (the threshold
+    variation only where the trial cut on the score)."""
+    mjj, jets, scores, folds = selected
+    cov = inputs.covariance
+    top = float(jets.max()) if jets.size else 1.0
+    n_bins = max(10, math.ceil(top / bin_width))
+    with_cut = float((report.get("selection") or {}).get("efficiency", 0.0)) < 1.0
+    return daughter_masses_with_systematics(
+        mjj,
+        jets,
+        signal_region=(inputs.signal_region[0], inputs.signal_region[1]),
+        sidebands=(inputs.sidebands[0], inputs.sidebands[1]),
+        n_background_sr=float(inputs.expected.sum()),
+        n_background_sr_error=float(math.sqrt(max(float(cov.sum()), 0.0))),
+        bins=np.linspace(0.0, n_bins * bin_width, n_bins + 1),
+        scores=scores if with_cut else None,
+        folds=folds if with_cut else None,
+    )
 
 
 def _total_signal(
