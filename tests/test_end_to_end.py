@@ -252,6 +252,10 @@ def test_window_scan_finds_the_injected_window_and_corrects_for_look_elsewhere(t
     assert headline["efficiency"] == best["efficiency"]
     assert report["selection"]["efficiency"] == best["efficiency"]
     assert report["significance"] > 3
+    # one classifier from claim to answer: the headline is the scan's entry itself
+    assert report["significance"] == pytest.approx(best["significance"], rel=1e-9)
+    assert report["mu_hat"] == pytest.approx(best["mu_hat"], rel=1e-9)
+    assert headline["fit_range"] == [2.8, 4.6]
     details = json.loads((result.output_dir / "answer_details.json").read_text())
     assert details["source"]["signal_region_gev"] == pytest.approx(
         [1000 * best["sr_low"], 1000 * best["sr_high"]]

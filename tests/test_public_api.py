@@ -268,6 +268,7 @@ PUBLIC = {
         "generate_pythia",
     ],
     "anomsearch.workflow": [
+        "Headline",
         "SearchResult",
         "background_only_sample",
         "build_method",
@@ -458,7 +459,6 @@ PUBLIC = {
         "SkippedWindow",
         "WindowOutcome",
         "WindowResult",
-        "headline_fit_range",
         "run_window",
         "scan_search",
         "scan_windows",

@@ -45,6 +45,7 @@ from anomsearch.data.sources import (
     reference_sample,
 )
 from anomsearch.exceptions import AnomsearchError, ConfigError
+from anomsearch.methods.base import derive_seed
 from anomsearch.provenance import array_checksum
 from anomsearch.report.outputs import check_output_dir, unit_cache, write_outputs
 from anomsearch.report.outputs import output_dir as resolve_output_dir
@@ -53,10 +54,11 @@ from anomsearch.search.bump_hunt import BumpHuntResult
 from anomsearch.search.coverage import check_mjj_coverage
 from anomsearch.search.global_toys import TOY_SOURCES, scan_global_significance
 from anomsearch.search.pseudo_data import DataResampler, draw_pseudo_data, fit_data_resampler
-from anomsearch.search.scan import ScanResult, headline_fit_range, scan_search
+from anomsearch.search.scan import ScanResult, scan_search
 from anomsearch.search.window import search_window
 
 __all__ = [
+    "Headline",
     "SearchResult",
     "background_only_sample",
     "build_method",
@@ -281,29 +283,64 @@ def global_significance(
     return global_toys_section(sidak, result, toys, pseudo_data=how)
 
 
-def headline_window(
-    config: SearchConfig, scan: ScanResult | None
-) -> tuple[Regions, float, tuple[float, float] | None, str]:
-    """Where the headline analysis runs: the scan's most significant (window, efficiency) with
-    its fit range (:func:`anomsearch.search.scan.headline_fit_range`), else the config's signal
-    region, efficiency and fit range.
+class Headline(NamedTuple):
+    """Where and how the headline analysis runs (:func:`headline_window`).
 
-    Returns:
-        ``(regions, efficiency, fit_range or None for the default, "scan" or "config")``.
+    Attributes:
+        regions: its SR and sidebands.
+        efficiency: its score-cut efficiency.
+        fit_range: its sideband-fit range (None: the config's default).
+        source: ``"scan"`` (the scan's most significant entry) or ``"config"``.
+        fold_seed: seed of the fold assignment.
+        training_seed: seed of the training.
+    """
+
+    regions: Regions
+    efficiency: float
+    fit_range: tuple[float, float] | None
+    source: str
+    fold_seed: int
+    training_seed: int
+
+
+def headline_window(
+    config: SearchConfig, scan: ScanResult | None, seeds: dict[str, int]
+) -> Headline:
+    """Where the headline analysis runs: the config's signal region, efficiency and fit range;
+    after a scan, its most significant (window, efficiency) *as the scan ran it* -- the scanned
+    range as fit range, the scan's folds and the window's training seed -- so the headline is
+    the scan's entry itself, with the same classifier, the same fit and the same local Z (the
+    look-elsewhere correction covers exactly it), plus what only the headline writes (plots,
+    workspace, selected events, metrics).
     """
     if scan is None or scan.best is None or config.scan is None:
-        return config.regions.regions, float(config.background.efficiency), None, "config"
+        return Headline(
+            config.regions.regions,
+            float(config.background.efficiency),
+            None,
+            "config",
+            seeds["folds"],
+            seeds["training"],
+        )
     window = scan.best.window
-    fit_range = headline_fit_range(window, config.scan, config.background)
+    fit_range = (float(config.scan.mjj_min), float(config.scan.mjj_max))
     log.info(
-        "headline analysis in the scan's most significant window: SR [%.3f, %.3f) TeV, "
-        "efficiency %g, fit range [%.3f, %.3f) TeV",
+        "headline analysis: the scan's most significant entry, SR [%.3f, %.3f) TeV, efficiency "
+        "%g, fit range [%.3f, %.3f) TeV (window %d, its folds and training seed)",
         window.sr_low,
         window.sr_high,
         scan.best.efficiency,
         *fit_range,
+        scan.best.window_index,
     )
-    return window, float(scan.best.efficiency), fit_range, "scan"
+    return Headline(
+        window,
+        float(scan.best.efficiency),
+        fit_range,
+        "scan",
+        seeds["scan"],
+        derive_seed(seeds["scan"], scan.best.window_index),
+    )
 
 
 def _scan_with_global(
@@ -444,18 +481,18 @@ def run(
             progress=progress,
             background_sample=background_sample,
         )
-    regions, efficiency, fit_range, headline = headline_window(config, scan)
+    headline = headline_window(config, scan, seeds)
     window = search_window(
         events,
         method,
-        regions=regions,
-        efficiency=efficiency,
+        regions=headline.regions,
+        efficiency=headline.efficiency,
         background=config.background,
         stats=config.stats,
         n_folds=config.method.n_folds,
-        fold_seed=seeds["folds"],
-        training_seed=seeds["training"],
-        fit_range=fit_range,
+        fold_seed=headline.fold_seed,
+        training_seed=headline.training_seed,
+        fit_range=headline.fit_range,
         source=config.data.description,
         progress=progress,
         cache=cache,
@@ -464,7 +501,7 @@ def run(
     report, background_like = build_report(
         config,
         window,
-        headline=headline,
+        headline=headline.source,
         scan=scan,
         scan_section=scan_section,
         global_section=global_section,

@@ -60,7 +60,6 @@ __all__ = [
     "SkippedWindow",
     "WindowOutcome",
     "WindowResult",
-    "headline_fit_range",
     "run_window",
     "scan_search",
     "scan_windows",
@@ -821,12 +820,3 @@ def scan_search(
         executor=executor,
         cache=cache,
     )
-
-
-def headline_fit_range(
-    window: Regions, scan: ScanConfig, background: BackgroundConfig
-) -> tuple[float, float]:
-    """Fit range of the headline analysis in a scan's best window: ``background.fit_range``
-    widened to the window's sidebands where needed, else the scanned range (so widened)."""
-    low, high = background.fit_range or (scan.mjj_min, scan.mjj_max)
-    return (min(float(low), window.sb_low), max(float(high), window.sb_high))
