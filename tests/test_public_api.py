@@ -496,6 +496,7 @@ PUBLIC = {
     ],
     "anomsearch.answer.resonance_fit": ["ResonanceFit", "fit_resonance_mass"],
     "anomsearch.answer.total_signal": ["TotalSignal", "total_signal_in_spectrum"],
+    "anomsearch.answer.mass_profile": ["MassProfile", "profile_resonance_mass"],
     "anomsearch.answer.daughter_systematics": [
         "DaughterSystematics",
         "daughter_masses_with_systematics",

@@ -429,6 +429,8 @@ def _fake_results(
         expected_uncut += uncut_total * np.diff(signal_cdf)
         uncut = rng.poisson(expected_uncut).tolist()
         report["reference"] = {"no_cut": {"bin_edges": wide.tolist(), "observed": uncut}}
+        # the inclusive trial: the selected spectrum is the uncut one
+        background.update({"bin_edges": wide.tolist(), "observed": uncut, "n_params": 4})
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "report.json").write_text(json.dumps(report))
     np.savez_compressed(directory / "selected_events.npz", mjj=mjj, mj1=jets[:, 0], mj2=jets[:, 1])
@@ -472,6 +474,9 @@ def test_submit_counts_the_signal_events_in_the_uncut_spectrum(tmp_path):
     assert abs(n_signal["value"] - 3000.0) < 2.5 * n_signal["uncertainty"]
     assert n_signal["uncertainty"] > details["n_signal_selected_sr"]["uncertainty"]
     assert details["n_signal_method"].startswith("signal + background fit of the uncut")
+    assert details["mass_method"].startswith("profile of signal + background fits")
+    mass = answer["resonance_mass"]
+    assert abs(mass["value"] - 3500.0) < 2.5 * mass["uncertainty"]
     assert details["n_signal_total"]["sr_fraction"] == pytest.approx(0.94, abs=0.02)  # +-1.9 sigma
     selected = details["n_signal_selected_sr"]["value"]
     assert selected == pytest.approx(800.0, rel=0.25)  # the old answer: the selected SR yield

@@ -27,7 +27,8 @@ from anomsearch.answer.daughter_systematics import (
     DaughterSystematics,
     daughter_masses_with_systematics,
 )
-from anomsearch.answer.resonance_fit import fit_resonance_mass
+from anomsearch.answer.mass_profile import MassProfile, profile_resonance_mass
+from anomsearch.answer.resonance_fit import ResonanceFit, fit_resonance_mass
 from anomsearch.answer.submission import (
     AnswerFiles,
     _read_json,
@@ -207,18 +208,10 @@ def answer_from_results(
     if not (math.isfinite(daughter_bin_width) and daughter_bin_width > 0):
         raise ConfigError(f"answer.daughter_bin_width must be > 0, got {daughter_bin_width}")
     mjj, jets, scores, folds = _selected_events(events_path)
-    edges, expected, cov = inputs.edges, inputs.expected, inputs.covariance
+    expected = inputs.expected
     sr, sb = inputs.signal_region, inputs.sidebands
 
-    resonance = fit_resonance_mass(
-        inputs.observed,
-        edges,
-        expected,
-        relative_width=inputs.relative_width,
-        mass_range=(float(edges[0]), float(edges[-1])),
-        background_covariance=cov,
-        signal_shape=inputs.signal_shape,
-    )
+    sr_fit, resonance, mass_method = _resonance(report, inputs, str(report_path))
     in_sr = (mjj >= sr[0]) & (mjj < sr[1])
     in_sb = (mjj >= sb[0]) & (mjj < sb[1]) & ~in_sr
     daughters, daughter_errors = _daughters(
@@ -266,6 +259,11 @@ def answer_from_results(
                 }
                 for e in daughter_errors
             ],
+            "mass_method": mass_method,
+            "mass_sr_fit_gev": {
+                "value": sr_fit.mass * mass_unit_gev,
+                "uncertainty": sr_fit.mass_error * mass_unit_gev,
+            },
             "n_signal_selected_sr": {
                 "value": resonance.n_signal,
                 "uncertainty": resonance.n_signal_error,
@@ -299,6 +297,57 @@ def _daughters(
         scores=scores if with_cut else None,
         folds=folds if with_cut else None,
     )
+
+
+def _resonance(
+    report: dict[str, Any], inputs: _ReportInputs, src: str
+) -> tuple[ResonanceFit, ResonanceFit, str]:
+    """``(SR fit, the answer's resonance, how its mass was measured)``: the SR-bins fit gives the
+    selected yield; the mass comes from the profile over the whole selected spectrum where the
+    report has it (else from the SR fit)."""
+    sr_fit = fit_resonance_mass(
+        inputs.observed,
+        inputs.edges,
+        inputs.expected,
+        relative_width=inputs.relative_width,
+        mass_range=(float(inputs.edges[0]), float(inputs.edges[-1])),
+        background_covariance=inputs.covariance,
+        signal_shape=inputs.signal_shape,
+    )
+    profile = _mass_profile(report, inputs, src)
+    if profile is None:
+        return sr_fit, sr_fit, "fit of the SR bins on the sideband-fit background"
+    resonance = sr_fit._replace(
+        mass=profile.mass,
+        mass_error=profile.mass_error,
+        mass_errors=profile.mass_errors,
+        mass_at_limit=profile.mass_at_limit,
+    )
+    return sr_fit, resonance, "profile of signal + background fits over the selected spectrum"
+
+
+def _mass_profile(report: dict[str, Any], inputs: _ReportInputs, src: str) -> MassProfile | None:
+    """The mass profile over the selected spectrum (``background.observed``) from half an SR
+    width below the SR to half above (inside the fit range); None without that spectrum or
+    without a positive signal anywhere in the range."""
+    background = report.get("background") or {}
+    if "observed" not in background or "bin_edges" not in background:
+        return None
+    edges = np.asarray(background["bin_edges"], dtype=float)
+    low, high = inputs.signal_region
+    half = 0.5 * (high - low)
+    mass_range = (max(low - half, float(edges[1])), min(high + half, float(edges[-2])))
+    try:
+        return profile_resonance_mass(
+            np.asarray(background["observed"], dtype=float),
+            edges,
+            mass_range=mass_range,
+            shape=inputs.signal_shape,
+            n_params=int(background.get("n_params", 4)),
+        )
+    except (FitError, ConfigError, DataFormatError) as exc:
+        log.warning("%s: no mass profile of the selected spectrum (%s); SR fit used", src, exc)
+        return None
 
 
 def _total_signal(
