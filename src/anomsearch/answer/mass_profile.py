@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from anomsearch.answer.resonance_fit import _crossing as nll_crossing
 from anomsearch.background.function_choice import spurious_signal
 from anomsearch.exceptions import ConfigError, DataFormatError, FitError
 from anomsearch.stats.signal_shape import SignalShape
@@ -86,17 +87,6 @@ def _chi2_at(counts, edges, mass, shape, n_params) -> tuple[float, float] | None
         log.debug("mass profile: no fit at %.4g: %s", mass, exc)
         return None
     return float(fit.chi2), float(fit.signal)
-
-
-def _crossing(masses: np.ndarray, delta: np.ndarray, best: int, step: int) -> float | None:
-    """Distance from the best mass to where the profile rises through 1 (None: it does not)."""
-    k = best
-    while 0 <= k + step < masses.size:
-        if delta[k + step] >= 1.0 > delta[k]:
-            t = (1.0 - delta[k]) / (delta[k + step] - delta[k])
-            return abs(masses[k] + t * (masses[k + step] - masses[k]) - masses[best])
-        k += step
-    return None
 
 
 def profile_resonance_mass(
@@ -163,8 +153,9 @@ def profile_resonance_mass(
         if a2 > 0 and abs(a1 / (2 * a2)) < x[2] - x[1]:
             best_mass = float(x[1] - a1 / (2 * a2))
     delta = chi2 - best_chi2
-    down = _crossing(masses, delta, best, -1)
-    up = _crossing(masses, delta, best, +1)
+    # Delta NLL = Delta chi2 / 2 rising through 0.5 on either side of the best grid mass
+    down = nll_crossing(masses, 0.5 * delta, float(masses[best]), side=-1)
+    up = nll_crossing(masses, 0.5 * delta, float(masses[best]), side=+1)
     at_limit = down is None or up is None
     shift = best_mass - float(masses[best])  # from the grid point to the refined minimum
     errors = (
