@@ -3,9 +3,10 @@
 The background sample is the sideband-fit prediction in the SR bins
 (:class:`~anomsearch.background.sideband_fit.BackgroundPrediction`), with one ``histosys`` modifier
 per eigen-variation of the fit-parameter covariance (``bkg_fit_eig{i}``); to first order these
-reproduce the full propagated bin-to-bin covariance. The signal sample is a Gaussian resonance
-template normalised to one over the SR bins, scaled by the normfactor ``mu`` -- so ``mu`` is the
-number of signal events in the SR bins.
+reproduce the full propagated bin-to-bin covariance. The signal sample is the resonance template
+(:func:`gaussian_signal_template`, or any :class:`~anomsearch.stats.SignalShape`, e.g. a crystal
+ball with a radiative tail) normalised to one over the SR bins, scaled by the normfactor ``mu`` --
+so ``mu`` is the number of signal events in the SR bins.
 
 References:
     ROOT/HistFactory, CERN-OPEN-2012-016; pyhf, JOSS 6 (2021) 2823;
