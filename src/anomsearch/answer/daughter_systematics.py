@@ -118,8 +118,9 @@ def daughter_masses_with_systematics(
         ``(daughters, systematics)``: the estimates with ``error`` the total, and the breakdown.
 
     Raises:
-        DataFormatError, FitError, ConfigError: as :func:`estimate_daughter_masses` for the
-        nominal estimate (a variation that cannot be fitted is skipped).
+        DataFormatError: as :func:`estimate_daughter_masses` for the nominal estimate (a
+            variation that cannot be fitted is skipped).
+        ConfigError: bad bins or counts, as there.
     """
     mjj = np.asarray(mjj, dtype=float)
     in_sr = (mjj >= signal_region[0]) & (mjj < signal_region[1])
