@@ -89,6 +89,20 @@ def _chi2_at(counts, edges, mass, shape, n_params) -> tuple[float, float] | None
     return float(fit.chi2), float(fit.signal)
 
 
+def _scan(counts, edges, masses, shape, n_params) -> dict[float, tuple[float, float]]:
+    """``{mass: (chi2, signal)}`` of the converged fits at ``masses``."""
+    fits = {float(m): _chi2_at(counts, edges, float(m), shape, n_params) for m in masses}
+    return {m: f for m, f in fits.items() if f is not None}
+
+
+def _best(fits: dict[float, tuple[float, float]]) -> tuple[float, tuple[float, float]]:
+    """The mass with the smallest chi2 among those with a positive signal."""
+    positive = [(m, f) for m, f in fits.items() if f[1] > 0]
+    if not positive:
+        raise FitError("mass profile: no mass in the range gives a positive signal")
+    return min(positive, key=lambda mf: mf[1][0])
+
+
 def profile_resonance_mass(
     counts: np.ndarray,
     bin_edges: np.ndarray,
@@ -138,14 +152,17 @@ def profile_resonance_mass(
         step = 0.25 * shape.width * low
         n_grid = int(min(121, max(21, math.ceil((high - low) / step) + 1)))
     grid = np.linspace(low, high, n_grid)
-    fits = [(m, _chi2_at(n, edges, float(m), shape, n_params)) for m in grid]
-    fits = [(m, f) for m, f in fits if f is not None]
-    positive = [(m, f) for m, f in fits if f[1] > 0]
-    if not positive:
-        raise FitError("mass profile: no mass in the range gives a positive signal")
-    masses = np.array([m for m, _ in fits])
-    chi2 = np.array([f[0] for _, f in fits])
-    best_mass, (best_chi2, best_signal) = min(positive, key=lambda mf: mf[1][0])
+    fits = _scan(n, edges, grid, shape, n_params)
+    # a fine scan, 16 steps over +-2 grid steps around the minimum: a sharp profile would
+    # otherwise cross Delta chi2 = 1 between two grid masses, where interpolating a convex curve
+    # linearly puts the crossing too close (an interval too short)
+    step = float(grid[1] - grid[0])
+    centre = _best(fits)[0]
+    fine = np.linspace(max(low, centre - 2 * step), min(high, centre + 2 * step), 17)
+    fits = dict(sorted({**fits, **_scan(n, edges, fine, shape, n_params)}.items()))
+    masses = np.array(list(fits))
+    chi2 = np.array([f[0] for f in fits.values()])
+    best_mass, (best_chi2, best_signal) = _best(fits)
     best = int(np.flatnonzero(masses == best_mass)[0])
     if 0 < best < masses.size - 1:  # the parabola through the three masses around the minimum
         x, y = masses[best - 1 : best + 2], chi2[best - 1 : best + 2]
