@@ -97,7 +97,8 @@ def write_box(index: int, mass: int, n_signal: int, seed: int, args: Any) -> dic
 
 
 def run_box(box: dict[str, Any], args: Any) -> dict[str, Any]:
-    """``anomsearch run``, ``submit`` and ``score-submission`` on one box."""
+    """``anomsearch run``, ``submit`` and ``score-submission`` on one box (with
+    ``--run-missing``, a box whose results hold an answer is only read back)."""
     stem = Path(box["stem"])
     config = yaml.safe_load(TEMPLATE.read_text())
     config["name"] = stem.name
@@ -107,11 +108,12 @@ def run_box(box: dict[str, Any], args: Any) -> dict[str, Any]:
     cfg_path = stem.with_suffix(".yaml")
     cfg_path.write_text(yaml.safe_dump(config, sort_keys=False))
     exe = Path(sys.executable).parent / "anomsearch"
-    started = time.perf_counter()
-    subprocess.run([str(exe), "run", str(cfg_path)], check=True)
-    seconds = time.perf_counter() - started
     results = Path(config["output"]["dir"])
-    subprocess.run([str(exe), "submit", str(results)], check=True)
+    started = time.perf_counter()
+    if not (args.run_missing and (results / "answer.json").is_file()):
+        subprocess.run([str(exe), "run", str(cfg_path)], check=True)
+        subprocess.run([str(exe), "submit", str(results)], check=True)
+    seconds = time.perf_counter() - started
     scored = subprocess.run(
         [
             str(exe),
@@ -219,6 +221,11 @@ def main() -> None:
     )
     parser.add_argument("--n-background", type=int, default=100_000)
     parser.add_argument("--json", type=Path, default=RESULTS / "qstar_boxes.json")
+    parser.add_argument(
+        "--run-missing",
+        action="store_true",
+        help="search only the boxes without an answer in --out (resume a stopped run)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     args.out.mkdir(parents=True, exist_ok=True)
