@@ -1,0 +1,267 @@
+"""The docs results page (``docs/results.md``), rendered from the benchmarks' JSON files.
+
+Every table on the page is read from ``benchmarks/results/*.json`` -- nothing is typed by hand --
+so the page shows what the committed benchmark runs measured. ``tests/test_results_page.py``
+fails when the committed page is not what this script renders.
+
+Usage:
+    python benchmarks/results_page.py            # writes docs/results.md
+    python benchmarks/results_page.py --check    # exit 1 if docs/results.md is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+PAGE = ROOT / "docs" / "results.md"
+
+HEADER = """# Results
+
+Measured by the scripts in `benchmarks/` and rendered from their JSON files in
+`benchmarks/results/` by `python benchmarks/results_page.py` (a test keeps this page in step with
+the JSON). Sample sizes are next to every table; rerun a script to reproduce its table.
+"""
+
+
+def _fmt(value: Any, spec: str = ".2f") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return format(value, spec)
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def signal_shape(data: dict[str, Any]) -> str:
+    """``signal_shape.json``: fitted shapes and the mass bias of each template."""
+    samples = data["samples"]
+    fits = [
+        [
+            f["signal"],
+            _fmt(f["mass_tev"], ".1f"),
+            _fmt(f["median_ratio"], ".3f"),
+            _fmt(f["fraction_below_0.85"], ".3f"),
+            _fmt(f["crystal_ball"]["peak"], ".3f"),
+            _fmt(f["crystal_ball"]["width"], ".3f"),
+            _fmt(f["gaussian"]["peak"], ".3f"),
+        ]
+        for f in data["fits"]
+    ]
+    bias = [
+        [
+            r["signal"],
+            r["shape"],
+            _fmt(r["asimov_ratio"], ".4f"),
+            _fmt(r["toy_std_ratio"], ".4f"),
+            f"{r['pull_mean']:+.2f} / {r['pull_std']:.2f}",
+            _fmt(r["asimov_yield_ratio"], ".3f"),
+        ]
+        for r in data["bias"]
+    ]
+    return "\n\n".join(
+        [
+            "## Signal shape of dijet resonances (`benchmarks/signal_shape.py`)",
+            "Fits to `mjj / mass` of the package's Pythia resonances (10k events each, 5k at 3.0 "
+            "and 4.0 TeV): median, fraction below 0.85, the crystal ball's core peak and width, "
+            "and a Gaussian's peak.",
+            _table(
+                ["signal", "mass (TeV)", "median", "< 0.85", "CB peak", "CB width", "Gauss peak"],
+                fits,
+            ),
+            f"Resonance-mass fit on Asimov spectra ({samples['n_signal']:.0f} signal on "
+            f"{samples['n_background_in_fit']:.0f} QCD events, {samples['fit_range']}; "
+            f"{samples['toys']} Poisson toys for the spread and pulls): fitted / true mass, and "
+            "the fitted yield over the signal in the fit range.",
+            _table(["signal", "template", "mass ratio", "toy spread", "pulls", "yield"], bias),
+        ]
+    )
+
+
+def qstar_boxes(data: dict[str, Any]) -> str:
+    """``qstar_boxes.json``: the blind q* boxes."""
+    rows = []
+    for b in data["boxes"]:
+        best = b["best"]
+        n = (b.get("measured") or {}).get("n_signal") or {}
+        rows.append(
+            [
+                b["box"],
+                f"{b['truth_window']['s_over_sqrt_b']:.2f}",
+                _fmt(b["inclusive_local_z_truth_window"]),
+                f"[{best['sr_low']:.1f}, {best['sr_high']:.1f}] eff {best['efficiency']:g} "
+                f"Z {best['significance']:.2f}",
+                _fmt((b.get("global") or {}).get("p_value"), ".3g"),
+                "yes" if b.get("claimed") else "no",
+                _fmt(b["mass_ratio"], ".3f"),
+                f"{n['value']:.0f} +- {n['uncertainty']:.0f} ({b['truth']['n_signal']})"
+                if n
+                else "-",
+            ]
+        )
+    samples = data["samples"]
+    return "\n\n".join(
+        [
+            "## Excited-quark black boxes searched blind (`benchmarks/qstar_boxes.py`)",
+            f"{samples['n_background_per_box']} Pythia QCD events per box plus the q* events, "
+            f"searched with `{samples['config']}`; truth S/sqrt(B) in the best 0.4 TeV window, "
+            "the inclusive trial's local Z there, the scan's best entry, the global p-value, the "
+            "answer's mass over the truth and its signal count (truth in brackets).",
+            _table(
+                [
+                    "box",
+                    "truth S/sqrt(B)",
+                    "inclusive Z",
+                    "best entry",
+                    "global p",
+                    "claimed",
+                    "mass / truth",
+                    "n_signal",
+                ],
+                rows,
+            ),
+        ]
+    )
+
+
+def signal_recovery(data: dict[str, Any]) -> str:
+    """``signal_recovery.json``: pulls of the answer on injections."""
+    samples = data["samples"]
+    quantities = ("n_signal", "resonance_mass", "daughter_mass_0", "daughter_mass_1")
+    rows = []
+    for e in data["summary"]:
+        cells = [
+            f"{e[q]['mean']:+.2f} / {e[q]['std']:.2f}" if e[q]["std"] is not None else "-"
+            for q in quantities
+        ]
+        rows.append(
+            [
+                str(e["n_injected"]),
+                str(e["n_datasets"]),
+                f"{e['median_local_z']:.2f}",
+                f"{e['fraction_claimed']:.2f}",
+                *cells,
+            ]
+        )
+    return "\n\n".join(
+        [
+            "## Recovery of the answer on injections (`benchmarks/signal_recovery.py`)",
+            f"Toy data ({samples['n_background']} background events, feature-mjj correlation "
+            f"`mass_mjj_power` {samples['mass_mjj_power']}), `{Path(samples['config']).name}`, "
+            "the whole chain and `anomsearch submit` per dataset: pulls (measured - truth) / "
+            "uncertainty, mean / width (goal: |mean| < 0.2, width 0.8-1.2).",
+            _table(
+                ["injected", "datasets", "median local Z", "claimed", *quantities],
+                rows,
+            ),
+        ]
+    )
+
+
+def global_calibration(data: dict[str, Any]) -> str:
+    """``global_calibration*.json``: the data-driven global p-value."""
+    s = data["summary"]
+    rows = [
+        ["datasets", str(s["n_datasets"])],
+        ["pseudo-experiments per dataset", str(s["n_toys"])],
+        [
+            "mean max local Z: pseudo-data / datasets",
+            f"{s['mean_toy_max_z']:.2f} / {s['mean_data_max_z']:.2f}",
+        ],
+        [
+            "mean global p: pseudo-data / generator",
+            f"{s['mean_p_data']:.2f} / {s['mean_p_true']:.2f}",
+        ],
+        ["KS p of the global p against uniform", f"{s['ks_p_data_uniform']:.2g}"],
+        ["fraction with global Z > 2", f"{s['fraction_global_z_above_2']:.3f}"],
+    ]
+    return _table(
+        [
+            f"toy, {data['n_background']} events, mass_mjj_power {data['mass_mjj_power']}, "
+            f"SR exclusion {data['exclusion']}",
+            "",
+        ],
+        rows,
+    )
+
+
+def scan_calibration(data: dict[str, Any]) -> str:
+    """``scan_calibration.json``: local and max-local Z on background-only datasets."""
+    rows = [
+        [
+            f"{t['z']:.0f}",
+            f"{t['local_fraction']:.4f} +- {t['local_error']:.4f}",
+            f"{t['local_expected']:.4f}",
+            f"{t['max_fraction']:.3f} +- {t['max_error']:.3f}",
+            f"{t['max_sidak']:.3f}",
+        ]
+        for t in data["thresholds"]
+    ]
+    return "\n\n".join(
+        [
+            "## Window scan on background-only data (`benchmarks/scan_calibration.py`)",
+            f"{data['n_datasets']} toy datasets, {data['entries_per_dataset']} (window, "
+            f"efficiency) entries each; KS p of the positive local p-values "
+            f"{data['ks_local_p_given_positive']:.2f}.",
+            _table(
+                ["z", "P(local Z > z)", "asymptotic", "P(max Z > z)", "Sidak"],
+                rows,
+            ),
+        ]
+    )
+
+
+SECTIONS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+    ("signal_shape.json", signal_shape),
+    ("qstar_boxes.json", qstar_boxes),
+    ("signal_recovery*.json", signal_recovery),
+    ("scan_calibration.json", scan_calibration),
+]
+
+
+def render() -> str:
+    """The whole page."""
+    parts = [HEADER.rstrip()]
+    for pattern, section in SECTIONS:
+        for path in sorted(RESULTS.glob(pattern)):
+            parts.append(section(json.loads(path.read_text())))
+    calibrations = sorted(RESULTS.glob("global_calibration*.json"))
+    if calibrations:
+        parts.append(
+            "## Data-driven global p-value on background-only toys "
+            "(`benchmarks/global_calibration.py`)"
+        )
+        parts += [global_calibration(json.loads(p.read_text())) for p in calibrations]
+    return "\n\n".join(parts).rstrip() + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the page is stale")
+    args = parser.parse_args()
+    page = render()
+    if args.check:
+        current = PAGE.read_text() if PAGE.is_file() else ""
+        if current != page:
+            print(f"{PAGE} is out of date: run python benchmarks/results_page.py")
+            sys.exit(1)
+        return
+    tmp = PAGE.with_suffix(".tmp")
+    tmp.write_text(page)
+    tmp.replace(PAGE)
+    print(f"wrote {PAGE}")
+
+
+if __name__ == "__main__":
+    main()
