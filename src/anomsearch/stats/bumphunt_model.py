@@ -20,10 +20,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtr
 
 from anomsearch.background.sideband_fit import BackgroundPrediction
 from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.stats.signal_shape import GAUSSIAN
 
 __all__ = ["build_bumphunt_spec", "gaussian_signal_template"]
 
@@ -50,20 +50,11 @@ def gaussian_signal_template(bin_edges: np.ndarray, *, mass: float, width: float
         >>> t.round(3).tolist(), round(float(t.sum()), 12)
         ([0.142, 0.358, 0.358, 0.142], 1.0)
     """
-    e = np.asarray(bin_edges, dtype=float)
-    if e.ndim != 1 or e.size < 2 or not np.all(np.isfinite(e)) or np.any(np.diff(e) <= 0):
-        raise ConfigError("bin_edges must be a finite, strictly increasing 1-d array of >= 2 edges")
     if not (np.isfinite(mass) and np.isfinite(width) and width > 0):
         raise ConfigError(f"signal mass must be finite and width > 0, got {mass=}, {width=}")
-    cdf = ndtr((e - mass) / width)
-    frac = np.diff(cdf)
-    total = float(frac.sum())
-    if not total > 1e-12:
-        raise ConfigError(
-            f"Gaussian signal (mass {mass} TeV, width {width} TeV) has no probability in "
-            f"[{e[0]}, {e[-1]}] TeV"
-        )
-    return frac / total
+    if not mass > 0:
+        raise ConfigError(f"signal mass must be a finite number > 0, got {mass!r}")
+    return GAUSSIAN._replace(width=width / mass).template(bin_edges, mass)
 
 
 def _checked_bumphunt_inputs(
