@@ -21,6 +21,8 @@ Samples (``--samples``; each ``name:n``, generated in the order given):
     qstar           an excited quark q*(3.5 TeV) -> q g (no substructure, radiative tail)
     qstar_3000, qstar_4000  the same at 3.0 and 4.0 TeV (the signal-shape mass bias)
     qstar_3300, qstar_3800  the same at 3.3 and 3.8 TeV (the q* black boxes)
+    blackbox_a      W'(3.9 TeV) -> X(400) Y(150), two-prong daughters (a blind box of analyses/)
+    blackbox_b      W'(3.2 TeV) -> X(600) Y(200), X -> qqg three-prong (a blind box of analyses/)
     simulation      QCD dijets, A14 tune with a softer FSR (SALAD / SA-CWoLa's "simulation")
 
 Usage (niced, in the background; safe to kill and start again):
@@ -54,6 +56,12 @@ SAMPLES: dict[str, tuple[PythiaConfig, int]] = {
     "qstar_4000": (PythiaConfig(process="qstar", m_wprime=4000.0), 9109),
     "qstar_3300": (PythiaConfig(process="qstar", m_wprime=3300.0), 9110),
     "qstar_3800": (PythiaConfig(process="qstar", m_wprime=3800.0), 9111),
+    # the signals of analyses/blackbox/'s blind boxes (names that do not say what they hold)
+    "blackbox_a": (PythiaConfig(process="wprime", m_wprime=3900.0, m_x=400.0, m_y=150.0), 9112),
+    "blackbox_b": (
+        PythiaConfig(process="wprime_3prong", m_wprime=3200.0, m_x=600.0, m_y=200.0),
+        9113,
+    ),
 }
 
 

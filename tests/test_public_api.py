@@ -498,6 +498,7 @@ PUBLIC = {
     "anomsearch.answer.total_signal": ["TotalSignal", "total_signal_in_spectrum"],
     "anomsearch.answer.mass_profile": ["MassProfile", "profile_resonance_mass"],
     "anomsearch.answer.daughter_systematics": [
+        "JET_MASS_SCALE_UNCERTAINTY",
         "DaughterSystematics",
         "daughter_masses_with_systematics",
         "sideband_weights",

@@ -352,13 +352,42 @@ def submit(
             help="Signal efficiency of the score cut, to turn the fitted yield into n_signal."
         ),
     ] = 1.0,
+    jet_mass_scale: Annotated[
+        float | None,
+        typer.Option(
+            help="Relative jet-mass-scale uncertainty added to the daughter masses' errors "
+            "(default: 0.025, the spread measured on the package's Pythia chain -- set your "
+            "detector's --, and 0 for the toy generator)."
+        ),
+    ] = None,
+    min_daughter_significance: Annotated[
+        float,
+        typer.Option(
+            help="Answer a daughter mass only when its jet-mass peak holds an excess of at "
+            "least this many standard deviations..."
+        ),
+    ] = 3.0,
+    max_daughter_relative_error: Annotated[
+        float,
+        typer.Option(help="... its total error is at most this fraction of the mass..."),
+    ] = 0.1,
+    max_daughter_relative_width: Annotated[
+        float,
+        typer.Option(help="... and its peak's width is at most this fraction of the mass."),
+    ] = 0.25,
 ) -> None:
     """Write the LHC Olympics answer (answer.json, answer_details.json, answer.txt) of a run."""
     from anomsearch.answer import submit as submit_answer
 
     try:
         files = submit_answer(
-            results_dir, significance_threshold=threshold, signal_efficiency=signal_efficiency
+            results_dir,
+            significance_threshold=threshold,
+            signal_efficiency=signal_efficiency,
+            jet_mass_scale=jet_mass_scale,
+            min_daughter_significance=min_daughter_significance,
+            max_daughter_relative_error=max_daughter_relative_error,
+            max_daughter_relative_width=max_daughter_relative_width,
         )
     except AnomsearchError as exc:
         raise _fail(exc) from None

@@ -9,9 +9,11 @@ import pytest
 
 from anomsearch.answer.daughter_masses import estimate_daughter_masses
 from anomsearch.answer.daughter_systematics import (
+    JET_MASS_SCALE_UNCERTAINTY,
     daughter_masses_with_systematics,
     sideband_weights,
 )
+from anomsearch.exceptions import ConfigError
 
 SR, SB = (3.3, 3.7), (2.9, 4.1)
 BINS = np.linspace(0.0, 0.8, 81)
@@ -69,7 +71,10 @@ def test_interpolated_template_removes_the_mass_bias_of_a_falling_spectrum() -> 
     truth = (0.1, 0.5)
     for d, e, t in zip(daughters, errors, truth, strict=True):
         assert abs(d.value - t) < 2.5 * d.error
-        assert e.total == pytest.approx(math.hypot(e.statistical, e.template, e.threshold))
+        assert e.jet_mass_scale == pytest.approx(JET_MASS_SCALE_UNCERTAINTY * d.value)
+        assert e.total == pytest.approx(
+            math.hypot(e.statistical, e.template, e.threshold, e.jet_mass_scale)
+        )
         assert e.template > 0 and e.threshold >= 0 and d.error == e.total
 
 
@@ -83,6 +88,24 @@ def test_without_scores_the_threshold_systematic_is_not_evaluated() -> None:
         n_background_sr=n_bkg,
         n_background_sr_error=10.0,
         bins=BINS,
+        jet_mass_scale=0.0,
     )
     assert all(math.isnan(e.threshold) for e in errors)
     assert all(e.total == pytest.approx(math.hypot(e.statistical, e.template)) for e in errors)
+
+
+def test_jet_mass_scale_adds_a_relative_error_and_rejects_negative_values() -> None:
+    mjj, jets, _, _, n_bkg = _selected(4, mass_slope=0.0)
+    options = dict(
+        signal_region=SR, sidebands=SB, n_background_sr=n_bkg, n_background_sr_error=10.0
+    )
+    base, _ = daughter_masses_with_systematics(mjj, jets, bins=BINS, jet_mass_scale=0.0, **options)
+    scaled, errors = daughter_masses_with_systematics(
+        mjj, jets, bins=BINS, jet_mass_scale=0.1, **options
+    )
+    for b, s, e in zip(base, scaled, errors, strict=True):
+        assert s.value == b.value  # an error only, never a correction
+        assert e.jet_mass_scale == pytest.approx(0.1 * b.value)
+        assert s.error == pytest.approx(math.hypot(b.error, 0.1 * b.value))
+    with pytest.raises(ConfigError, match=r"answer\.jet_mass_scale"):
+        daughter_masses_with_systematics(mjj, jets, bins=BINS, jet_mass_scale=-0.1, **options)

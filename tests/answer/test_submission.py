@@ -377,12 +377,14 @@ def _fake_results(
     full_cov: bool = True,
     shape: SignalShape | None = None,
     uncut_total: int | None = None,
+    daughters: bool = True,
 ):
     """A results directory as the pipeline writes it: report.json + selected_events.npz (TeV),
     with known truth: W' 3.5 TeV (3 % width, or ``shape`` with the report's stats naming it),
     X 0.5 TeV, Y 0.1 TeV on an exponential mjj background whose expectation in the SR bins is
     exact. ``uncut_total``: the uncut spectrum (``reference.no_cut``) over 2.7-5.1 TeV holds
-    this many signal events of the same shape on a dijet background of 285k events."""
+    this many signal events of the same shape on a dijet background of 285k events.
+    ``daughters=False``: the signal's jets look like the background's (a q* -> qg)."""
     rng = np.random.default_rng(seed)
     sb_low, sr_low, sr_high, sb_high = 2.9, 3.3, 3.7, 4.1
     slope, n_bkg = 2.0, 12_000
@@ -401,6 +403,8 @@ def _fake_results(
         stats = {"signal_width": shape.width, "signal_shape": shape.kind}
     jets_b = np.sort(rng.gamma(2.0, 0.08, size=(n_bkg, 2)), axis=1)
     jets_s = np.column_stack([rng.normal(0.1, 0.01, n_signal), rng.normal(0.5, 0.03, n_signal)])
+    if not daughters:
+        jets_s = np.sort(rng.gamma(2.0, 0.08, size=(n_signal, 2)), axis=1)
     mjj = np.r_[mjj_b, mjj_s]
     jets = np.vstack([jets_b, jets_s])
     edges = np.round(np.arange(sr_low, sr_high + 1e-9, 0.05), 6)
@@ -521,3 +525,54 @@ def test_submit_names_missing_inputs(tmp_path):
     (tmp_path / "selected_events.npz").unlink()
     with pytest.raises(DataFormatError, match=r"selected_events\.npz"):
         answer_from_results(tmp_path)
+
+
+@pytest.mark.parametrize(("source", "expected"), [("toy", 0.0), ("lhco", 0.025), (None, 0.025)])
+def test_daughter_errors_carry_a_jet_mass_scale_except_on_the_toy(tmp_path, source, expected):
+    """The toy's jets have no detector response, a file's or Pythia's do: the daughter errors
+    include the jet-mass-scale term on those only (an explicit value overrides)."""
+    _fake_results(tmp_path, n_signal=800)
+    report = json.loads((tmp_path / "report.json").read_text())
+    if source is not None:
+        report["config"]["data"] = {"source": source}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    _, details = answer_from_results(tmp_path)
+    assert details["jet_mass_scale_uncertainty"] == expected
+    fits, errors = details["daughter_fits"], details["daughter_mass_errors_gev"]
+    assert len(fits) == len(errors) == 2
+    for fit, error in zip(fits, errors, strict=True):
+        assert error["jet_mass_scale"] == pytest.approx(expected * fit["mass_gev"])
+    _, forced = answer_from_results(tmp_path, jet_mass_scale=0.1)
+    assert forced["jet_mass_scale_uncertainty"] == 0.1
+
+
+def test_daughters_are_answered_only_with_a_significant_jet_mass_peak(tmp_path):
+    """Two-prong daughters give strong jet-mass peaks and are answered; a resonance whose jets
+    look like QCD's leaves fits to fluctuations, which stay in the details only."""
+    _fake_results(tmp_path / "xy", n_signal=800)
+    answer, details = answer_from_results(tmp_path / "xy")
+    assert len(answer["daughter_masses"]) == 2
+    assert all(p["answered"] for p in details["daughter_peaks"])
+    assert all(p["excess_significance"] >= 3 for p in details["daughter_peaks"])
+    assert all(p["relative_error"] <= 0.1 for p in details["daughter_peaks"])
+    assert all(p["relative_width"] <= 0.25 for p in details["daughter_peaks"])
+    _fake_results(tmp_path / "qg", n_signal=800, daughters=False)
+    answer, details = answer_from_results(tmp_path / "qg")
+    assert "resonance_mass" in answer and answer["daughter_masses"] == []
+    assert len(details["daughter_peaks"]) == 2
+    assert not any(p["answered"] for p in details["daughter_peaks"])
+    everything, _ = answer_from_results(
+        tmp_path / "qg",
+        min_daughter_significance=0.0,
+        max_daughter_relative_error=math.inf,
+        max_daughter_relative_width=math.inf,
+    )
+    assert len(everything["daughter_masses"]) == sum(
+        p["converged"] for p in details["daughter_peaks"]
+    )
+    with pytest.raises(ConfigError, match="min_daughter_significance"):
+        answer_from_results(tmp_path / "qg", min_daughter_significance=-1.0)
+    with pytest.raises(ConfigError, match="max_daughter_relative_error"):
+        answer_from_results(tmp_path / "qg", max_daughter_relative_error=0.0)
+    with pytest.raises(ConfigError, match="max_daughter_relative_width"):
+        answer_from_results(tmp_path / "qg", max_daughter_relative_width=-1.0)

@@ -6,12 +6,18 @@ mjj, and the lower sideband holds most events of a falling spectrum, so an unwei
 the jet-mass spectrum of a lower mjj than the SR's. :func:`sideband_weights` weighs the two
 sidebands so the template's mean mjj is the SR centre (a linear interpolation between them).
 
-Two systematic errors are added in quadrature to each daughter mass's statistical error:
+Three systematic errors are added in quadrature to each daughter mass's statistical error:
 
 * **template**: the largest shift when the template is one sideband alone (lower or upper);
 * **threshold**: the shift when the score cut is tightened to the top half of the selected
   events in each fold (the background under the peak changes with the cut; a real daughter does
   not move). Not for a selection without a cut (efficiency 1).
+* **jet mass scale**: the answer is the mass of a particle, the fit measures the peak of a
+  reconstructed jet mass; ``jet_mass_scale`` (relative) times the mass. The default,
+  :data:`JET_MASS_SCALE_UNCERTAINTY` = 2.5%, is the largest peak/truth deviation measured on the
+  package's Pythia chain for daughters of 100-500 GeV (two- and three-prong: lighter daughters'
+  peaks +1.6..+2.5%, from the underlying event in R = 1 jets; heavier -0.7..+0.6%;
+  ``benchmarks/jet_mass_response.py``). Set it for your detector.
 
 Both shifts carry some statistical fluctuation of the smaller samples, so the total is on the
 conservative side.
@@ -32,11 +38,19 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from anomsearch.answer.daughter_masses import DaughterMass, estimate_daughter_masses
-from anomsearch.exceptions import DataFormatError, FitError
+from anomsearch.exceptions import ConfigError, DataFormatError, FitError
 
-__all__ = ["DaughterSystematics", "daughter_masses_with_systematics", "sideband_weights"]
+__all__ = [
+    "JET_MASS_SCALE_UNCERTAINTY",
+    "DaughterSystematics",
+    "daughter_masses_with_systematics",
+    "sideband_weights",
+]
 
 log = logging.getLogger(__name__)
+
+#: Relative jet-mass-scale uncertainty of a daughter mass (see the module docstring).
+JET_MASS_SCALE_UNCERTAINTY = 0.025
 
 
 class DaughterSystematics(NamedTuple):
@@ -47,13 +61,15 @@ class DaughterSystematics(NamedTuple):
         statistical: the fit's error.
         template: largest shift with a one-sideband template (NaN: not evaluated).
         threshold: shift with the tighter cut (NaN: not evaluated).
-        total: the three in quadrature (NaNs left out).
+        jet_mass_scale: the relative jet-mass-scale uncertainty times the mass.
+        total: the four in quadrature (NaNs left out).
     """
 
     name: str
     statistical: float
     template: float
     threshold: float
+    jet_mass_scale: float
     total: float
 
 
@@ -100,6 +116,7 @@ def daughter_masses_with_systematics(
     bins: np.ndarray,
     scores: np.ndarray | None = None,
     folds: np.ndarray | None = None,
+    jet_mass_scale: float = JET_MASS_SCALE_UNCERTAINTY,
 ) -> tuple[list[DaughterMass], list[DaughterSystematics]]:
     """Daughter masses of the selected events against the interpolated template, with errors.
 
@@ -113,6 +130,7 @@ def daughter_masses_with_systematics(
         bins: jet-mass bin edges.
         scores: the selected events' scores, for the threshold systematic (None: not evaluated).
         folds: their folds (per-fold medians).
+        jet_mass_scale: relative jet-mass-scale uncertainty (0: none).
 
     Returns:
         ``(daughters, systematics)``: the estimates with ``error`` the total, and the breakdown.
@@ -120,8 +138,10 @@ def daughter_masses_with_systematics(
     Raises:
         DataFormatError: as :func:`estimate_daughter_masses` for the nominal estimate (a
             variation that cannot be fitted is skipped).
-        ConfigError: bad bins or counts, as there.
+        ConfigError: bad bins or counts, as there, or a negative ``jet_mass_scale``.
     """
+    if not (math.isfinite(jet_mass_scale) and jet_mass_scale >= 0):
+        raise ConfigError(f"answer.jet_mass_scale must be >= 0, got {jet_mass_scale}")
     mjj = np.asarray(mjj, dtype=float)
     in_sr = (mjj >= signal_region[0]) & (mjj < signal_region[1])
     in_sb = (mjj >= sidebands[0]) & (mjj < sidebands[1]) & ~in_sr
@@ -162,7 +182,8 @@ def daughter_masses_with_systematics(
                 )
     out, breakdown = [], []
     for j, d in enumerate(nominal):
-        parts = [d.error, shifts["template"][j], shifts["threshold"][j]]
+        scale = jet_mass_scale * abs(d.value)
+        parts = [d.error, shifts["template"][j], shifts["threshold"][j], scale]
         total = math.sqrt(sum(p * p for p in parts if math.isfinite(p)))
         breakdown.append(DaughterSystematics(d.name, d.error, *parts[1:], total))
         out.append(d._replace(error=total))
