@@ -225,6 +225,124 @@ def jet_mass_response(data: dict[str, Any]) -> str:
     )
 
 
+def _band(b: dict[str, Any] | None) -> str:
+    if not b or b.get("median") is None:
+        return "-"
+    return f"{b['median']:.1f} ({b['lo']:.1f}-{b['hi']:.1f})"
+
+
+def injection_scan(data: dict[str, Any]) -> str:
+    """``injection_scan_<method>.json``: Z against the injected signal, and the pulls."""
+    samples = data["samples"]
+    rows, pulls = [], []
+    for n, s in data["per_injection"].items():
+        z = s["local_z_truth_window"]
+        rows.append(
+            [
+                n,
+                _band(z.get("1")),
+                _band(z.get("0.1")),
+                _band(z.get("0.01")),
+                _band(s["global_z"]),
+                f"{s['fraction_right_window']:.2f}",
+                f"{s['fraction_claimed']:.2f}",
+            ]
+        )
+        p = s["pulls_right_window"]
+        pulls.append(
+            [n]
+            + [
+                f"{p[k]['mean']:+.2f} / {_fmt(p[k]['width'])} ({p[k]['n']})" if k in p else "-"
+                for k in ("n_signal", "resonance_mass", "daughter_mass_0", "daughter_mass_1")
+            ]
+        )
+    crossings = [
+        [what, _fmt(v["3 sigma"], ".0f"), _fmt(v["5 sigma"], ".0f")]
+        for what, v in data["crossings"].items()
+    ]
+    return "\n\n".join(
+        [
+            f"## Injection scan, {samples['method']} (`benchmarks/injection_scan.py`)",
+            f"{samples['n_background']} Pythia QCD events plus the injected {samples['signal']} "
+            f"events, seeds {samples['seeds']}, searched with `{samples['config']}`: median "
+            "(16-84%) local Z in the truth window [3.3, 3.7] TeV per cut efficiency (1 = the "
+            "inclusive bump hunt), global Z of the scan's best entry (Sidak), the fraction of "
+            "datasets whose best window holds the resonance and the fraction claimed.",
+            _table(
+                [
+                    "injected",
+                    "local Z, no cut",
+                    "local Z, 10%",
+                    "local Z, 1%",
+                    "global Z",
+                    "right window",
+                    "claimed",
+                ],
+                rows,
+            ),
+            "Injection at which the median reaches 3 and 5 sigma (linear interpolation):",
+            _table(["statistic", "3 sigma", "5 sigma"], crossings),
+            "Pulls of the answer (mean / width, datasets whose best window holds the resonance):",
+            _table(["injected", "n_signal", "mass", "daughter (light)", "daughter (heavy)"], pulls),
+        ]
+    )
+
+
+def lhco_rnd(data: dict[str, Any]) -> str:
+    """``lhco_rnd.json``: the R&D benchmark for every method (analyses/lhco_rnd/)."""
+    samples = data["samples"]
+    rows = []
+    for r in data["methods"]:
+        truth = r.get("truth") or {}
+        rows.append(
+            [
+                r["method"],
+                _fmt(r["max_sic"]),
+                _fmt(r["auc"], ".3f"),
+                _fmt(r["local_z"]),
+                f"{r['mu_hat']:.0f} +- {r['mu_hat_error']:.0f} "
+                f"({truth.get('n_signal_sr_selected', '-')})",
+                _fmt(r["inverse_jsd"], ".0f"),
+                f"{r['seconds']:.0f} s",
+                _fmt(r["published_max_sic"]),
+            ]
+        )
+    where = (
+        "the LHC Olympics R&D features file"
+        if samples["data"] != "pythia"
+        else (
+            f"the Pythia R&D-like set: {samples['n_background']} QCD events "
+            f"({samples['n_background_sr']} in the SR) + {samples['n_inject']} injected W' "
+            f"(3.5 TeV -> X 500, Y 100 GeV); idealized reference "
+            f"{samples['n_idealized_reference_sr']} SR QCD events, supervised reference "
+            f"{samples['n_supervised_reference']} W', simulation {samples['n_simulation']} events"
+        )
+    )
+    return "\n\n".join(
+        [
+            "## LHC Olympics R&D benchmark, every method (`benchmarks/lhco_rnd.py`, "
+            "`analyses/lhco_rnd/`)",
+            f"Each config of `analyses/lhco_rnd/` through the whole chain on {where}: max SIC in "
+            "the SR, AUC, local Z after the 1% cut, fitted signal (true selected signal in "
+            "brackets), 1/JSD of the background mjj shape at the cut, wall time, and the "
+            "published max SIC (arXiv:2109.00546, LHCO R&D, 1000 injected).",
+            _table(
+                [
+                    "method",
+                    "max SIC",
+                    "AUC",
+                    "local Z",
+                    "fitted signal",
+                    "1/JSD",
+                    "wall",
+                    "published max SIC",
+                ],
+                rows,
+            ),
+        ]
+    )
+
+
 def signal_recovery(data: dict[str, Any]) -> str:
     """``signal_recovery.json``: pulls of the answer on injections."""
     samples = data["samples"]
@@ -317,6 +435,8 @@ SECTIONS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
     ("qstar_boxes.json", qstar_boxes),
     ("blind_boxes.json", blind_boxes),
     ("jet_mass_response.json", jet_mass_response),
+    ("lhco_rnd.json", lhco_rnd),
+    ("injection_scan_*.json", injection_scan),
     ("signal_recovery*.json", signal_recovery),
     ("scan_calibration.json", scan_calibration),
 ]

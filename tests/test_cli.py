@@ -158,3 +158,14 @@ def test_extra_features_options(tmp_path):
     bad = runner.invoke(app, [*convert, "--extra-features", "all"])
     assert bad.exit_code == 2
     assert "raw_to_features.extra_features: unknown feature set" in bad.output
+
+
+def test_data_commands_take_the_data_cache_as_an_option(tmp_path):
+    """`data list/download` take `--cache-dir` (the data cache), not the unit cache argument
+    of the `cache` commands (one shared annotation name once made it a positional argument)."""
+    for command in (["data", "list"], ["data", "download", "lhco-rnd-features"]):
+        result = runner.invoke(app, [*command, "--help"])
+        assert result.exit_code == 0 and "--cache-dir" in result.output
+    listed = runner.invoke(app, ["data", "list", "--cache-dir", str(tmp_path)])
+    assert listed.exit_code == 0, listed.output
+    assert "lhco-rnd-features" in listed.output

@@ -472,7 +472,12 @@ PUBLIC = {
         "try_spurious_signal_check",
     ],
     "anomsearch.search.fit_gate": ["GATE_MASS_FRACTIONS", "signal_plus_background_p_value"],
-    "anomsearch.search.pseudo_data": ["DataResampler", "draw_pseudo_data", "fit_data_resampler"],
+    "anomsearch.search.pseudo_data": [
+        "DataResampler",
+        "draw_pseudo_data",
+        "fit_data_resampler",
+        "jet_mass_exponents",
+    ],
     "anomsearch.answer": [
         "ANSWER_SCHEMA_VERSION",
         "AnswerFiles",

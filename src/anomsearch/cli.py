@@ -549,7 +549,7 @@ def data_features_command(
     )
 
 
-CacheDir = Annotated[
+UnitCacheDir = Annotated[
     Path,
     typer.Argument(
         help="The cache directory (compute.cache_dir; default results/.anomsearch-cache/<name>)."
@@ -558,7 +558,7 @@ CacheDir = Annotated[
 
 
 @cache_app.command("info")
-def cache_info(directory: CacheDir) -> None:
+def cache_info(directory: UnitCacheDir) -> None:
     """Entries and size of a unit cache, per kind of unit."""
     import datetime
 
@@ -581,7 +581,7 @@ def cache_info(directory: CacheDir) -> None:
 
 @cache_app.command("prune")
 def cache_prune(
-    directory: CacheDir,
+    directory: UnitCacheDir,
     older_than: Annotated[
         float | None, typer.Option(help="Remove entries unused for this many days.")
     ] = None,

@@ -254,9 +254,11 @@ def global_significance(
             events,
             mjj_range=(float(config.scan.mjj_min), float(config.scan.mjj_max)),
             bin_width=float(config.background.bin_width),
+            donor_scheme=config.scan.global_pseudo_donors,
         )
         make_toy = functools.partial(data_toy_max_z, toy, resampler)
         identity["pseudo_data"] = array_checksum(resampler.events.jets, resampler.events.extra)
+        identity["pseudo_data_donors"] = config.scan.global_pseudo_donors
     else:
         make_toy = functools.partial(scan_toy_max_z, toy)
     start = time.perf_counter()

@@ -200,9 +200,18 @@ def test_score_detection_and_missing_quantities():
     one_daughter = _signal_answer(daughter_masses=[{"value": 498.0, "uncertainty": 12.0}])
     score = score_submission(one_daughter, key)
     assert not score.passed
-    # 498 is matched to the lighter true daughter (ascending order): pull (498 - 100) / 12
-    assert score.quantities[2].pull == pytest.approx((498 - 100) / 12)
-    assert math.isnan(score.quantities[3].pull) and not score.quantities[3].passed
+    # 498 is matched to the nearest true daughter (500); the 100 GeV one has no answer
+    assert math.isnan(score.quantities[2].pull) and not score.quantities[2].passed
+    assert score.quantities[2].truth == 100.0
+    assert score.quantities[3].pull == pytest.approx((498 - 500) / 12)
+    assert score.quantities[3].passed
+    three = _signal_answer(
+        daughter_masses=[{"value": v, "uncertainty": 10.0} for v in (95.0, 300.0, 505.0)]
+    )
+    extra = score_submission(three, key)
+    assert [q.truth for q in extra.quantities[2:4]] == [100.0, 500.0]
+    assert [q.pull for q in extra.quantities[2:4]] == pytest.approx([-0.5, 0.5])
+    assert math.isnan(extra.quantities[4].truth) and not extra.passed  # 300 GeV: no such one
     exact = _signal_answer(n_signal={"value": 1000.0, "uncertainty": 0.0})
     zero = score_submission(exact, key)
     assert zero.quantities[1].pull == 0.0

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy import stats
 
 from anomsearch.data import generate_toy
+from anomsearch.data.generate.toy import ToyConfig
 from anomsearch.exceptions import ConfigError, DataFormatError
 from anomsearch.search.pseudo_data import draw_pseudo_data, fit_data_resampler
 
@@ -46,11 +49,18 @@ def test_pseudo_events_are_donor_events_boosted_to_their_new_mass(with_signal) -
     _, resampler = with_signal
     toy = draw_pseudo_data(resampler, seed=4)
     data = resampler.events
-    # jet masses and substructure of a pseudo-event are exactly those of some data event
-    rows = np.round(data.jets[:, :, 3:].reshape(len(data), -1), 12)
-    donor_rows = {tuple(row) for row in rows}
-    toy_rows = np.round(toy.jets[:, :, 3:].reshape(len(toy), -1), 12)
-    assert all(tuple(row) in donor_rows for row in toy_rows[:500])
+    # the substructure of a pseudo-event is exactly that of some data event, its jet masses
+    # the donor's scaled like mjj**gamma (the toy's jet masses do not depend on mjj: gamma ~ 0)
+    rows = np.round(data.jets[:, :, 4:].reshape(len(data), -1), 12)
+    donor_of = {tuple(row): k for k, row in enumerate(rows)}
+    toy_rows = np.round(toy.jets[:, :, 4:].reshape(len(toy), -1), 12)
+    donors = np.array([donor_of[tuple(row)] for row in toy_rows[:500]])
+    ratio = toy.mjj[:500] / data.mjj[donors]
+    for j, gamma in enumerate(resampler.jet_mass_exponents):
+        assert abs(gamma) < 0.1
+        np.testing.assert_allclose(
+            toy.jets[:500, j, 3], data.jets[donors, j, 3] * ratio**gamma, rtol=1e-9
+        )
     # the momenta were scaled by one factor per event: the jets' directions are the donor's
 
     def directions(jets: np.ndarray) -> np.ndarray:
@@ -62,6 +72,27 @@ def test_pseudo_events_are_donor_events_boosted_to_their_new_mass(with_signal) -
     # donors are rarely repeated
     _, counts = np.unique(toy_rows, axis=0, return_counts=True)
     assert np.mean(counts > 1) < 0.1
+
+
+def test_jet_masses_growing_with_mjj_keep_their_growth_across_the_donor_blocks() -> None:
+    """QCD jet masses scaling like mjj: the fitted exponents are ~1, and the pseudo-data's
+    median jet mass follows the data's in narrow mjj bins (with the donor's masses kept, it
+    jumped by up to +-12% at every block edge: the steps a classifier learnt)."""
+    events = generate_toy(200_000, 0, seed=6, config=ToyConfig(mass_mjj_power=1.0))
+    resampler = fit_data_resampler(events, mjj_range=RANGE, block_width=0.25)
+    assert all(abs(g - 1.0) < 0.1 for g in resampler.jet_mass_exponents)
+    toy = draw_pseudo_data(resampler, seed=7)
+    stepped = draw_pseudo_data(resampler._replace(jet_mass_exponents=(0.0, 0.0)), seed=7)
+
+    def mean_log_mass(sample, lo: float, hi: float) -> float:
+        return float(np.mean(np.log(sample.jets[(sample.mjj >= lo) & (sample.mjj < hi), 0, 3])))
+
+    offsets = {"scaled": [], "kept": []}
+    for lo, hi in itertools.pairwise(np.linspace(2.8, 3.6, 9)):  # > 4000 events per bin
+        ref = mean_log_mass(events, lo, hi)
+        offsets["scaled"].append(abs(mean_log_mass(toy, lo, hi) - ref))
+        offsets["kept"].append(abs(mean_log_mass(stepped, lo, hi) - ref))
+    assert max(offsets["scaled"]) < 0.02 < 0.04 < max(offsets["kept"])
 
 
 def test_a_resonance_in_the_data_is_smeared_in_the_pseudo_data(with_signal) -> None:
@@ -101,3 +132,30 @@ def test_bad_options_are_named() -> None:
         fit_data_resampler(events, mjj_range=(4.0, 3.0))
     with pytest.raises(DataFormatError, match="too few"):
         fit_data_resampler(events, mjj_range=(6.0, 6.5))
+
+
+def test_smooth_donors_lie_around_each_pseudo_event_without_edges(with_signal) -> None:
+    """The smooth scheme: every donor within +-block_width of its pseudo-event in ln mjj, the
+    offsets centred and concentrated (no block edges), donors rarely repeated."""
+    events, _ = with_signal
+    resampler = fit_data_resampler(events, mjj_range=RANGE, donor_scheme="smooth")
+    assert resampler.donor_scheme == "smooth"
+    toy = draw_pseudo_data(resampler, seed=8)
+    data = resampler.events
+    rows = np.round(data.jets[:, :, 4:].reshape(len(data), -1), 12)
+    donor_of = {tuple(row): k for k, row in enumerate(rows)}
+    toy_rows = np.round(toy.jets[:, :, 4:].reshape(len(toy), -1), 12)
+    donors = np.array([donor_of[tuple(row)] for row in toy_rows[:5000]])
+    offset = np.log(toy.mjj[:5000]) - np.log(data.mjj[donors])
+    assert np.all(np.abs(offset) <= resampler.block_width + 1e-9)
+    # centred over all pairs (at a given pseudo-event mass the falling spectrum puts more
+    # donors below it, as within a block)
+    assert abs(np.mean(offset)) < 0.01
+    # concentrated near the pseudo-event (half within +-5%; a uniform block offset: +-6%, with
+    # a quarter beyond half the width -- here ~13%)
+    assert np.median(np.abs(offset)) < 0.06
+    assert 0.05 < np.mean(np.abs(offset) > 0.5 * resampler.block_width) < 0.2
+    _, counts = np.unique(toy_rows, axis=0, return_counts=True)
+    assert np.mean(counts > 1) < 0.1
+    with pytest.raises(ConfigError, match="donor scheme"):
+        fit_data_resampler(events, mjj_range=RANGE, donor_scheme="nearest")

@@ -3,7 +3,9 @@
 :func:`score_submission` compares an answer (:mod:`anomsearch.answer.submission`) with the master
 key ``{"resonance_mass": GeV, "n_signal": n, "daughter_masses": [GeV, ...]}`` (or ``None``: the
 box has no signal): the detection must be right, and each measured quantity must satisfy
-``|answer - truth| <= max_pull * uncertainty`` (daughter masses are matched in ascending order).
+``|answer - truth| <= max_pull * uncertainty`` (daughter masses are matched in ascending order,
+or, when the answer gives fewer or more of them than the key, each with the nearest one; a
+daughter missing on either side fails).
 
 References:
     G. Kasieczka et al., "The LHC Olympics 2020: a community challenge for anomaly detection in
@@ -12,6 +14,7 @@ References:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -130,6 +133,38 @@ def _pull(value: float, uncertainty: float, truth: float) -> float:
     return 0.0 if diff == 0 else math.copysign(math.inf, diff)
 
 
+def _pair_daughters(
+    given: list[Mapping[str, float]], truth: list[float]
+) -> list[tuple[Mapping[str, float] | None, float]]:
+    """Answered and true daughter masses paired: in ascending order when their numbers agree,
+    else each of the shorter list with the member of the longer one that minimises the summed
+    absolute pulls (an answer with one daughter is compared with the nearest true one); the
+    unpaired ones come last, with ``None`` / NaN on the missing side. Ordered by true mass."""
+    given = sorted(given, key=lambda d: d["value"])
+    truth = sorted(truth)
+    if len(given) == len(truth):
+        return list(zip(given, truth, strict=True))
+
+    def cost(g: Mapping[str, float], t: float) -> float:
+        return abs(_pull(float(g["value"]), float(g["uncertainty"]), t))
+
+    if len(given) < len(truth):
+        best = min(
+            itertools.permutations(range(len(truth)), len(given)),
+            key=lambda idx: sum(cost(g, truth[i]) for g, i in zip(given, idx, strict=True)),
+        )
+        paired = {i: g for g, i in zip(given, best, strict=True)}
+        return [(paired.get(i), t) for i, t in enumerate(truth)]
+    best = min(
+        itertools.permutations(range(len(given)), len(truth)),
+        key=lambda idx: sum(cost(given[i], t) for t, i in zip(truth, idx, strict=True)),
+    )
+    pairs: list[tuple[Mapping[str, float] | None, float]] = [
+        (given[i], t) for t, i in zip(truth, best, strict=True)
+    ]
+    return pairs + [(g, math.nan) for k, g in enumerate(given) if k not in best]
+
+
 def score_submission(
     answer: Mapping[str, Any], key: Mapping[str, Any] | None, *, max_pull: float = 2.0
 ) -> SubmissionScore:
@@ -165,16 +200,10 @@ def score_submission(
             ("resonance_mass", answer["resonance_mass"], truth["resonance_mass"]),
             ("n_signal", answer["n_signal"], truth["n_signal"]),
         ]
-        given = sorted(answer["daughter_masses"], key=lambda d: d["value"])
-        true_d = truth["daughter_masses"]
-        for k in range(max(len(given), len(true_d))):
-            pairs.append(
-                (
-                    f"daughter_mass_{k}",
-                    given[k] if k < len(given) else None,
-                    true_d[k] if k < len(true_d) else math.nan,
-                )
-            )
+        for k, (given, true_value) in enumerate(
+            _pair_daughters(answer["daughter_masses"], truth["daughter_masses"])
+        ):
+            pairs.append((f"daughter_mass_{k}", given, true_value))
         for name, measured, true_value in pairs:
             if measured is None or not math.isfinite(true_value):
                 value = math.nan if measured is None else float(measured["value"])

@@ -622,6 +622,7 @@ class ScanConfig:
     efficiencies: tuple[float, ...] | None = None
     global_toys: int = 0
     global_pseudo_data: str = "auto"
+    global_pseudo_donors: str = "blocks"
     min_sideband_events: int = 20
 
     def __post_init__(self) -> None:
@@ -637,6 +638,11 @@ class ScanConfig:
             raise _fail(
                 "scan.global_pseudo_data",
                 f"must be 'auto', 'generator' or 'data', got {self.global_pseudo_data!r}",
+            )
+        if self.global_pseudo_donors not in ("blocks", "smooth"):
+            raise _fail(
+                "scan.global_pseudo_donors",
+                f"must be 'blocks' or 'smooth', got {self.global_pseudo_donors!r}",
             )
         _count("scan.min_sideband_events", self.min_sideband_events, minimum=1)
         span = self.mjj_max - self.mjj_min - self.width - 2 * self.sideband_width

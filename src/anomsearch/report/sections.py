@@ -294,7 +294,7 @@ PSEUDO_DATA = {
     "generator": "background-only datasets of the toy generator, each with its own seed",
     "data": (
         "made from the data: mjj from a dijet fit of the whole scanned spectrum, each event's "
-        "jets from a data event within +-12% in mjj boosted to it "
+        "jets from a data event near it in mjj (scan.global_pseudo_donors) boosted to it "
         "(anomsearch.search.pseudo_data)"
     ),
 }
