@@ -585,3 +585,42 @@ def test_daughters_are_answered_only_with_a_significant_jet_mass_peak(tmp_path):
         answer_from_results(tmp_path / "qg", max_daughter_relative_error=0.0)
     with pytest.raises(ConfigError, match="max_daughter_relative_width"):
         answer_from_results(tmp_path / "qg", max_daughter_relative_width=-1.0)
+
+
+def test_a_crystal_ball_mass_carries_the_shape_systematic(tmp_path):
+    """With a crystal ball the profiled mass gets the largest shift under the envelope's other
+    tails in quadrature (details ``mass_shape_systematic_gev``); a Gaussian has none."""
+    shape = DIJET_CRYSTAL_BALL._replace(width=0.03)
+    _fake_results(tmp_path, n_signal=3000, shape=shape, seed=4, uncut_total=3000)
+    _, details = answer_from_results(tmp_path)
+    assert details["mass_method"].startswith("profile")
+    shift = details["mass_shape_systematic_gev"]
+    assert shift > 0
+    mass = details["measurements"]["resonance_mass_gev"]
+    report = json.loads((tmp_path / "report.json").read_text())
+    report["config"]["stats"]["signal_shape"] = "gaussian"
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    _, gauss = answer_from_results(tmp_path)
+    assert gauss["mass_shape_systematic_gev"] == 0.0
+    assert mass["uncertainty"] > shift
+
+
+def test_a_mass_profile_with_failed_fits_falls_back_to_the_sr_fit(tmp_path, monkeypatch, caplog):
+    """A profile whose fits failed at many masses has false minima at the holes' edges: the
+    answer uses the fit of the SR bins instead, and says so."""
+    from anomsearch.answer import from_results, mass_profile
+
+    _fake_results(tmp_path, n_signal=800, uncut_total=2000)
+    assert answer_from_results(tmp_path)[1]["mass_method"].startswith("profile")
+    real = mass_profile._chi2_at
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        return None if calls["n"] % 3 else real(*args, **kwargs)  # two in three fail
+
+    monkeypatch.setattr(mass_profile, "_chi2_at", flaky)
+    with caplog.at_level("WARNING", logger=from_results.__name__):
+        _, details = answer_from_results(tmp_path)
+    assert details["mass_method"].startswith("fit of the SR bins")
+    assert "did not converge" in caplog.text

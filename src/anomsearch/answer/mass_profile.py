@@ -46,6 +46,7 @@ class MassProfile(NamedTuple):
         n_signal_sr: the fitted signal in the fit's SR bins at the best mass.
         masses: the scanned masses (those whose fit converged).
         delta_chi2: the profile, ``chi2 - min chi2``.
+        n_failed: scanned masses whose fit did not converge (left out of the profile).
     """
 
     mass: float
@@ -54,6 +55,7 @@ class MassProfile(NamedTuple):
     n_signal_sr: float
     masses: np.ndarray
     delta_chi2: np.ndarray
+    n_failed: int = 0
 
     @property
     def mass_error(self) -> float:
@@ -153,13 +155,16 @@ def profile_resonance_mass(
         n_grid = int(min(121, max(21, math.ceil((high - low) / step) + 1)))
     grid = np.linspace(low, high, n_grid)
     fits = _scan(n, edges, grid, shape, n_params)
+    n_failed = grid.size - len(fits)
     # a fine scan, 16 steps over +-2 grid steps around the minimum: a sharp profile would
     # otherwise cross Delta chi2 = 1 between two grid masses, where interpolating a convex curve
     # linearly puts the crossing too close (an interval too short)
     step = float(grid[1] - grid[0])
     centre = _best(fits)[0]
     fine = np.linspace(max(low, centre - 2 * step), min(high, centre + 2 * step), 17)
-    fits = dict(sorted({**fits, **_scan(n, edges, fine, shape, n_params)}.items()))
+    fine_fits = _scan(n, edges, fine, shape, n_params)
+    n_failed += fine.size - len(fine_fits)
+    fits = dict(sorted({**fits, **fine_fits}.items()))
     masses = np.array(list(fits))
     chi2 = np.array([f[0] for f in fits.values()])
     best_mass, (best_chi2, best_signal) = _best(fits)
@@ -187,4 +192,4 @@ def profile_resonance_mass(
         *errors,
         " (interval at the range limit)" if at_limit else "",
     )
-    return MassProfile(float(best_mass), errors, at_limit, best_signal, masses, delta)
+    return MassProfile(float(best_mass), errors, at_limit, best_signal, masses, delta, n_failed)
