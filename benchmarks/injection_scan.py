@@ -104,7 +104,7 @@ def _truth_window_z(scan_rows: list[dict[str, Any]]) -> dict[str, float]:
     return {
         f"{r['efficiency']:g}": float(r["significance"])
         for r in scan_rows
-        if (r["sr_low"], r["sr_high"]) == TRUTH_WINDOW
+        if (r["sr_low"], r["sr_high"]) == TRUTH_WINDOW and r["significance"] is not None
     }
 
 
