@@ -177,7 +177,8 @@ def main() -> None:
         rows = []
         for seed in args.seeds:
             row = run_dataset(n_inject, seed, args)
-            row["truth_window_z"] = _truth_window_z(row["scan_windows"])
+            row["truth_window_z"] = _truth_window_z(row.pop("scan_windows"))
+            row.pop("score_text", None)  # the pulls are in measured_pulls
             row["global_z"] = _z_of_p((row["global"] or {}).get("p_value"))
             rows.append(row)
         per_injection[str(n_inject)] = summarise_injection(rows)
