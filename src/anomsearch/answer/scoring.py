@@ -148,21 +148,23 @@ def _pair_daughters(
     def cost(g: Mapping[str, float], t: float) -> float:
         return abs(_pull(float(g["value"]), float(g["uncertainty"]), t))
 
-    if len(given) < len(truth):
-        best = min(
-            itertools.permutations(range(len(truth)), len(given)),
-            key=lambda idx: sum(cost(g, truth[i]) for g, i in zip(given, idx, strict=True)),
-        )
-        paired = {i: g for g, i in zip(given, best, strict=True)}
-        return [(paired.get(i), t) for i, t in enumerate(truth)]
+    # every injective map of the shorter list into the longer; the one with the smallest pulls
+    fewer_given = len(given) < len(truth)
+    n_short, n_long = sorted((len(given), len(truth)))
+
+    def as_pairs(idx: tuple[int, ...]) -> list[tuple[int, int]]:  # (given index, truth index)
+        return [(k, i) if fewer_given else (i, k) for k, i in enumerate(idx)]
+
     best = min(
-        itertools.permutations(range(len(given)), len(truth)),
-        key=lambda idx: sum(cost(given[i], t) for t, i in zip(truth, idx, strict=True)),
+        itertools.permutations(range(n_long), n_short),
+        key=lambda idx: sum(cost(given[g], truth[t]) for g, t in as_pairs(idx)),
     )
+    given_of = {t: g for g, t in as_pairs(best)}
     pairs: list[tuple[Mapping[str, float] | None, float]] = [
-        (given[i], t) for t, i in zip(truth, best, strict=True)
+        (given[given_of[t]] if t in given_of else None, value) for t, value in enumerate(truth)
     ]
-    return pairs + [(g, math.nan) for k, g in enumerate(given) if k not in best]
+    paired = set(given_of.values())
+    return pairs + [(g, math.nan) for k, g in enumerate(given) if k not in paired]
 
 
 def score_submission(
