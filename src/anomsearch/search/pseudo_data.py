@@ -271,10 +271,19 @@ def _draw_masses(resampler: DataResampler, n: int, rng: np.random.Generator) -> 
 
 
 def _block_donors(
-    block_of_toy: np.ndarray, block_of_data: np.ndarray, rng: np.random.Generator
+    log_toy: np.ndarray,
+    log_data: np.ndarray,
+    width: float,
+    rng: np.random.Generator,
+    *,
+    start: float,
 ) -> np.ndarray:
-    """A donor data index for every toy event, from its own block (the nearest non-empty one if
-    its block holds no data), without replacement while the block's data last."""
+    """A donor data index for every toy event, from its own block of ``width`` in ``ln mjj``
+    (blocks from ``start`` minus a random phase; the nearest non-empty block if its own holds no
+    data), without replacement while the block's data last."""
+    origin = start - rng.uniform(0.0, width)
+    block_of_toy = np.floor((log_toy - origin) / width).astype(np.int64)
+    block_of_data = np.floor((log_data - origin) / width).astype(np.int64)
     donors = np.empty(block_of_toy.size, dtype=np.int64)
     data_blocks = np.unique(block_of_data)
     for b in np.unique(block_of_toy):
@@ -318,17 +327,12 @@ def draw_pseudo_data(resampler: DataResampler, *, seed: int) -> EventTable:
     n = int(rng.poisson(len(data)))
     masses = _draw_masses(resampler, n, rng)
     allowed = np.flatnonzero(resampler.donors)
+    log_toy, log_data, width = np.log(masses), np.log(data.mjj[allowed]), resampler.block_width
     if resampler.donor_scheme == "smooth":
-        picks = _smooth_donors(
-            np.log(masses), np.log(data.mjj[allowed]), resampler.block_width, rng
-        )
+        picks = _smooth_donors(log_toy, log_data, width, rng)
     else:
-        phase = rng.uniform(0.0, resampler.block_width)
-        origin = math.log(resampler.mjj_range[0]) - phase
-        width = resampler.block_width
-        block_of_toy = np.floor((np.log(masses) - origin) / width).astype(np.int64)
-        block_of_data = np.floor((np.log(data.mjj[allowed]) - origin) / width).astype(np.int64)
-        picks = _block_donors(block_of_toy, block_of_data, rng)
+        start = math.log(resampler.mjj_range[0])
+        picks = _block_donors(log_toy, log_data, width, rng, start=start)
     donors = allowed[picks]
     jets = data.jets[donors].copy()
     ratio = masses / data.mjj[donors]
