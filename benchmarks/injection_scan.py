@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from anomsearch._io import write_json_atomic
+from anomsearch._io import jsonable, write_json_atomic
 from anomsearch.data.events import EventTable
 from anomsearch.data.io.lhco import write_features_h5
 
@@ -48,17 +48,6 @@ from sensitivity import production_events
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TRUTH_WINDOW = (3.3, 3.7)
-
-
-def json_safe(obj: Any) -> Any:
-    """``obj`` with every non-finite float replaced by None (strict JSON)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [json_safe(v) for v in obj]
-    return obj
 
 
 def _z_of_p(p: float | None) -> float:
@@ -203,7 +192,7 @@ def main() -> None:
         print(f"  {what:16s} {v['3 sigma']!s:>10s} {v['5 sigma']!s:>10s}")
     write_json_atomic(
         json_path,
-        json_safe(
+        jsonable(
             {
                 "samples": {
                     "method": args.method,

@@ -7,13 +7,16 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+from anomsearch.exceptions import DataFormatError
 
 __all__ = [
     "atomic_path",
     "finite_or_none",
+    "jsonable",
     "make_shareable_dir",
     "write_json_atomic",
     "write_text_atomic",
@@ -78,3 +81,28 @@ def finite_or_none(value: float) -> float | None:
         (1.0, None)
     """
     return float(value) if math.isfinite(value) else None
+
+
+def jsonable(value: Any, *, what: str = "JSON output") -> Any:
+    """``value`` as finite floats, ints, strings, bools, None, lists and dicts only (NaN / inf
+    become None, arrays and NumPy scalars plain Python), for files written with
+    ``allow_nan=False``.
+
+    Raises:
+        DataFormatError: a value of another type (the message starts with ``what``).
+
+    Examples:
+        >>> jsonable({"a": (1.5, float("nan")), "b": [True, None]})
+        {'a': [1.5, None], 'b': [True, None]}
+    """
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v, what=what) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v, what=what) for v in value]
+    if hasattr(value, "tolist"):
+        return jsonable(value.tolist(), what=what)
+    if isinstance(value, bool) or value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    raise DataFormatError(f"{what}: cannot write a {type(value).__name__} as JSON")

@@ -45,7 +45,7 @@ from typing import Any, NamedTuple
 import jsonschema
 from scipy.stats import norm
 
-from anomsearch._io import atomic_path
+from anomsearch._io import atomic_path, jsonable
 from anomsearch.answer.daughter_masses import DaughterMass
 from anomsearch.answer.resonance_fit import ResonanceFit
 from anomsearch.exceptions import ConfigError, DataFormatError
@@ -311,21 +311,6 @@ def build_answer(
     return answer
 
 
-def _jsonable(value: Any) -> Any:
-    """Finite floats, lists and dicts only (NaN / inf become None) for the details file."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "tolist"):
-        return _jsonable(value.tolist())
-    if isinstance(value, bool) or value is None or isinstance(value, str | int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    raise DataFormatError(f"answer details: cannot write a {type(value).__name__} as JSON")
-
-
 def build_answer_details(
     *,
     p_value: float,
@@ -400,7 +385,7 @@ def build_answer_details(
         if key in details:
             raise ConfigError(f"answer details: extra key {key!r} would overwrite a computed key")
         details[key] = value
-    return _jsonable(details)
+    return jsonable(details, what="answer details")
 
 
 def _fmt(m: Mapping[str, float], unit: str = "") -> str:
@@ -473,7 +458,7 @@ def write_answer(
     try:
         texts = {
             ANSWER_FILE: _dump_json(dict(answer)),
-            DETAILS_FILE: _dump_json(_jsonable(details)),
+            DETAILS_FILE: _dump_json(jsonable(details, what="answer details")),
             TEXT_FILE: format_answer_text(answer, details) + "\n",
         }
     except (TypeError, ValueError) as exc:
