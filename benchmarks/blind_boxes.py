@@ -76,6 +76,12 @@ class BoxSpec(NamedTuple):
     seed: int | tuple[int, ...]
 
 
+def jets_only(events: EventTable) -> EventTable:
+    """The 14 LHC Olympics feature columns and the labels (the productions carry constituent
+    features the LHCO files do not have)."""
+    return EventTable(events.jets, label=events.label)
+
+
 def truth_of(spec: BoxSpec) -> dict[str, Any] | None:
     """The master key's truth: resonance mass and daughters (GeV) from the production's
     Pythia settings, or ``None`` for a box without signal."""
@@ -121,11 +127,7 @@ def write_box(spec: BoxSpec, out: Path) -> dict[str, Any]:
     events = EventTable.concatenate(parts)
     events = events.subset(np.random.default_rng(spec.seed).permutation(len(events)))
     stem = out / spec.name
-    write_features_h5(
-        EventTable(events.jets, label=events.label),
-        stem.with_suffix(".features.h5"),
-        include_label=False,
-    )
+    write_features_h5(jets_only(events), stem.with_suffix(".features.h5"), include_label=False)
     write_master_key(events.label, stem.with_suffix(".masterkey.txt"))
     truth = truth_of(spec)
     if truth is not None:  # the signal events in the box (events with < 2 jets were dropped)
@@ -324,16 +326,21 @@ BLIND_BOXES = (
 )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_box_arguments(parser: argparse.ArgumentParser, *, json_name: str) -> None:
+    """``--out``, ``--json`` (default ``results/<json_name>``) and ``--run-missing``."""
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--json", type=Path, default=RESULTS / "blind_boxes.json")
+    parser.add_argument("--json", type=Path, default=RESULTS / json_name)
     parser.add_argument(
         "--run-missing",
         action="store_true",
         help="search only the boxes without a report in --out (resume a stopped run; every "
         "box is answered again)",
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_box_arguments(parser, json_name="blind_boxes.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     search_boxes(list(BLIND_BOXES), out=args.out, json_path=args.json, run_missing=args.run_missing)

@@ -39,11 +39,10 @@ from typing import Any
 import numpy as np
 
 from anomsearch._io import jsonable, write_json_atomic
-from anomsearch.data.events import EventTable
 from anomsearch.data.io.lhco import write_features_h5
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from blind_boxes import BoxSpec, run_box, summarise, write_box
+from blind_boxes import BoxSpec, jets_only, run_box, summarise, write_box
 from sensitivity import production_events
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -67,7 +66,7 @@ def method_overrides(args: argparse.Namespace) -> dict[str, Any]:
         extra = production_events("qcd", start, start + args.n_idealized_reference, label=0)
         path = args.out / "idealized_reference.features.h5"
         if not path.is_file():
-            write_features_h5(EventTable(extra.jets, label=extra.label), path)
+            write_features_h5(jets_only(extra), path)
         overrides["data"] = {"reference_background_path": str(path)}
     return overrides
 

@@ -52,7 +52,7 @@ from anomsearch.data.io.download import dataset_paths
 from anomsearch.data.io.lhco import write_features_h5
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from blind_boxes import merge_config
+from blind_boxes import jets_only, merge_config
 from pythia_production import production_dir
 from sensitivity import production_events
 
@@ -77,12 +77,6 @@ PUBLISHED_MAX_SIC: dict[str, float | None] = {
 SIGNAL_POOL = 10_000  # W' events in the data file (the injection pool), then the supervised ones
 
 
-def _jets_only(events: EventTable) -> EventTable:
-    """The 14 LHCO feature columns and the labels (the productions carry constituent features
-    the R&D file does not have)."""
-    return EventTable(events.jets, label=events.label)
-
-
 def pythia_inputs(args: argparse.Namespace) -> dict[str, Any]:
     """Write the Pythia R&D-like files into ``args.out``; the config overrides per method."""
     out = args.out / "inputs"
@@ -97,14 +91,14 @@ def pythia_inputs(args: argparse.Namespace) -> dict[str, Any]:
         ]
     )
     data_path = out / "rnd_like.features.h5"
-    write_features_h5(_jets_only(data), data_path)
+    write_features_h5(jets_only(data), data_path)
     extra = production_events("qcd", args.n_background, n_qcd_total, label=0)
     inner = (extra.mjj >= 3.3) & (extra.mjj < 3.7)
     extra_path = out / "extra_qcd_inneronly.features.h5"
-    write_features_h5(_jets_only(extra.subset(np.flatnonzero(inner))), extra_path)
+    write_features_h5(jets_only(extra.subset(np.flatnonzero(inner))), extra_path)
     signal = production_events("wprime", SIGNAL_POOL, 2 * SIGNAL_POOL, label=1)
     signal_path = out / "signal_reference.features.h5"
-    write_features_h5(_jets_only(signal), signal_path)
+    write_features_h5(jets_only(signal), signal_path)
     n_inject = args.n_inject or round(1000 * args.n_background / 1_000_000)
     common = {"data": {"path": str(data_path)}, "injection": {"n_signal": n_inject}}
     overrides = {m: json.loads(json.dumps(common)) for m in METHODS}
@@ -114,7 +108,7 @@ def pythia_inputs(args: argparse.Namespace) -> dict[str, Any]:
     if n_sim >= args.n_simulation:
         simulation = production_events("simulation", 0, args.n_simulation, label=0)
         sim_path = out / "simulation.features.h5"
-        write_features_h5(_jets_only(simulation), sim_path)
+        write_features_h5(jets_only(simulation), sim_path)
         for m in NEEDS_SIMULATION:
             overrides[m]["data"]["reference_simulation_path"] = str(sim_path)
     else:

@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from blind_boxes import RESULTS, BoxSpec, search_boxes
+from blind_boxes import BoxSpec, add_box_arguments, search_boxes
 
 #: (q* mass in GeV, signal events) of the default boxes, each with seeds 1-3.
 DEFAULT_BOXES = ((3300, 1200), (3800, 1400), (4000, 1000))
@@ -54,7 +54,7 @@ def box_spec(index: int, text: str, n_background: int) -> BoxSpec:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True)
+    add_box_arguments(parser, json_name="qstar_boxes.json")
     parser.add_argument(
         "--boxes",
         nargs="+",
@@ -62,13 +62,6 @@ def main() -> None:
         help="mass_gev:n_signal:seed per box",
     )
     parser.add_argument("--n-background", type=int, default=100_000)
-    parser.add_argument("--json", type=Path, default=RESULTS / "qstar_boxes.json")
-    parser.add_argument(
-        "--run-missing",
-        action="store_true",
-        help="search only the boxes without a report in --out (resume a stopped run; every "
-        "box is answered again)",
-    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     specs = [box_spec(i, text, args.n_background) for i, text in enumerate(args.boxes)]
