@@ -29,6 +29,17 @@ def _signal_like(events) -> np.ndarray:
     return (np.abs(mj1 - 0.1) < 0.03) & (np.abs(mj2 - 0.5) < 0.05)
 
 
+def _substructure_rows(events) -> np.ndarray:
+    return np.round(events.jets[:, :, 4:].reshape(len(events), -1), 12)
+
+
+def _donors(data, toy, n: int) -> np.ndarray:
+    """The data index whose substructure (tau's, kept exactly) each of the first ``n``
+    pseudo-events carries."""
+    donor_of = {tuple(row): k for k, row in enumerate(_substructure_rows(data))}
+    return np.array([donor_of[tuple(row)] for row in _substructure_rows(toy)[:n]])
+
+
 def test_pseudo_data_follow_the_fitted_spectrum_and_repeat_with_the_seed(with_signal) -> None:
     events, resampler = with_signal
     toy = draw_pseudo_data(resampler, seed=1)
@@ -51,10 +62,7 @@ def test_pseudo_events_are_donor_events_boosted_to_their_new_mass(with_signal) -
     data = resampler.events
     # the substructure of a pseudo-event is exactly that of some data event, its jet masses
     # the donor's scaled like mjj**gamma (the toy's jet masses do not depend on mjj: gamma ~ 0)
-    rows = np.round(data.jets[:, :, 4:].reshape(len(data), -1), 12)
-    donor_of = {tuple(row): k for k, row in enumerate(rows)}
-    toy_rows = np.round(toy.jets[:, :, 4:].reshape(len(toy), -1), 12)
-    donors = np.array([donor_of[tuple(row)] for row in toy_rows[:500]])
+    donors = _donors(data, toy, 500)
     ratio = toy.mjj[:500] / data.mjj[donors]
     for j, gamma in enumerate(resampler.jet_mass_exponents):
         assert abs(gamma) < 0.1
@@ -70,7 +78,7 @@ def test_pseudo_events_are_donor_events_boosted_to_their_new_mass(with_signal) -
     donor_directions = {tuple(row) for row in directions(data.jets)}
     assert all(tuple(row) in donor_directions for row in directions(toy.jets[:500]))
     # donors are rarely repeated
-    _, counts = np.unique(toy_rows, axis=0, return_counts=True)
+    _, counts = np.unique(_substructure_rows(toy), axis=0, return_counts=True)
     assert np.mean(counts > 1) < 0.1
 
 
@@ -142,10 +150,7 @@ def test_smooth_donors_lie_around_each_pseudo_event_without_edges(with_signal) -
     assert resampler.donor_scheme == "smooth"
     toy = draw_pseudo_data(resampler, seed=8)
     data = resampler.events
-    rows = np.round(data.jets[:, :, 4:].reshape(len(data), -1), 12)
-    donor_of = {tuple(row): k for k, row in enumerate(rows)}
-    toy_rows = np.round(toy.jets[:, :, 4:].reshape(len(toy), -1), 12)
-    donors = np.array([donor_of[tuple(row)] for row in toy_rows[:5000]])
+    donors = _donors(data, toy, 5000)
     offset = np.log(toy.mjj[:5000]) - np.log(data.mjj[donors])
     assert np.all(np.abs(offset) <= resampler.block_width + 1e-9)
     # centred over all pairs (at a given pseudo-event mass the falling spectrum puts more
@@ -155,7 +160,7 @@ def test_smooth_donors_lie_around_each_pseudo_event_without_edges(with_signal) -
     # a quarter beyond half the width -- here ~13%)
     assert np.median(np.abs(offset)) < 0.06
     assert 0.05 < np.mean(np.abs(offset) > 0.5 * resampler.block_width) < 0.2
-    _, counts = np.unique(toy_rows, axis=0, return_counts=True)
+    _, counts = np.unique(_substructure_rows(toy), axis=0, return_counts=True)
     assert np.mean(counts > 1) < 0.1
     with pytest.raises(ConfigError, match="donor scheme"):
         fit_data_resampler(events, mjj_range=RANGE, donor_scheme="nearest")
