@@ -168,6 +168,9 @@ CLASSIFIERS: dict[str, dict[str, Any]] = {
     "hgb_leaf200": {"classifier": "hgb", "tree_min_samples_leaf": 200},
     "hgb_small": {"classifier": "hgb", "tree_max_leaf_nodes": 8, "tree_min_samples_leaf": 100},
     "hgb_val50": {"classifier": "hgb", "val_fraction": 0.5},
+    # larger ensembles: the members' noise averages out where the signal is faint (low S/B)
+    "hgb_e20": {"classifier": "hgb", "n_ensemble": 20},
+    "hgb_e50": {"classifier": "hgb", "n_ensemble": 50},
     "mlp_v1": {
         "classifier": "mlp",
         "batch_size": 1024,

@@ -71,6 +71,17 @@ def _fail_on_three(x: int) -> int:
     return x
 
 
+def _thread_pools(_unit: int) -> dict[str, int]:
+    """The OpenMP / BLAS pools and torch's threads as a worker sees them, after the tree
+    ensemble's and the networks' libraries are loaded."""
+    import sklearn.ensemble  # noqa: F401  (loads scikit-learn's OpenMP runtime)
+    import torch
+    from threadpoolctl import threadpool_info
+
+    pools = {f"{p['user_api']}:{p['internal_api']}": p["num_threads"] for p in threadpool_info()}
+    return {**pools, "torch": torch.get_num_threads()}
+
+
 @pytest.fixture(scope="module")
 def dask_executor():
     pytest.importorskip("distributed")
@@ -163,6 +174,15 @@ def test_dask_executor_maps_in_order_and_scatters_shared_data(dask_executor) -> 
     with pytest.raises(ValueError, match="unit 3 failed"):
         dask_executor.map(_fail_on_three, [1, 2, 3, 4])
     assert dask_executor.map(abs, [-1, -2]) == [1, 2]  # usable after a failure
+
+
+def test_dask_workers_run_one_thread_per_worker_thread(dask_executor) -> None:
+    """Two processes with the default OpenMP pool (one thread per core) each made the tree
+    ensemble ~100x slower on 2 cores (measured, issue 20): every pool in a local cluster's
+    worker is capped at ``threads_per_worker`` (the executor's env, and dask's nanny default)."""
+    for pools in dask_executor.map(_thread_pools, [0, 1]):
+        assert "openmp" in " ".join(pools), pools  # scikit-learn's OpenMP runtime was found
+        assert set(pools.values()) == {1}, pools
 
 
 def test_pseudo_experiments_on_dask_equal_the_serial_run(dask_executor) -> None:
