@@ -397,10 +397,52 @@ def global_calibration(data: dict[str, Any]) -> str:
     return _table(
         [
             f"toy, {data['n_background']} events, mass_mjj_power {data['mass_mjj_power']}, "
-            f"SR exclusion {data['exclusion']}",
+            f"donors {data.get('donors', 'blocks')}, SR exclusion {data['exclusion']}",
             "",
         ],
         rows,
+    )
+
+
+def pythia_global_calibration(data: dict[str, Any]) -> str:
+    """``pythia_global_calibration_<donors>.json``: global p-values on Pythia background."""
+    s = data["summary"]
+    local = ", ".join(
+        f"Z > {t}: {v[0]:.3f} (asymptotic {v[1]:.3f})" for t, v in s["local_fraction_above"].items()
+    )
+    rows = [
+        ["independent subsets (events each)", f"{s['n_subsets']} ({data['subset_size']})"],
+        ["pseudo-datasets per subset (pooled)", f"{data['n_toys']} ({s['n_toys_pooled']})"],
+        [
+            "median max local Z: subsets / pseudo-data (KS p)",
+            f"{s['median_data_max_z']:.2f} / {s['median_toy_max_z']:.2f} "
+            f"({s['ks_p_toys_vs_data_max_z']:.3g})",
+        ],
+        [
+            "mean global p: own toys / pooled toys / Sidak / exchangeable truth",
+            f"{s['mean_p_data']:.2f} / {s['mean_p_pooled']:.2f} / {s['mean_p_sidak']:.2f} / "
+            f"{s['mean_p_true']:.2f}",
+        ],
+        [
+            "KS p against uniform: own toys / pooled / Sidak",
+            f"{s['ks_p_data_uniform']:.2g} / {s['ks_p_pooled_uniform']:.2g} / "
+            f"{s['ks_p_sidak_uniform']:.2g}",
+        ],
+        [
+            "fraction with global Z > 2 (expected 0.023): pooled / Sidak",
+            f"{s['fraction_global_z_above_2_pooled']:.3f} / "
+            f"{s['fraction_global_z_above_2_sidak']:.3f}",
+        ],
+        ["fraction with max local Z > 3", f"{s['fraction_max_local_z_above_3']:.3f}"],
+        [f"local Z of all {s['n_local_entries']} (window, efficiency) entries", local],
+    ]
+    return "\n\n".join(
+        [
+            "## Global p-value on Pythia background (`benchmarks/pythia_global_calibration.py`)",
+            f"`{data['config']}` on disjoint slices of the Pythia QCD production, "
+            f"`scan.global_pseudo_donors: {data['donors']}`.",
+            _table(["", ""], rows),
+        ]
     )
 
 
@@ -439,6 +481,7 @@ SECTIONS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
     ("injection_scan_*.json", injection_scan),
     ("signal_recovery*.json", signal_recovery),
     ("scan_calibration.json", scan_calibration),
+    ("pythia_global_calibration_*.json", pythia_global_calibration),
 ]
 
 

@@ -36,6 +36,8 @@ def test_pseudo_data_of_any_source(tiny_scan: Callable[[], dict[str, Any]]) -> N
     assert workflow.pseudo_data_method(load_config(cfg)) == "generator"
     cfg["data"] = {"source": "lhco", "path": "events.h5"}
     assert workflow.pseudo_data_method(load_config(cfg)) == "data"
+    # the donor kernel calibrated on Pythia (benchmarks/pythia_global_calibration.py)
+    assert load_config(cfg).scan.global_pseudo_donors == "smooth"
     cfg["scan"]["global_pseudo_data"] = "generator"
     with pytest.raises(ConfigError, match=r"scan\.global_pseudo_data: 'generator'.*toy"):
         load_config(cfg)

@@ -18,9 +18,11 @@ RANGE = (2.7, 4.7)
 
 @pytest.fixture(scope="module")
 def with_signal():
-    """200k toy events with 1500 W' (3.5 TeV) injected, and their resampler."""
+    """200k toy events with 1500 W' (3.5 TeV) injected, and their resampler (the block scheme:
+    the tests of the kernel, the default, name it)."""
     events = generate_toy(200_000, 1500, seed=3)
-    return events, fit_data_resampler(events, mjj_range=RANGE, block_width=0.25)
+    resampler = fit_data_resampler(events, mjj_range=RANGE, block_width=0.25, donor_scheme="blocks")
+    return events, resampler
 
 
 def _signal_like(events) -> np.ndarray:
@@ -87,7 +89,7 @@ def test_jet_masses_growing_with_mjj_keep_their_growth_across_the_donor_blocks()
     median jet mass follows the data's in narrow mjj bins (with the donor's masses kept, it
     jumped by up to +-12% at every block edge: the steps a classifier learnt)."""
     events = generate_toy(200_000, 0, seed=6, config=ToyConfig(mass_mjj_power=1.0))
-    resampler = fit_data_resampler(events, mjj_range=RANGE, block_width=0.25)
+    resampler = fit_data_resampler(events, mjj_range=RANGE, block_width=0.25, donor_scheme="blocks")
     assert all(abs(g - 1.0) < 0.1 for g in resampler.jet_mass_exponents)
     toy = draw_pseudo_data(resampler, seed=7)
     stepped = draw_pseudo_data(resampler._replace(jet_mass_exponents=(0.0, 0.0)), seed=7)
@@ -122,7 +124,9 @@ def test_a_resonance_in_the_data_is_smeared_in_the_pseudo_data(with_signal) -> N
 
 def test_the_excluded_signal_region_gives_no_donors(with_signal) -> None:
     events, _ = with_signal
-    resampler = fit_data_resampler(events, mjj_range=RANGE, exclude=(3.3, 3.7))
+    resampler = fit_data_resampler(
+        events, mjj_range=RANGE, exclude=(3.3, 3.7), donor_scheme="blocks"
+    )
     data = resampler.events
     excluded = {tuple(r) for r in data.jets[~resampler.donors, :, 4:].reshape(-1, 6)}
     toy = draw_pseudo_data(resampler, seed=5)
@@ -146,7 +150,7 @@ def test_smooth_donors_lie_around_each_pseudo_event_without_edges(with_signal) -
     """The smooth scheme: every donor within +-block_width of its pseudo-event in ln mjj, the
     offsets centred and concentrated (no block edges), donors rarely repeated."""
     events, _ = with_signal
-    resampler = fit_data_resampler(events, mjj_range=RANGE, donor_scheme="smooth")
+    resampler = fit_data_resampler(events, mjj_range=RANGE)  # the default
     assert resampler.donor_scheme == "smooth"
     toy = draw_pseudo_data(resampler, seed=8)
     data = resampler.events

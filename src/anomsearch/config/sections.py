@@ -622,7 +622,7 @@ class ScanConfig:
     efficiencies: tuple[float, ...] | None = None
     global_toys: int = 0
     global_pseudo_data: str = "auto"
-    global_pseudo_donors: str = "blocks"
+    global_pseudo_donors: str = "smooth"
     min_sideband_events: int = 20
 
     def __post_init__(self) -> None:
