@@ -20,6 +20,7 @@ Reference: a calibrated global p-value is uniform on background-only data, P(glo
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import tempfile
 import time
@@ -76,6 +77,58 @@ def _exclude_the_best_signal_region() -> None:
     workflow.global_significance = patched
 
 
+def _resumed_rows(args: argparse.Namespace) -> list[dict]:
+    """The datasets an earlier run with the same settings wrote to ``--out`` (resume)."""
+    if not args.out.is_file():
+        return []
+    old = json.loads(args.out.read_text())
+    same = (
+        old.get("n_background") == args.n_background
+        and old.get("mass_mjj_power") == args.mass_mjj_power
+        and old.get("exclusion") == bool(args.exclude_best)
+        and old.get("donors", "blocks") == args.donors
+        and old.get("summary", {}).get("n_toys") == args.toys
+    )
+    if not same:
+        raise SystemExit(f"{args.out} holds another calibration: choose another --out")
+    return [{k: v for k, v in r.items() if k != "p_true"} for r in old["rows"]]
+
+
+def _write(args: argparse.Namespace, rows: list[dict], *, quiet: bool = False) -> None:
+    """The summary of ``rows`` (printed unless ``quiet``) and the JSON, written atomically."""
+    z = np.array([r["max_local_z"] for r in rows])
+    p_data = np.array([r["p_data"] for r in rows])
+    p_true = np.array([(np.sum(np.delete(z, i) >= z[i]) + 1) / len(z) for i in range(len(z))])
+    summary = {
+        "n_datasets": len(rows),
+        "n_toys": args.toys,
+        "ks_p_data_uniform": float(stats.kstest(p_data, "uniform").pvalue),
+        "mean_p_data": float(p_data.mean()),
+        "mean_p_true": float(p_true.mean()),
+        "fraction_p_data_below_p_true": float(np.mean(p_data < p_true)),
+        "fraction_global_z_above_2": float(np.mean(p_data < 0.02275)),
+        "mean_toy_max_z": float(np.mean([np.mean(r["toy_max_local_z"]) for r in rows])),
+        "mean_data_max_z": float(z.mean()),
+    }
+    for key, value in summary.items() if not quiet else ():
+        print(f"{key:32s} {value:.4g}" if isinstance(value, float) else f"{key:32s} {value}")
+    write_json_atomic(
+        args.out,
+        {
+            "benchmark": "global_calibration",
+            "n_background": args.n_background,
+            "mass_mjj_power": args.mass_mjj_power,
+            "exclusion": bool(args.exclude_best),
+            "donors": args.donors,
+            "summary": summary,
+            "rows": [{**r, "p_true": float(p)} for r, p in zip(rows, p_true, strict=True)],
+            "provenance": provenance(),
+        },
+    )
+    if not quiet:
+        print(f"wrote {args.out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=int, default=30)
@@ -101,9 +154,12 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     if args.exclude_best:
         _exclude_the_best_signal_region()
-    rows = []
+    rows = _resumed_rows(args)
+    done = {r["seed"] for r in rows}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.first_seed, args.first_seed + args.datasets):
+            if seed in done:
+                continue
             cfg = _config(seed, args.n_background, args.toys, args.mass_mjj_power, args.donors)
             start = time.perf_counter()
             report = workflow.run(cfg, output_dir=Path(tmp) / cfg["name"]).report
@@ -123,36 +179,9 @@ def main() -> None:
                 f"global p {glob['p_value']:.3f} ({rows[-1]['wall_seconds']:.0f} s)",
                 flush=True,
             )
-    z = np.array([r["max_local_z"] for r in rows])
-    p_data = np.array([r["p_data"] for r in rows])
-    p_true = np.array([(np.sum(np.delete(z, i) >= z[i]) + 1) / len(z) for i in range(len(z))])
-    summary = {
-        "n_datasets": len(rows),
-        "n_toys": args.toys,
-        "ks_p_data_uniform": float(stats.kstest(p_data, "uniform").pvalue),
-        "mean_p_data": float(p_data.mean()),
-        "mean_p_true": float(p_true.mean()),
-        "fraction_p_data_below_p_true": float(np.mean(p_data < p_true)),
-        "fraction_global_z_above_2": float(np.mean(p_data < 0.02275)),
-        "mean_toy_max_z": float(np.mean([np.mean(r["toy_max_local_z"]) for r in rows])),
-        "mean_data_max_z": float(z.mean()),
-    }
-    for key, value in summary.items():
-        print(f"{key:32s} {value:.4g}" if isinstance(value, float) else f"{key:32s} {value}")
-    write_json_atomic(
-        args.out,
-        {
-            "benchmark": "global_calibration",
-            "n_background": args.n_background,
-            "mass_mjj_power": args.mass_mjj_power,
-            "exclusion": bool(args.exclude_best),
-            "donors": args.donors,
-            "summary": summary,
-            "rows": [{**r, "p_true": float(p)} for r, p in zip(rows, p_true, strict=True)],
-            "provenance": provenance(),
-        },
-    )
-    print(f"wrote {args.out}")
+            if len(rows) >= 2:  # after every dataset: a killed run keeps what finished
+                _write(args, rows, quiet=True)
+    _write(args, rows)
 
 
 if __name__ == "__main__":
