@@ -38,7 +38,7 @@ still hold makes their largest local Z larger, so the global p-value conservativ
 
 Calibration on Pythia QCD without signal (``benchmarks/pythia_global_calibration.py``: 20
 disjoint subsets of 50k events, the blind search of ``analyses/blackbox/`` -- CWoLa hunting with
-boosted trees, 11 windows x 3 efficiencies --, 4 smooth pseudo-datasets each): the
+boosted trees, 7 windows x 3 efficiencies --, 4 smooth pseudo-datasets each): the
 pseudo-datasets' largest local Z (median 2.13, 80 of them) follows the subsets' own (2.09; KS p
 0.999), each subset's p-value against the pooled pseudo-datasets is uniform (KS p 0.99) and the
 mean global p 0.53 matches the subsets' exchangeable ranks (0.525); Sidak's p-value was below
