@@ -15,7 +15,9 @@ subset the "true" global p-value is the fraction of the others at or above its o
   subsets' own: a two-sample KS test -- the pseudo-data must reproduce the null distribution of
   the best entry, which is what the global p reads off them; and each subset's p against the
   pooled toys of all subsets, ``p_pooled``, uniform if the pseudo-data are calibrated);
-* Sidak's estimate (``N_eff`` from the window range, width, step and efficiencies);
+* Sidak's estimate (``N_eff`` from the window range, width, step and efficiencies), and the
+  number of trials fitted to the pseudo-datasets' and to the subsets' maxima
+  (:func:`anomsearch.stats.look_elsewhere.fit_effective_trials`);
 * the local p-values of every (window, efficiency) against their asymptotic distribution
   (P(Z > z) = 1 - Phi(z), z > 0): the fraction above 1, 2, 3 sigma.
 
@@ -37,7 +39,6 @@ import json
 import logging
 import math
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ from scipy import stats
 from anomsearch import workflow
 from anomsearch._io import write_json_atomic
 from anomsearch.provenance import provenance
+from anomsearch.stats.look_elsewhere import fit_effective_trials
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from blind_boxes import RESULTS, TEMPLATE, BoxSpec, merge_config, write_box
@@ -75,7 +77,6 @@ def search_subset(index: int, args: argparse.Namespace) -> dict[str, Any]:
     name = f"null_{args.subset_size // 1000}k_{index:02d}"
     stem = args.out / name
     results = args.out / f"{name}_{args.donors}_results"
-    started = time.perf_counter()
     if not (results / "report.json").is_file():
         if not stem.with_suffix(".features.h5").is_file():
             spec = BoxSpec(name, index * args.subset_size, args.subset_size, None, 0, 0, index)
@@ -96,7 +97,7 @@ def search_subset(index: int, args: argparse.Namespace) -> dict[str, Any]:
         "local_z": [float(w["significance"]) for w in entries],
         "n_entries_failed_gate": sum(1 for w in report["scan"]["windows"] if not w["fit_passed"]),
         "best": {k: glob["window"][k] for k in ("sr_low", "sr_high")} | {"eff": glob["efficiency"]},
-        "seconds": time.perf_counter() - started,
+        "seconds": float(report["timing"]["total_seconds"]),  # the search (also when read back)
     }
 
 
@@ -129,6 +130,15 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "mean_p_sidak": float(sidak.mean()),
         "fraction_p_data_below_p_true": float(np.mean(p_data < p_true)),
         "fraction_p_sidak_below_p_true": float(np.mean(sidak < p_true)),
+        "n_trials_sidak": float(np.median([r["n_trials_sidak"] for r in rows])),
+        "n_trials_fitted_toys": [
+            (f := fit_effective_trials(toys)).n_trials,
+            f.n_trials_error,
+        ],
+        "n_trials_fitted_subsets": [
+            (f := fit_effective_trials(z)).n_trials,
+            f.n_trials_error,
+        ],
         "n_local_entries": int(local.size),
         "local_fraction_above": {
             f"{t:g}": [float(np.mean(local > t)), float(stats.norm.sf(t))] for t in THRESHOLDS

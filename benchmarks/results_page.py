@@ -434,6 +434,12 @@ def pythia_global_calibration(data: dict[str, Any]) -> str:
             f"{s['fraction_global_z_above_2_sidak']:.3f}",
         ],
         ["fraction with max local Z > 3", f"{s['fraction_max_local_z_above_3']:.3f}"],
+        [
+            "trials: Sidak / fitted to the pseudo-data / fitted to the subsets",
+            f"{s['n_trials_sidak']:.0f} / {s['n_trials_fitted_toys'][0]:.1f} +- "
+            f"{s['n_trials_fitted_toys'][1]:.1f} / {s['n_trials_fitted_subsets'][0]:.1f} +- "
+            f"{s['n_trials_fitted_subsets'][1]:.1f}",
+        ],
         [f"local Z of all {s['n_local_entries']} (window, efficiency) entries", local],
     ]
     return "\n\n".join(

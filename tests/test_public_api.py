@@ -399,10 +399,12 @@ PUBLIC = {
         "signal_yield_at_mu1",
     ],
     "anomsearch.stats.look_elsewhere": [
+        "EffectiveTrials",
         "GlobalSignificance",
         "TrialsFactorApproximation",
         "count_upcrossings",
         "derive_toy_seeds",
+        "fit_effective_trials",
         "global_significance_from_toys",
         "run_pseudo_experiments",
         "trials_factor_approximation",

@@ -165,6 +165,12 @@ def test_scan_with_the_inclusive_trial_writes_report_and_answer(
     # Sidak counts every scanned (window, efficiency): 3 windows x 1 efficiency
     assert report["global"]["n_trials_effective"] == report["scan"]["n_windows"] == 3
     assert "n_trials_measured" in report["global"]
+    fitted = report["global"]["fitted_trials"]  # None only if no toy has a local Z above 0
+    toys = np.asarray(report["global"]["toy_max_local_z"])
+    assert (fitted is None) == bool(np.all(toys <= 0))
+    if fitted is not None:  # Sidak with the fitted N at the observed local p
+        sidak_n = 1 - (1 - report["global"]["local_p_value"]) ** fitted["n_trials"]
+        assert fitted["p_value"] == pytest.approx(sidak_n, rel=1e-9)
     assert report["background"]["fit_passed"] is True
     # toy data: the spurious-signal test runs on a generated background-only sample
     assert report["background"]["spurious_signal"]["n_template"] > 0

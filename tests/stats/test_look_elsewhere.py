@@ -15,6 +15,7 @@ from anomsearch.stats.look_elsewhere import (
     GlobalSignificance,
     count_upcrossings,
     derive_toy_seeds,
+    fit_effective_trials,
     global_significance_from_toys,
     run_pseudo_experiments,
     trials_factor_approximation,
@@ -65,6 +66,33 @@ def test_independent_windows_toys_match_sidak() -> None:
     assert ranged.global_p == pytest.approx(exact, rel=1e-9)
     tiny = trials_factor_approximation(6.0, n_windows_effective=50)
     assert tiny.trials_factor == pytest.approx(50.0, rel=1e-6)
+
+
+def test_effective_trials_of_independent_windows_and_the_extrapolated_global_p() -> None:
+    """Maxima of N independent windows, floored at 0 like the scan's local Z's: the fit recovers
+    N within its error, and its global p-value at an excess beyond every toy is Sidak's with
+    that N -- where the toys' own p-value is only the floor 1 / (n_toys + 1)."""
+    rng = np.random.default_rng(11)
+    for n_windows in (2, 20):  # with 2 windows a quarter of the maxima are floored at 0
+        toys = np.maximum(rng.standard_normal((400, n_windows)).max(axis=1), 0.0)
+        fit = fit_effective_trials(toys, local_z=4.5)
+        assert fit.n_toys == 400 and fit.n_positive == int(np.sum(toys > 0))
+        assert fit.n_trials_error == pytest.approx(fit.n_trials / math.sqrt(fit.n_positive))
+        assert abs(fit.n_trials - n_windows) < 3 * fit.n_trials_error
+        sidak = trials_factor_approximation(4.5, n_windows_effective=fit.n_trials)
+        assert fit.global_p == pytest.approx(sidak.global_p, rel=1e-9)
+        assert fit.global_z == pytest.approx(sidak.global_z, rel=1e-9)
+        assert global_significance_from_toys(4.5, toys).global_p == pytest.approx(1 / 401)
+    # correlated windows (200 points of a smooth Gaussian process) act like fewer trials
+    scans = _gaussian_process_scans(np.random.default_rng(8), 300)
+    correlated = fit_effective_trials(np.maximum(scans.max(axis=1), 0.0))
+    assert 5 < correlated.n_trials < 100
+    assert math.isnan(correlated.global_p) and math.isnan(correlated.local_z)
+    for bad in ([], [1.0, -0.5], [0.0, 0.0], [[1.0, 2.0]], [1.0, math.nan]):
+        with pytest.raises(DataFormatError, match="fit_effective_trials"):
+            fit_effective_trials(bad)
+    with pytest.raises(ConfigError, match="local_z"):
+        fit_effective_trials([1.0, 2.0], local_z=math.inf)
 
 
 def test_gross_vitells_agrees_with_brute_force_on_correlated_windows() -> None:

@@ -17,7 +17,7 @@ from anomsearch._io import finite_or_none
 from anomsearch.background import predict_background
 from anomsearch.data.events import EventTable
 from anomsearch.data.regions import Regions
-from anomsearch.exceptions import ConfigError, FitError
+from anomsearch.exceptions import ConfigError, DataFormatError, FitError
 from anomsearch.metrics import auc, distance_correlation, max_sic, mjj_sculpting
 from anomsearch.provenance import array_checksum, provenance
 from anomsearch.search.abcd_search import ABCDSearchResult
@@ -25,6 +25,7 @@ from anomsearch.search.bump_hunt import BumpHuntResult
 from anomsearch.search.scan import ScanResult
 from anomsearch.stats import trials_factor_approximation
 from anomsearch.stats.limits import upper_limit
+from anomsearch.stats.look_elsewhere import fit_effective_trials
 
 if TYPE_CHECKING:
     from anomsearch.config import SearchConfig
@@ -313,15 +314,31 @@ def global_toys_section(
 
     ``n_trials_measured`` is the number of independent trials that Sidak's formula would need to
     give the pseudo-experiments' global p at the observed local p, ``ln(1 - p_global) /
-    ln(1 - p_local)`` (None when either p is 0 or 1).
+    ln(1 - p_local)`` (None when either p is 0 or 1). ``fitted_trials`` holds the number of
+    trials fitted to all the pseudo-experiments' maxima
+    (:func:`~anomsearch.stats.look_elsewhere.fit_effective_trials`) and the global p-value
+    extrapolated with it: the pseudo-experiments' own p-value is floored at ``1 / (n_toys + 1)``
+    (None when no pseudo-experiment has a local Z above 0).
     """
     local_p, global_p = float(sidak["local_p_value"]), float(result.global_p)
     measured = None
     if 0 < local_p < 1 and 0 < global_p < 1:
         measured = math.log1p(-global_p) / math.log1p(-local_p)
+    try:
+        fit = fit_effective_trials(toys, local_z=result.local_z)
+    except DataFormatError:
+        fitted = None
+    else:
+        fitted = {
+            "n_trials": fit.n_trials,
+            "n_trials_error": fit.n_trials_error,
+            "p_value": fit.global_p,
+            "significance": fit.global_z,
+        }
     return {
         **sidak,
         "n_trials_measured": measured,
+        "fitted_trials": fitted,
         "method": f"{pseudo_data}_toys",
         "pseudo_data": PSEUDO_DATA[pseudo_data],
         "p_value": float(result.global_p),

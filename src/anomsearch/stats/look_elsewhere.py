@@ -11,6 +11,10 @@ significance of a background-only experiment is at least as large.
   process pool or in batches on an executor of :mod:`anomsearch.compute` (e.g. dask workers); a
   toy's result depends only on ``(seed, index)``, so any split into batches, jobs, workers or
   separate calls (``first_toy``) merges into exactly the same array.
+- :func:`fit_effective_trials`: the number ``N`` of independent trials whose Sidak law
+  ``P(max Z <= z) = Phi(z)^N`` best describes the pseudo-experiments' maxima (maximum
+  likelihood), and the global p-value of the observed excess extrapolated with it -- past the
+  largest toy, where the toys' own global p-value is only a floor ``1 / (n_toys + 1)``.
 - :func:`trials_factor_approximation`, when toys are infeasible: (a) Sidak with an effective number
   of independent windows ``N`` (e.g. the scan range over the mass resolution),
   ``p_global = 1 - (1 - p_local)^N`` (Bonferroni ``N p_local`` to first order); (b) the
@@ -48,10 +52,12 @@ if TYPE_CHECKING:
     from anomsearch.compute import Executor
 
 __all__ = [
+    "EffectiveTrials",
     "GlobalSignificance",
     "TrialsFactorApproximation",
     "count_upcrossings",
     "derive_toy_seeds",
+    "fit_effective_trials",
     "global_significance_from_toys",
     "run_pseudo_experiments",
     "trials_factor_approximation",
@@ -110,6 +116,91 @@ class TrialsFactorApproximation(NamedTuple):
     n_windows_effective: float
     reference_z: float
     upcrossings_at_reference: float
+
+
+class EffectiveTrials(NamedTuple):
+    """Result of :func:`fit_effective_trials`.
+
+    Attributes:
+        n_trials: the maximum-likelihood ``N`` of ``P(max Z <= z) = Phi(z)^N``.
+        n_trials_error: its asymptotic standard error ``N / sqrt(n_positive)``.
+        n_toys: the pseudo-experiments used.
+        n_positive: those with a maximum local Z above 0.
+        local_z: the observed maximum local Z (NaN if none was given).
+        global_p: ``1 - (1 - p_local)^N`` at ``local_z`` (NaN if none was given).
+        global_z: ``max(Phi^-1(1 - global_p), 0)``.
+    """
+
+    n_trials: float
+    n_trials_error: float
+    n_toys: int
+    n_positive: int
+    local_z: float
+    global_p: float
+    global_z: float
+
+
+def fit_effective_trials(
+    toy_max_local_z: Sequence[float] | np.ndarray, local_z: float | None = None
+) -> EffectiveTrials:
+    """The effective number of independent trials of a scan, fitted to its pseudo-experiments.
+
+    If the scan behaved like ``N`` independent tests with asymptotic local p-values, the largest
+    local Z of a background-only scan would follow ``P(max Z <= z) = Phi(z)^N`` for ``z > 0``,
+    with ``P(max Z = 0) = 2^-N`` (local Z's are floored at 0). Then ``-ln Phi(max Z)`` is
+    exponential with rate ``N``, censored at ``ln 2`` for the maxima at 0, and the maximum
+    likelihood estimate is closed-form: ``N = n_positive / (sum_{Z > 0} -ln Phi(Z) + n_zero ln 2)``.
+    Correlated windows give ``N`` below the number of entries; a scan whose local p-values are
+    optimistic (sculpting, tails beyond the asymptotic formula) gives ``N`` above it. The fit
+    is what lets a few dozen toys say how rare an excess beyond all of them is; whether the law
+    describes the toys is for the caller to check (e.g. a KS test of their maxima).
+
+    Args:
+        toy_max_local_z: the largest local Z of each background-only pseudo-experiment.
+        local_z: an observed maximum local Z to extrapolate to (optional).
+
+    Returns:
+        The :class:`EffectiveTrials`.
+
+    Raises:
+        DataFormatError: no toys, non-finite or negative entries, or no toy above 0.
+        ConfigError: a non-finite ``local_z``.
+
+    References:
+        Z. Sidak, J. Am. Stat. Assoc. 62 (1967) 626; arXiv:1005.1891 (trials factors).
+
+    Examples:
+        >>> rng = np.random.default_rng(1)
+        >>> z = np.maximum(ndtri(rng.random(20_000) ** (1 / 25)), 0.0)  # Phi(max Z)^25 uniform
+        >>> fit = fit_effective_trials(z, local_z=4.0)
+        >>> round(fit.n_trials), round(fit.global_z, 2)
+        (25, 3.16)
+    """
+    z = np.asarray(toy_max_local_z, dtype=float)
+    if z.ndim != 1 or z.size == 0 or not np.all(np.isfinite(z)) or np.any(z < 0):
+        raise DataFormatError(
+            "fit_effective_trials: toy_max_local_z must be a non-empty 1-d array of finite "
+            "local Z's >= 0"
+        )
+    positive = z[z > 0]
+    if positive.size == 0:
+        raise DataFormatError("fit_effective_trials: no pseudo-experiment has a local Z above 0")
+    exposure = float(np.sum(-np.log(ndtr(positive)))) + (z.size - positive.size) * math.log(2.0)
+    n_trials = positive.size / exposure
+    global_p = global_z = observed = math.nan
+    if local_z is not None:
+        observed = _finite_z(local_z, "local_z")
+        global_p = float(-np.expm1(n_trials * np.log1p(-ndtr(-observed))))
+        global_z = _z_from_p(global_p)
+    return EffectiveTrials(
+        n_trials=float(n_trials),
+        n_trials_error=float(n_trials / math.sqrt(positive.size)),
+        n_toys=int(z.size),
+        n_positive=int(positive.size),
+        local_z=observed,
+        global_p=global_p,
+        global_z=global_z,
+    )
 
 
 def _z_from_p(p: float) -> float:
