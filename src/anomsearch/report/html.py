@@ -242,6 +242,17 @@ def _fit_section(report: dict[str, Any], plots: dict[str, Path]) -> _Section:
     return _section("fit", "Signal region", body)
 
 
+def _fitted_trials_text(fitted: dict[str, Any] | None) -> str:
+    """The trials fitted to the pseudo-experiments' maxima, and the extrapolated global Z."""
+    if not fitted:
+        return ""
+    return (
+        f"; fitted to their maxima the scan has {fitted['n_trials']:.1f} &plusmn; "
+        f"{fitted['n_trials_error']:.1f} effective trials, which extrapolate to global Z = "
+        f"{fitted['significance']:.2f} (p = {_fmt(fitted['p_value'])})"
+    )
+
+
 def _scan_section(report: dict[str, Any], plots: dict[str, Path]) -> _Section | None:
     scan = report.get("scan")
     if not scan:
@@ -261,6 +272,7 @@ def _scan_section(report: dict[str, Any], plots: dict[str, Path]) -> _Section | 
                 if str(glob.get("method", "")).endswith("toys")
                 else ""
             )
+            + _fitted_trials_text(glob.get("fitted_trials"))
             + ".</p>"
         )
     best = scan.get("best") or {}
