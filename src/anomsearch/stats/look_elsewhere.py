@@ -190,7 +190,7 @@ def fit_effective_trials(
     global_p = global_z = observed = math.nan
     if local_z is not None:
         observed = _finite_z(local_z, "local_z")
-        global_p = float(-np.expm1(n_trials * np.log1p(-ndtr(-observed))))
+        global_p = _sidak_global_p(float(ndtr(-observed)), n_trials)
         global_z = _z_from_p(global_p)
     return EffectiveTrials(
         n_trials=float(n_trials),
@@ -201,6 +201,11 @@ def fit_effective_trials(
         global_p=global_p,
         global_z=global_z,
     )
+
+
+def _sidak_global_p(local_p: float, n_trials: float) -> float:
+    """Sidak: ``1 - (1 - local_p)^n_trials``, accurate for tiny ``local_p``."""
+    return float(-math.expm1(n_trials * math.log1p(-local_p)))
 
 
 def _z_from_p(p: float) -> float:
@@ -532,7 +537,7 @@ def trials_factor_approximation(
     if sidak:
         n_eff = _effective_windows(n_windows_effective, scan_range, resolution)
         # 1 - (1 - p)^N without cancellation for small p
-        global_p = float(-math.expm1(n_eff * math.log1p(-local_p)))
+        global_p = _sidak_global_p(local_p, n_eff)
         method, z_ref, n_up = "sidak", nan, nan
     else:
         method, n_eff = "gross-vitells", nan
