@@ -152,6 +152,15 @@ def merge_config(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return base
 
 
+def box_config(stem: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The blind search's config for the box ``stem`` (its name and features file), with
+    ``overrides`` merged in."""
+    config = merge_config(yaml.safe_load(TEMPLATE.read_text()), overrides or {})
+    config["name"] = stem.name
+    config["data"]["path"] = str(stem.with_suffix(".features.h5"))
+    return config
+
+
 def run_box(
     box: dict[str, Any], *, run_missing: bool = False, overrides: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -159,9 +168,7 @@ def run_box(
     ``run_missing``, a box whose results hold a report is not searched again, only answered;
     ``overrides`` are merged into the blind search's config, e.g. another method)."""
     stem = Path(box["stem"])
-    config = merge_config(yaml.safe_load(TEMPLATE.read_text()), overrides or {})
-    config["name"] = stem.name
-    config["data"]["path"] = str(stem.with_suffix(".features.h5"))
+    config = box_config(stem, overrides)
     config["data"]["master_key"] = str(stem.with_suffix(".masterkey.txt"))
     config["output"] = {"dir": str(stem.parent / f"{stem.name}_results")}
     cfg_path = stem.with_suffix(".yaml")

@@ -77,6 +77,14 @@ def _exclude_the_best_signal_region() -> None:
     workflow.global_significance = patched
 
 
+def exchangeable_p_values(max_z: np.ndarray) -> np.ndarray:
+    """Each dataset's "true" global p-value from exchangeable background-only datasets: the
+    fraction of the *others* whose largest local Z is at or above its own, counting itself
+    (``(k + 1) / n``)."""
+    z = np.asarray(max_z, dtype=float)
+    return np.array([(np.sum(np.delete(z, i) >= z[i]) + 1) / len(z) for i in range(len(z))])
+
+
 def _resumed_rows(args: argparse.Namespace) -> list[dict]:
     """The datasets an earlier run with the same settings wrote to ``--out`` (resume)."""
     if not args.out.is_file():
@@ -98,7 +106,7 @@ def _write(args: argparse.Namespace, rows: list[dict], *, quiet: bool = False) -
     """The summary of ``rows`` (printed unless ``quiet``) and the JSON, written atomically."""
     z = np.array([r["max_local_z"] for r in rows])
     p_data = np.array([r["p_data"] for r in rows])
-    p_true = np.array([(np.sum(np.delete(z, i) >= z[i]) + 1) / len(z) for i in range(len(z))])
+    p_true = exchangeable_p_values(z)
     summary = {
         "n_datasets": len(rows),
         "n_toys": args.toys,

@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from scipy import stats
 
 from anomsearch import workflow
@@ -52,24 +51,22 @@ from anomsearch.provenance import provenance
 from anomsearch.stats.look_elsewhere import fit_effective_trials
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from blind_boxes import RESULTS, TEMPLATE, BoxSpec, merge_config, write_box
+from blind_boxes import RESULTS, TEMPLATE, BoxSpec, box_config, write_box
+from global_calibration import exchangeable_p_values
 
 THRESHOLDS = (1.0, 2.0, 3.0)
 P_GLOBAL_Z2 = float(stats.norm.sf(2.0))  # 2.275%
 
 
 def _subset_config(stem: Path, toys: int, donors: str) -> dict[str, Any]:
-    config = merge_config(
-        yaml.safe_load(TEMPLATE.read_text()),
+    return box_config(
+        stem,
         {
             "scan": {"global_toys": toys, "global_pseudo_donors": donors},
             "output": {"plots": False},
             "compute": {"cache": False},
         },
     )
-    config["name"] = stem.name
-    config["data"]["path"] = str(stem.with_suffix(".features.h5"))
-    return config
 
 
 def search_subset(index: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -107,7 +104,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     p_data = np.array([r["p_data"] for r in rows])
     sidak = np.array([r["sidak_p"] for r in rows])
     n = len(rows)
-    p_true = np.array([(np.sum(np.delete(z, i) >= z[i]) + 1) / n for i in range(n)])
+    p_true = exchangeable_p_values(z)
     toys = np.concatenate([r["toy_max_local_z"] for r in rows])
     local = np.concatenate([r["local_z"] for r in rows])
     p_pooled = np.array([(np.sum(toys >= zi) + 1) / (toys.size + 1) for zi in z])
