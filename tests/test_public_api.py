@@ -331,6 +331,7 @@ PUBLIC = {
         "dijet_function",
         "dijet_log_function",
         "fit_binned_sideband",
+        "fit_binned_spectrum",
         "fit_sideband_background",
         "predict_background",
         "spurious_signal",

@@ -59,6 +59,7 @@ from anomsearch.background.sideband_fit import (
     _minimise,
     _PoissonNLL,
     fit_binned_sideband,
+    fit_binned_spectrum,
     validate_fit_binning,
 )
 from anomsearch.exceptions import ConfigError, DataFormatError, FitError
@@ -207,15 +208,21 @@ def _checked_orders(orders: tuple[int, ...], alpha: float, test: str) -> tuple[i
 def _fit_orders(
     counts: np.ndarray,
     bin_edges: np.ndarray,
-    signal_region: tuple[float, float],
+    signal_region: tuple[float, float] | None,
     ords: tuple[int, ...],
     sqrt_s: float,
 ) -> tuple[dict[int, SidebandFit], list[int]]:
-    """The converged sideband fit of each order, and the orders that failed (at least one fit)."""
+    """The converged fit of each order (of the sidebands; of every bin without an SR), and the
+    orders that failed (at least one fit)."""
     fits: dict[int, SidebandFit] = {}
     failed: list[int] = []
     for n in ords:
         try:
+            if signal_region is None:
+                fits[n] = fit_binned_spectrum(
+                    counts, bin_edges=bin_edges, n_params=n, sqrt_s=sqrt_s
+                )
+                continue
             fits[n] = fit_binned_sideband(
                 counts, bin_edges=bin_edges, signal_region=signal_region, n_params=n, sqrt_s=sqrt_s
             )
@@ -231,7 +238,7 @@ def choose_dijet_function(
     counts: np.ndarray,
     *,
     bin_edges: np.ndarray,
-    signal_region: tuple[float, float],
+    signal_region: tuple[float, float] | None,
     orders: tuple[int, ...] = (3, 4, 5),
     alpha: float = 0.05,
     test: Literal["f", "lr"] = "f",
@@ -250,7 +257,9 @@ def choose_dijet_function(
     Args:
         counts: events per bin over the whole fit range (SR included; the SR is not fitted).
         bin_edges: edges in TeV, with edges at the SR boundaries.
-        signal_region: ``(low, high)`` SR in TeV.
+        signal_region: ``(low, high)`` SR in TeV; None: every bin is fitted
+            (:func:`~anomsearch.background.sideband_fit.fit_binned_spectrum`), to describe a
+            whole spectrum with the fewest parameters it needs.
         orders: numbers of parameters to consider, a subset of ``(3, 4, 5)``.
         alpha: significance level for accepting a higher order.
         test: ``"f"`` (F-test) or ``"lr"`` (likelihood-ratio test).

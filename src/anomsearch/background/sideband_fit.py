@@ -43,6 +43,7 @@ __all__ = [
     "BackgroundPrediction",
     "SidebandFit",
     "fit_binned_sideband",
+    "fit_binned_spectrum",
     "fit_sideband_background",
     "predict_background",
     "validate_fit_binning",
@@ -124,6 +125,21 @@ class BackgroundPrediction(NamedTuple):
     eigenvalues: np.ndarray
 
 
+def _checked_edges(bin_edges: np.ndarray, sqrt_s: float) -> np.ndarray:
+    """``bin_edges`` as floats: 1-d, >= 2 edges, finite, strictly increasing, inside
+    ``(0, sqrt_s)`` (ConfigError otherwise)."""
+    e = np.asarray(bin_edges, dtype=float)
+    if e.ndim != 1 or e.size < 2:
+        raise ConfigError(f"bin_edges must be a 1-d array with >= 2 edges, got shape {e.shape}")
+    if not np.all(np.isfinite(e)) or np.any(np.diff(e) <= 0):
+        raise ConfigError("bin_edges must be finite and strictly increasing")
+    if e[0] <= 0 or e[-1] >= sqrt_s:
+        raise ConfigError(
+            f"bin_edges must lie inside (0, sqrt_s = {sqrt_s}) TeV, got [{e[0]}, {e[-1]}]"
+        )
+    return e
+
+
 def validate_fit_binning(
     bin_edges: np.ndarray,
     signal_region: tuple[float, float],
@@ -151,15 +167,7 @@ def validate_fit_binning(
         >>> in_sr.nonzero()[0].tolist()
         [4, 5, 6, 7]
     """
-    e = np.asarray(bin_edges, dtype=float)
-    if e.ndim != 1 or e.size < 2:
-        raise ConfigError(f"bin_edges must be a 1-d array with >= 2 edges, got shape {e.shape}")
-    if not np.all(np.isfinite(e)) or np.any(np.diff(e) <= 0):
-        raise ConfigError("bin_edges must be finite and strictly increasing")
-    if e[0] <= 0 or e[-1] >= sqrt_s:
-        raise ConfigError(
-            f"bin_edges must lie inside (0, sqrt_s = {sqrt_s}) TeV, got [{e[0]}, {e[-1]}]"
-        )
+    e = _checked_edges(bin_edges, sqrt_s)
     try:
         lo, hi = (float(v) for v in signal_region)
     except (TypeError, ValueError) as exc:
@@ -413,7 +421,62 @@ def fit_binned_sideband(
         raise ConfigError(f"n_params must be one of {DIJET_N_PARAMS}, got {n_params}")
     edges, sr, in_sr = validate_fit_binning(bin_edges, signal_region, sqrt_s=sqrt_s)
     n, fit_mask = _checked_counts(counts, edges.size - 1, in_sr, n_params)
+    return _fit_bins(n, edges, fit_mask, sr, n_params, sqrt_s)
 
+
+def fit_binned_spectrum(
+    counts: np.ndarray,
+    *,
+    bin_edges: np.ndarray,
+    n_params: int = 4,
+    sqrt_s: float = DEFAULT_SQRT_S,
+) -> SidebandFit:
+    """Fit the dijet function to *every* bin of a binned mjj spectrum (no signal region).
+
+    The same minimisation as :func:`fit_binned_sideband` (whitened MIGRAD from the least-squares
+    start, then SIMPLEX, the next-lower-order fit as a start, jittered starts), for a spectrum
+    to be described as a whole: the pseudo-data of :mod:`anomsearch.search.pseudo_data` are
+    drawn from it. The returned fit's ``fit_mask`` is all true and its ``signal_region`` the
+    empty interval at the upper edge.
+
+    Args:
+        counts: events per bin, length ``len(bin_edges) - 1``.
+        bin_edges: strictly increasing edges (TeV) inside ``(0, sqrt_s)``.
+        n_params: 3, 4 or 5 dijet-function parameters.
+        sqrt_s: centre-of-mass energy in TeV.
+
+    Returns:
+        The :class:`SidebandFit` over all bins.
+
+    Raises:
+        ConfigError: bad binning or ``n_params``, or no more bins than parameters.
+        DataFormatError: malformed counts or fewer non-empty bins than parameters.
+        FitError: no attempt converged.
+
+    Examples:
+        >>> edges = np.linspace(2.7, 4.7, 21)
+        >>> mu = dijet_bin_integrals(edges, [np.log(3e5), 8.0, 4.0])
+        >>> fits = [fit_binned_spectrum(np.round(mu), bin_edges=edges, n_params=k)
+        ...         for k in (3, 4, 5)]
+        >>> [f.ndf for f in fits], [bool(f.chi2 < 0.1) for f in fits]
+        ([17, 16, 15], [True, True, True])
+    """
+    if n_params not in DIJET_N_PARAMS:
+        raise ConfigError(f"n_params must be one of {DIJET_N_PARAMS}, got {n_params}")
+    edges = _checked_edges(bin_edges, sqrt_s)
+    n, fit_mask = _checked_counts(counts, edges.size - 1, np.zeros(edges.size - 1, bool), n_params)
+    return _fit_bins(n, edges, fit_mask, (float(edges[-1]), float(edges[-1])), n_params, sqrt_s)
+
+
+def _fit_bins(
+    n: np.ndarray,
+    edges: np.ndarray,
+    fit_mask: np.ndarray,
+    sr: tuple[float, float],
+    n_params: int,
+    sqrt_s: float,
+) -> SidebandFit:
+    """The dijet fit of the bins in ``fit_mask`` (checked by the callers), attempts in turn."""
     nll = _PoissonNLL(edges[:-1][fit_mask], edges[1:][fit_mask], n[fit_mask], n_params, sqrt_s)
     # SR bins are zeroed so that the least-squares start only sees the sidebands
     start, L = _least_squares_start(edges, np.where(fit_mask, n, 0.0), n_params, sqrt_s)
@@ -423,9 +486,7 @@ def fit_binned_sideband(
         if n_params == min(DIJET_N_PARAMS):
             return None
         try:
-            lower = fit_binned_sideband(
-                n, bin_edges=edges, signal_region=sr, n_params=n_params - 1, sqrt_s=sqrt_s
-            )
+            lower = _fit_bins(n, edges, fit_mask, sr, n_params - 1, sqrt_s)
         except FitError:
             log.debug("lower-order fit failed; no nested start for n_params=%d", n_params)
             return None
