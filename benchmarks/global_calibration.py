@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +33,10 @@ from scipy import stats
 from anomsearch import workflow
 from anomsearch._io import write_json_atomic
 from anomsearch.provenance import provenance
+from anomsearch.stats.look_elsewhere import fit_effective_trials
+
+#: P(Z > 2) of a calibrated global p-value (2.275%).
+P_GLOBAL_Z2 = float(stats.norm.sf(2.0))
 
 
 def _config(seed: int, n_background: int, n_toys: int, power: float, donors: str) -> dict:
@@ -85,6 +90,36 @@ def exchangeable_p_values(max_z: np.ndarray) -> np.ndarray:
     return np.array([(np.sum(np.delete(z, i) >= z[i]) + 1) / len(z) for i in range(len(z))])
 
 
+#: Row entries computed from the others when the JSON is written (not kept on resume).
+_DERIVED = ("p_true", "p_fitted", "p_rank")
+
+
+def rank_p_values(rows: list[dict], *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Each dataset's rank among its ``n`` pseudo-datasets (the number whose largest local Z is
+    above its own, ties shared at random) and the randomised rank p-value ``(rank + U) / (n + 1)``.
+
+    On background-only data exchangeable with its pseudo-data the rank is uniform on ``0..n`` and
+    the randomised p uniform on (0, 1) -- a KS test applies to it, not to the report's discrete
+    ``global.p_value`` (the toys' fraction ``rank / n``, floored at ``1 / (n + 1)``)."""
+    rng = np.random.default_rng(seed)
+    ranks, p = [], []
+    for r in rows:
+        toys, z = np.asarray(r["toy_max_local_z"]), r["max_local_z"]
+        rank = int(np.sum(toys > z)) + int(rng.integers(0, np.sum(toys == z) + 1))
+        ranks.append(rank)
+        p.append((rank + rng.random()) / (toys.size + 1))
+    return np.array(ranks), np.array(p)
+
+
+def fitted_trials_p_values(rows: list[dict]) -> np.ndarray:
+    """Each dataset's global p-value extrapolated with the effective trials fitted to its own
+    pseudo-datasets' maxima (:func:`anomsearch.stats.fit_effective_trials`, as in report.json
+    ``global.fitted_trials``): unlike the toys' own fraction it goes below ``1 / (n + 1)``."""
+    return np.array(
+        [fit_effective_trials(r["toy_max_local_z"], r["max_local_z"]).global_p for r in rows]
+    )
+
+
 def _resumed_rows(args: argparse.Namespace) -> list[dict]:
     """The datasets an earlier run with the same settings wrote to ``--out`` (resume)."""
     if not args.out.is_file():
@@ -99,7 +134,7 @@ def _resumed_rows(args: argparse.Namespace) -> list[dict]:
     )
     if not same:
         raise SystemExit(f"{args.out} holds another calibration: choose another --out")
-    return [{k: v for k, v in r.items() if k != "p_true"} for r in old["rows"]]
+    return [{k: v for k, v in r.items() if k not in _DERIVED} for r in old["rows"]]
 
 
 def _write(args: argparse.Namespace, rows: list[dict], *, quiet: bool = False) -> None:
@@ -107,6 +142,10 @@ def _write(args: argparse.Namespace, rows: list[dict], *, quiet: bool = False) -
     z = np.array([r["max_local_z"] for r in rows])
     p_data = np.array([r["p_data"] for r in rows])
     p_true = exchangeable_p_values(z)
+    p_fitted = fitted_trials_p_values(rows)
+    below = int(np.sum(p_fitted < P_GLOBAL_Z2))
+    ranks, p_rank = rank_p_values(rows)
+    rank_counts = np.bincount(ranks, minlength=args.toys + 1)
     summary = {
         "n_datasets": len(rows),
         "n_toys": args.toys,
@@ -114,7 +153,16 @@ def _write(args: argparse.Namespace, rows: list[dict], *, quiet: bool = False) -
         "mean_p_data": float(p_data.mean()),
         "mean_p_true": float(p_true.mean()),
         "fraction_p_data_below_p_true": float(np.mean(p_data < p_true)),
-        "fraction_global_z_above_2": float(np.mean(p_data < 0.02275)),
+        "fraction_global_z_above_2": float(np.mean(p_data < P_GLOBAL_Z2)),
+        "rank_counts": [int(c) for c in rank_counts],
+        "chi2_p_ranks_uniform": float(stats.chisquare(rank_counts).pvalue),
+        "ks_p_rank_uniform": float(stats.kstest(p_rank, "uniform").pvalue),
+        "mean_p_rank": float(p_rank.mean()),
+        "ks_p_fitted_uniform": float(stats.kstest(p_fitted, "uniform").pvalue),
+        "mean_p_fitted": float(p_fitted.mean()),
+        "fraction_fitted_global_z_above_2": below / len(rows),
+        "fraction_fitted_global_z_above_2_error": math.sqrt(max(below, 1) * (1 - below / len(rows)))
+        / len(rows),
         "mean_toy_max_z": float(np.mean([np.mean(r["toy_max_local_z"]) for r in rows])),
         "mean_data_max_z": float(z.mean()),
     }
@@ -129,7 +177,10 @@ def _write(args: argparse.Namespace, rows: list[dict], *, quiet: bool = False) -
             "exclusion": bool(args.exclude_best),
             "donors": args.donors,
             "summary": summary,
-            "rows": [{**r, "p_true": float(p)} for r, p in zip(rows, p_true, strict=True)],
+            "rows": [
+                {**r, "p_true": float(p), "p_fitted": float(f), "p_rank": float(q)}
+                for r, p, f, q in zip(rows, p_true, p_fitted, p_rank, strict=True)
+            ],
             "provenance": provenance(),
         },
     )

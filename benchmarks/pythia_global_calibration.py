@@ -52,10 +52,9 @@ from anomsearch.stats.look_elsewhere import fit_effective_trials
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from blind_boxes import RESULTS, TEMPLATE, BoxSpec, box_config, write_box
-from global_calibration import exchangeable_p_values
+from global_calibration import P_GLOBAL_Z2, exchangeable_p_values, fitted_trials_p_values
 
 THRESHOLDS = (1.0, 2.0, 3.0)
-P_GLOBAL_Z2 = float(stats.norm.sf(2.0))  # 2.275%
 
 
 def _subset_config(stem: Path, toys: int, donors: str) -> dict[str, Any]:
@@ -108,6 +107,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     toys = np.concatenate([r["toy_max_local_z"] for r in rows])
     local = np.concatenate([r["local_z"] for r in rows])
     p_pooled = np.array([(np.sum(toys >= zi) + 1) / (toys.size + 1) for zi in z])
+    p_fitted = fitted_trials_p_values(rows)
     return {
         "n_subsets": n,
         "n_toys_pooled": int(toys.size),
@@ -120,6 +120,9 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "fraction_global_z_above_2_data": float(np.mean(p_data < P_GLOBAL_Z2)),
         "fraction_global_z_above_2_pooled": float(np.mean(p_pooled < P_GLOBAL_Z2)),
         "fraction_global_z_above_2_sidak": float(np.mean(sidak < P_GLOBAL_Z2)),
+        "ks_p_fitted_uniform": float(stats.kstest(p_fitted, "uniform").pvalue),
+        "mean_p_fitted": float(p_fitted.mean()),
+        "fraction_global_z_above_2_fitted": float(np.mean(p_fitted < P_GLOBAL_Z2)),
         "fraction_max_local_z_above_3": float(np.mean(z > 3.0)),
         "mean_p_true": float(p_true.mean()),
         "mean_p_data": float(p_data.mean()),
@@ -142,6 +145,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         },
         "p_true": [float(p) for p in p_true],
         "p_pooled": [float(p) for p in p_pooled],
+        "p_fitted": [float(p) for p in p_fitted],
     }
 
 
@@ -156,7 +160,7 @@ def print_table(summary: dict[str, Any], rows: list[dict[str, Any]]) -> None:
             f"{b['eff']:g} | {r['p_data']:.3f} | {pp:.3f} | {r['sidak_p']:.3f} | {p:.3f} |"
         )
     for key, value in summary.items():
-        if key not in ("p_true", "p_pooled"):
+        if key not in ("p_true", "p_pooled", "p_fitted"):
             print(f"{key:34s} {value:.4g}" if isinstance(value, float) else f"{key:34s} {value}")
 
 

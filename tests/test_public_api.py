@@ -493,6 +493,7 @@ PUBLIC = {
         "build_answer_details",
         "format_answer_text",
         "format_submission_score",
+        "global_p_value",
         "load_answer",
         "load_key",
         "p_value_threshold",

@@ -17,6 +17,7 @@ from anomsearch.answer import (
     build_answer_details,
     format_answer_text,
     format_submission_score,
+    global_p_value,
     load_answer,
     load_key,
     p_value_threshold,
@@ -624,3 +625,41 @@ def test_a_mass_profile_with_failed_fits_falls_back_to_the_sr_fit(tmp_path, monk
         _, details = answer_from_results(tmp_path)
     assert details["mass_method"].startswith("fit of the SR bins")
     assert "did not converge" in caplog.text
+
+
+def _global_section(method: str, p: float, n_exceeding: int) -> dict:
+    return {
+        "method": method,
+        "p_value": p,
+        "n_toys": 20,
+        "n_exceeding": n_exceeding,
+        "local_p_value": 1.0e-5,
+        "fitted_trials": {"n_trials": 30.0, "n_trials_error": 6.0, "p_value": 3.0e-4},
+    }
+
+
+def test_the_answers_global_p_value_extrapolates_only_beyond_every_pseudo_experiment(caplog):
+    """Toys above the observed Z: their fraction. None above it: their p is the floor 1/21, and
+    Sidak's formula with the fitted trials + 1 sigma (36) gives 3.6e-4 instead. Sidak alone
+    is used as it is, with a warning."""
+    assert global_p_value(_global_section("data_toys", 0.1, 2)) == (0.1, "data_toys")
+    p, source = global_p_value(_global_section("data_toys", 1 / 21, 0))
+    assert source == "data_toys_fitted_trials"
+    assert p == pytest.approx(-math.expm1(36 * math.log1p(-1e-5)), rel=1e-12)
+    assert global_p_value({**_global_section("data_toys", 1 / 21, 0), "fitted_trials": None}) == (
+        1 / 21,
+        "data_toys",
+    )
+    with caplog.at_level("WARNING", logger="anomsearch.answer.from_results"):
+        assert global_p_value({"method": "sidak", "p_value": 2e-4}) == (2e-4, "sidak")
+    assert "scan.global_toys" in caplog.text
+
+
+def test_submit_records_where_its_p_value_came_from(tmp_path):
+    _fake_results(tmp_path, n_signal=800)
+    report = json.loads((tmp_path / "report.json").read_text())
+    report["global"] = _global_section("generator_toys", 1 / 21, 0)
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    answer, details = answer_from_results(tmp_path)
+    assert details["source"]["p_value_source"] == "generator_toys_fitted_trials"
+    assert answer["p_value"] == pytest.approx(-math.expm1(36 * math.log1p(-1e-5)), rel=1e-6)

@@ -179,3 +179,24 @@ def test_smooth_donors_lie_around_each_pseudo_event_without_edges(with_signal) -
     assert np.mean(counts > 1) < 0.1
     with pytest.raises(ConfigError, match="donor scheme"):
         fit_data_resampler(events, mjj_range=RANGE, donor_scheme="nearest")
+
+
+def test_a_spectrum_the_chosen_function_does_not_describe_takes_a_better_higher_order() -> None:
+    """The consecutive F-test stops at 3 when 4 does not help; if the 3-parameter fit is bad
+    and 5 improves it significantly (chi2 as on a Pythia slice), 5 is used."""
+    from anomsearch.background import fit_binned_spectrum
+    from anomsearch.background.function_choice import FunctionChoice
+    from anomsearch.search.pseudo_data import _described_spectrum
+
+    edges = np.linspace(2.7, 4.9, 23)
+    counts, _ = np.histogram(generate_toy(20_000, 0, seed=2).mjj, bins=edges)
+    fits = {n: fit_binned_spectrum(counts, bin_edges=edges, n_params=n) for n in (3, 4, 5)}
+    bad = {3: fits[3]._replace(chi2=50.8), 4: fits[4]._replace(chi2=49.0)}
+    bad[5] = fits[5]._replace(chi2=28.4)
+
+    def choice(f: dict) -> FunctionChoice:
+        return FunctionChoice(3, f[3], f, (), (), "f", 0.05, 4)
+
+    assert _described_spectrum(choice(bad)).n_params == 5
+    good = {n: f._replace(chi2=20.0 - n) for n, f in fits.items()}
+    assert _described_spectrum(choice(good)).n_params == 3

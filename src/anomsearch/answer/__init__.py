@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from anomsearch.answer.from_results import answer_from_results, submit
+from anomsearch.answer.from_results import answer_from_results, global_p_value, submit
 from anomsearch.answer.scoring import (
     QuantityScore,
     SubmissionScore,
@@ -43,6 +43,7 @@ __all__ = [
     "build_answer_details",
     "format_answer_text",
     "format_submission_score",
+    "global_p_value",
     "load_answer",
     "load_key",
     "p_value_threshold",

@@ -75,7 +75,12 @@ from typing import NamedTuple
 import numpy as np
 
 from anomsearch.background.dijet import DIJET_N_PARAMS, dijet_function
-from anomsearch.background.function_choice import choose_dijet_function
+from anomsearch.background.function_choice import (
+    FunctionChoice,
+    _nested_test,
+    choose_dijet_function,
+)
+from anomsearch.background.sideband_fit import SidebandFit
 from anomsearch.data.events import EventTable
 from anomsearch.exceptions import ConfigError, DataFormatError, FitError
 
@@ -89,6 +94,8 @@ DONOR_SCHEMES = ("blocks", "smooth")
 #: half of them within +-5%) in ln mjj.
 DEFAULT_BLOCK_WIDTH = 0.25
 _N_GRID = 4096
+#: Goodness of fit below which the spectrum's function gives way to a higher order.
+MIN_SPECTRUM_FIT_P = 0.01
 
 
 class DataResampler(NamedTuple):
@@ -173,11 +180,12 @@ def fit_data_resampler(
         )
     orders = DIJET_N_PARAMS if n_params is None else (int(n_params),)
     try:
-        fit = choose_dijet_function(
+        choice = choose_dijet_function(
             counts.astype(float), bin_edges=edges, signal_region=None, orders=orders
-        ).fit
+        )
     except FitError as exc:
         raise FitError(f"pseudo-data: the fit of the whole mjj spectrum failed: {exc}") from exc
+    fit = _described_spectrum(choice)
     n_params = fit.n_params
     params, chi2, ndf = np.asarray(fit.params), float(fit.chi2), int(fit.ndf)
     log.info(
@@ -214,6 +222,28 @@ def fit_data_resampler(
         gammas,
         donor_scheme,
     )
+
+
+def _described_spectrum(choice: FunctionChoice) -> SidebandFit:
+    """The F-test's order, unless its fit does not describe the spectrum (goodness of fit
+    p < :data:`MIN_SPECTRUM_FIT_P`) and a higher order improves it significantly: then the
+    lowest such order. The consecutive F-test stops at the first step that does not help (on a
+    50k-event Pythia slice 3 -> 4 did not, 3 -> 5 did: chi2 50.8 / 21 against 28.4 / 19)."""
+    fit = choice.fit
+    if fit.p_value >= MIN_SPECTRUM_FIT_P:
+        return fit
+    for n in sorted(choice.fits):
+        if n > fit.n_params and _nested_test(fit, choice.fits[n]).p_value_f < choice.alpha:
+            log.info(
+                "pseudo-data: the %d-parameter fit does not describe the spectrum (chi2/ndf = "
+                "%.1f/%d): %d parameters instead",
+                fit.n_params,
+                fit.chi2,
+                fit.ndf,
+                n,
+            )
+            return choice.fits[n]
+    return fit
 
 
 def jet_mass_exponents(events: EventTable, *, n_bins: int = 12) -> tuple[float, float]:
