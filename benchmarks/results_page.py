@@ -388,12 +388,33 @@ def global_calibration(data: dict[str, Any]) -> str:
             f"{s['mean_toy_max_z']:.2f} / {s['mean_data_max_z']:.2f}",
         ],
         [
-            "mean global p: pseudo-data / generator",
+            "mean global p: pseudo-data / exchangeable truth",
             f"{s['mean_p_data']:.2f} / {s['mean_p_true']:.2f}",
         ],
         ["KS p of the global p against uniform", f"{s['ks_p_data_uniform']:.2g}"],
         ["fraction with global Z > 2", f"{s['fraction_global_z_above_2']:.3f}"],
     ]
+    if "ks_p_rank_uniform" in s:  # calibrations written since the rank and fitted p-values
+        rows += [
+            [
+                "rank among the pseudo-data (0 = above all): counts",
+                " ".join(str(c) for c in s["rank_counts"])
+                + f" (chi2 p {s['chi2_p_ranks_uniform']:.2g})",
+            ],
+            [
+                "randomised rank p: mean (0.5 if calibrated), KS p",
+                f"{s['mean_p_rank']:.3f}, {s['ks_p_rank_uniform']:.2g}",
+            ],
+            [
+                "fitted-trials p: mean, KS p",
+                f"{s['mean_p_fitted']:.3f}, {s['ks_p_fitted_uniform']:.2g}",
+            ],
+            [
+                "fitted-trials p: fraction with global Z > 2 (expected 0.023)",
+                f"{s['fraction_fitted_global_z_above_2']:.3f} +- "
+                f"{s['fraction_fitted_global_z_above_2_error']:.3f}",
+            ],
+        ]
     return _table(
         [
             f"toy, {data['n_background']} events, mass_mjj_power {data['mass_mjj_power']}, "
@@ -434,6 +455,17 @@ def pythia_global_calibration(data: dict[str, Any]) -> str:
             f"{s['fraction_global_z_above_2_sidak']:.3f}",
         ],
         ["fraction with max local Z > 3", f"{s['fraction_max_local_z_above_3']:.3f}"],
+        *(
+            [
+                [
+                    "fitted-trials p: mean, KS p, fraction with global Z > 2",
+                    f"{s['mean_p_fitted']:.3f}, {s['ks_p_fitted_uniform']:.2g}, "
+                    f"{s['fraction_global_z_above_2_fitted']:.3f}",
+                ]
+            ]
+            if "mean_p_fitted" in s
+            else []
+        ),
         [
             "trials: Sidak / fitted to the pseudo-data / fitted to the subsets",
             f"{s['n_trials_sidak']:.0f} / {s['n_trials_fitted_toys'][0]:.1f} +- "

@@ -31,6 +31,8 @@ from anomsearch import workflow
 from anomsearch._io import write_json_atomic
 from anomsearch.provenance import provenance
 
+#: DisCo's training sample (generated W' signal, generated QCD), as in configs/abcd_disco.yaml.
+DISCO_REFERENCE = (5_000, 200_000)
 GUARDS = {
     "off": {"min_fit_p_value": 0.0, "spurious_signal_test": False},
     "on": {"min_fit_p_value": 0.01, "spurious_signal_test": True},
@@ -45,18 +47,22 @@ def _config(
     eff: float,
     guards: str,
     features: list[str] | None = None,
+    method_name: str = "cwola",
 ):
-    method: dict[str, Any] = {"name": "cwola", "n_folds": 5}
+    method: dict[str, Any] = {"name": method_name, "n_folds": 5}
     if features:
         method["features"] = features
+    data: dict[str, Any] = {
+        "source": "toy",
+        "n_background": n_background,
+        "toy": {"mass_mjj_power": power},
+    }
+    if method_name == "disco":  # trained on a labelled sample separate from the data
+        data["n_reference_signal"], data["n_reference_background"] = DISCO_REFERENCE
     return {
-        "name": f"sculpt_p{power}_s{seed}_n{n_signal}_{guards}",
+        "name": f"sculpt_{method_name}_p{power}_s{seed}_n{n_signal}_{guards}",
         "seed": seed,
-        "data": {
-            "source": "toy",
-            "n_background": n_background,
-            "toy": {"mass_mjj_power": power},
-        },
+        "data": data,
         "injection": {"n_signal": n_signal} if n_signal else None,
         "regions": {"signal_region": [3.3, 3.7], "sidebands": [2.9, 4.1]},
         "method": method,
@@ -106,6 +112,15 @@ def main() -> None:
         "mjj when mass_mjj_power > 0 (a sculpting classifier)",
     )
     parser.add_argument(
+        "--method",
+        choices=("cwola", "disco"),
+        default="cwola",
+        help="cwola (SR vs sidebands on the data) or disco (the mjj-decorrelated alternative: "
+        "a classifier with a distance-correlation penalty against mjj, trained on a separate "
+        "labelled sample, arXiv:2001.05310)",
+    )
+    parser.add_argument("--guards", nargs="+", choices=tuple(GUARDS), default=list(GUARDS))
+    parser.add_argument(
         "--out", type=Path, default=Path("benchmarks/results/sculpting_guards.json")
     )
     args = parser.parse_args()
@@ -115,7 +130,7 @@ def main() -> None:
         for power in args.powers:
             for seed in args.seeds:
                 for n_signal in (0, args.n_signal):
-                    for guards in GUARDS:
+                    for guards in args.guards:
                         cfg = _config(
                             power,
                             seed,
@@ -124,10 +139,12 @@ def main() -> None:
                             args.efficiency,
                             guards,
                             args.features,
+                            args.method,
                         )
                         start = time.perf_counter()
                         report = workflow.run(cfg, output_dir=Path(tmp) / cfg["name"]).report
                         row = {
+                            "method": args.method,
                             "mass_mjj_power": power,
                             "seed": seed,
                             "n_signal": n_signal,
@@ -152,6 +169,7 @@ def main() -> None:
             "n_signal": args.n_signal,
             "efficiency": args.efficiency,
             "features": args.features,
+            "method": args.method,
             "rows": rows,
             "provenance": provenance(),
         },

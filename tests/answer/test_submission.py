@@ -638,18 +638,15 @@ def _global_section(method: str, p: float, n_exceeding: int) -> dict:
     }
 
 
-def test_the_answers_global_p_value_extrapolates_only_beyond_every_pseudo_experiment(caplog):
-    """Toys above the observed Z: their fraction. None above it: their p is the floor 1/21, and
-    Sidak's formula with the fitted trials + 1 sigma (36) gives 3.6e-4 instead. Sidak alone
-    is used as it is, with a warning."""
+def test_the_answers_global_p_value_is_the_pseudo_experiments_fraction(caplog):
+    """Toys above the observed Z or not, the answer rests on their fraction (the floor 1/21
+    where none reached it: the fitted-trials extrapolation is logged, not claimed on). Sidak
+    alone is used as it is, with a warning."""
     assert global_p_value(_global_section("data_toys", 0.1, 2)) == (0.1, "data_toys")
-    p, source = global_p_value(_global_section("data_toys", 1 / 21, 0))
-    assert source == "data_toys_fitted_trials"
-    assert p == pytest.approx(-math.expm1(36 * math.log1p(-1e-5)), rel=1e-12)
-    assert global_p_value({**_global_section("data_toys", 1 / 21, 0), "fitted_trials": None}) == (
-        1 / 21,
-        "data_toys",
-    )
+    with caplog.at_level("WARNING", logger="anomsearch.answer.from_results"):
+        assert global_p_value(_global_section("data_toys", 1 / 21, 0)) == (1 / 21, "data_toys")
+    assert "extrapolated with 30.0 +- 6.0 fitted trials it would be 0.0003" in caplog.text
+    caplog.clear()
     with caplog.at_level("WARNING", logger="anomsearch.answer.from_results"):
         assert global_p_value({"method": "sidak", "p_value": 2e-4}) == (2e-4, "sidak")
     assert "scan.global_toys" in caplog.text
@@ -661,5 +658,7 @@ def test_submit_records_where_its_p_value_came_from(tmp_path):
     report["global"] = _global_section("generator_toys", 1 / 21, 0)
     (tmp_path / "report.json").write_text(json.dumps(report))
     answer, details = answer_from_results(tmp_path)
-    assert details["source"]["p_value_source"] == "generator_toys_fitted_trials"
-    assert answer["p_value"] == pytest.approx(-math.expm1(36 * math.log1p(-1e-5)), rel=1e-6)
+    assert details["source"]["p_value_source"] == "generator_toys"
+    assert details["source"]["global_fitted_trials"]["n_trials"] == 30.0
+    assert answer["p_value"] == pytest.approx(1 / 21)
+    assert "resonance_mass" not in answer
