@@ -259,6 +259,8 @@ def global_significance(
         make_toy = functools.partial(data_toy_max_z, toy, resampler)
         identity["pseudo_data"] = array_checksum(resampler.events.jets, resampler.events.extra)
         identity["pseudo_data_donors"] = config.scan.global_pseudo_donors
+        # the spectrum the masses come from (pseudo-experiments cached with another are not reused)
+        identity["pseudo_data_spectrum"] = [resampler.n_params, *map(float, resampler.params)]
     else:
         make_toy = functools.partial(scan_toy_max_z, toy)
     start = time.perf_counter()
