@@ -161,8 +161,10 @@ def _write(args: argparse.Namespace, rows: list[dict], *, quiet: bool = False) -
         "ks_p_fitted_uniform": float(stats.kstest(p_fitted, "uniform").pvalue),
         "mean_p_fitted": float(p_fitted.mean()),
         "fraction_fitted_global_z_above_2": below / len(rows),
-        "fraction_fitted_global_z_above_2_error": math.sqrt(max(below, 1) * (1 - below / len(rows)))
-        / len(rows),
+        # the binomial spread of the fraction if the p-value is calibrated
+        "fraction_fitted_global_z_above_2_error": math.sqrt(
+            P_GLOBAL_Z2 * (1 - P_GLOBAL_Z2) / len(rows)
+        ),
         "mean_toy_max_z": float(np.mean([np.mean(r["toy_max_local_z"]) for r in rows])),
         "mean_data_max_z": float(z.mean()),
     }

@@ -410,9 +410,9 @@ def global_calibration(data: dict[str, Any]) -> str:
                 f"{s['mean_p_fitted']:.3f}, {s['ks_p_fitted_uniform']:.2g}",
             ],
             [
-                "fitted-trials p: fraction with global Z > 2 (expected 0.023)",
-                f"{s['fraction_fitted_global_z_above_2']:.3f} +- "
-                f"{s['fraction_fitted_global_z_above_2_error']:.3f}",
+                "fitted-trials p: fraction with global Z > 2 (expected 0.023 +- binomial)",
+                f"{s['fraction_fitted_global_z_above_2']:.3f} "
+                f"(0.023 +- {s['fraction_fitted_global_z_above_2_error']:.3f})",
             ],
         ]
     return _table(

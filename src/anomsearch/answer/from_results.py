@@ -144,7 +144,7 @@ def global_p_value(section: Mapping[str, Any]) -> tuple[float, str]:
       ``1 / (n_toys + 1)``; the extrapolation with the effective trials fitted to their maxima
       (``global.fitted_trials``) is logged and kept in ``answer_details.json``, not used to
       claim: on 20 Pythia QCD slices without signal it put one slice's 4.15 sigma local excess
-      at global Z 3.3 (~1% for one of 20 under the fitted law) -- the tail beyond the
+      at global Z 3.2 (~1% for one of 20 under the fitted law) -- the tail beyond the
       pseudo-experiments is a model, and a claim needs pseudo-experiments that reach it.
     * Without pseudo-experiments: Sidak's approximation (``method: sidak``), which undercounted
       the trials of overlapping windows on Pythia QCD (p below the true ranks in 20 of 20
