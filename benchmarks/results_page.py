@@ -394,6 +394,18 @@ def global_calibration(data: dict[str, Any]) -> str:
         ["KS p of the global p against uniform", f"{s['ks_p_data_uniform']:.2g}"],
         ["fraction with global Z > 2", f"{s['fraction_global_z_above_2']:.3f}"],
     ]
+    if "local_fraction_above" in s:  # every (window, efficiency) entry's local Z
+        rows.append(
+            [
+                f"local Z of all {s['n_local_entries']} entries: fraction above (asymptotic); "
+                "KS p of the positive ones' p-values",
+                ", ".join(
+                    f"Z > {t}: {v[0]:.4f} ({v[1]:.4f})"
+                    for t, v in s["local_fraction_above"].items()
+                )
+                + f"; {s['ks_p_local_given_positive']:.2g}",
+            ]
+        )
     if "ks_p_rank_uniform" in s:  # calibrations written since the rank and fitted p-values
         rows += [
             [
