@@ -333,6 +333,7 @@ PUBLIC = {
         "fit_binned_sideband",
         "fit_binned_spectrum",
         "fit_sideband_background",
+        "nested_fit_test",
         "predict_background",
         "spurious_signal",
         "validate_fit_binning",

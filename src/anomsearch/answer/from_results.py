@@ -182,6 +182,31 @@ def global_p_value(section: Mapping[str, Any]) -> tuple[float, str]:
     return p, method
 
 
+def _source_record(
+    report: Mapping[str, Any],
+    inputs: _ReportInputs,
+    out: Path,
+    mass_unit_gev: float,
+    selected: tuple[np.ndarray, np.ndarray],
+) -> dict[str, Any]:
+    """``answer_details.json`` ``source``: where the answer's inputs came from."""
+    in_sr, in_sb = selected
+    return {
+        "results_dir": str(out),
+        "signal_region_gev": [v * mass_unit_gev for v in inputs.signal_region],
+        "trial": claiming_trial(report),
+        "p_value_source": inputs.p_value_source,
+        "global_fitted_trials": (report.get("global") or {}).get("fitted_trials"),
+        "fit_passed": (report.get("background") or {}).get("fit_passed"),
+        "n_selected_sr": int(in_sr.sum()),
+        "n_selected_sidebands": int(in_sb.sum()),
+        "n_background_sr": float(inputs.expected.sum()),
+        "relative_mass_width": inputs.relative_width,
+        "signal_shape": inputs.signal_shape.to_dict(),
+        "background_covariance": "full" if inputs.full_covariance else "diagonal",
+    }
+
+
 def _selected_events(
     events_path: Path,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -282,7 +307,6 @@ def answer_from_results(
     if not (math.isfinite(daughter_bin_width) and daughter_bin_width > 0):
         raise ConfigError(f"answer.daughter_bin_width must be > 0, got {daughter_bin_width}")
     mjj, jets, scores, folds = _selected_events(events_path)
-    expected = inputs.expected
     sr, sb = inputs.signal_region, inputs.sidebands
 
     sr_fit, resonance, mass_method = _resonance(report, inputs, str(report_path))
@@ -313,20 +337,7 @@ def answer_from_results(
         **options,
         most_significant_window=most_significant_window,
         extra={
-            "source": {
-                "results_dir": str(out),
-                "signal_region_gev": [v * mass_unit_gev for v in sr],
-                "trial": claiming_trial(report),
-                "p_value_source": inputs.p_value_source,
-                "global_fitted_trials": (report.get("global") or {}).get("fitted_trials"),
-                "fit_passed": (report.get("background") or {}).get("fit_passed"),
-                "n_selected_sr": int(in_sr.sum()),
-                "n_selected_sidebands": int(in_sb.sum()),
-                "n_background_sr": float(expected.sum()),
-                "relative_mass_width": inputs.relative_width,
-                "signal_shape": inputs.signal_shape.to_dict(),
-                "background_covariance": "full" if inputs.full_covariance else "diagonal",
-            },
+            "source": _source_record(report, inputs, out, mass_unit_gev, (in_sr, in_sb)),
             "n_signal_method": (
                 "selected yield in the SR bins / signal_efficiency"
                 if "n_signal" not in options

@@ -31,6 +31,7 @@ from anomsearch.background.function_choice import (
     SpuriousSignal,
     alternative_function_variation,
     choose_dijet_function,
+    nested_fit_test,
     spurious_signal,
 )
 from anomsearch.background.sideband_fit import (
@@ -71,6 +72,7 @@ __all__ = [
     "fit_binned_sideband",
     "fit_binned_spectrum",
     "fit_sideband_background",
+    "nested_fit_test",
     "predict_background",
     "spurious_signal",
     "validate_fit_binning",

@@ -71,6 +71,7 @@ __all__ = [
     "SpuriousSignal",
     "alternative_function_variation",
     "choose_dijet_function",
+    "nested_fit_test",
     "spurious_signal",
 ]
 
@@ -164,7 +165,9 @@ class SpuriousSignal(NamedTuple):
     ndf: int
 
 
-def _nested_test(low: SidebandFit, high: SidebandFit) -> NestedFitTest:
+def nested_fit_test(low: SidebandFit, high: SidebandFit) -> NestedFitTest:
+    """The F-test and likelihood-ratio comparison of two nested fits of the same bins (``low``
+    with fewer parameters inside ``high``), as :func:`choose_dijet_function` makes them."""
     k = high.n_params - low.n_params
     delta = low.chi2 - high.chi2
     if delta < -1e-6 * max(1.0, low.chi2):
@@ -287,7 +290,7 @@ def choose_dijet_function(
     ords = _checked_orders(orders, alpha, test)
     fits, failed = _fit_orders(counts, bin_edges, signal_region, ords, sqrt_s)
     conv = sorted(fits)
-    tests = tuple(_nested_test(fits[lo], fits[hi]) for lo, hi in pairwise(conv))
+    tests = tuple(nested_fit_test(fits[lo], fits[hi]) for lo, hi in pairwise(conv))
     chosen = conv[0]
     for t in tests:
         p = t.p_value_f if test == "f" else t.p_value_lr

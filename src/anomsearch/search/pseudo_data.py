@@ -77,8 +77,8 @@ import numpy as np
 from anomsearch.background.dijet import DIJET_N_PARAMS, dijet_function
 from anomsearch.background.function_choice import (
     FunctionChoice,
-    _nested_test,
     choose_dijet_function,
+    nested_fit_test,
 )
 from anomsearch.background.sideband_fit import SidebandFit
 from anomsearch.data.events import EventTable
@@ -233,7 +233,7 @@ def _described_spectrum(choice: FunctionChoice) -> SidebandFit:
     if fit.p_value >= MIN_SPECTRUM_FIT_P:
         return fit
     for n in sorted(choice.fits):
-        if n > fit.n_params and _nested_test(fit, choice.fits[n]).p_value_f < choice.alpha:
+        if n > fit.n_params and nested_fit_test(fit, choice.fits[n]).p_value_f < choice.alpha:
             log.info(
                 "pseudo-data: the %d-parameter fit does not describe the spectrum (chi2/ndf = "
                 "%.1f/%d): %d parameters instead",
