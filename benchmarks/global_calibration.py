@@ -125,7 +125,7 @@ def fitted_trials_p_values(rows: list[dict]) -> np.ndarray:
     )
 
 
-def _local_summary(rows: list[dict]) -> dict:
+def local_p_summary(rows: list[dict]) -> dict:
     """Calibration of the local p-values of every (window, efficiency) entry, when every row
     has them: P(Z = 0) = 1/2 and P(Z > z) = 1 - Phi(z) under the asymptotic formula."""
     if not rows or any("local_z" not in r for r in rows):
@@ -171,7 +171,7 @@ def _write(args: argparse.Namespace, rows: list[dict], *, quiet: bool = False) -
     ranks, p_rank = rank_p_values(rows)
     rank_counts = np.bincount(ranks, minlength=args.toys + 1)
     summary = {
-        **_local_summary(rows),
+        **local_p_summary(rows),
         "n_datasets": len(rows),
         "n_toys": args.toys,
         "ks_p_data_uniform": float(stats.kstest(p_data, "uniform").pvalue),
@@ -228,7 +228,6 @@ def _fill_local_z(args: argparse.Namespace, rows: list[dict], tmp: Path) -> None
         if "local_z" in row:
             continue
         cfg = _config(row["seed"], args.n_background, 0, args.mass_mjj_power, args.donors)
-        cfg["scan"]["global_toys"] = 0
         report = workflow.run(cfg, output_dir=tmp / f"{cfg['name']}_local").report
         row["local_z"] = _entries_local_z(report)
         if not math.isclose(max(row["local_z"], default=0.0), row["max_local_z"], abs_tol=1e-6):

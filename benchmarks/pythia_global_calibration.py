@@ -52,9 +52,12 @@ from anomsearch.stats.look_elsewhere import fit_effective_trials
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from blind_boxes import RESULTS, TEMPLATE, BoxSpec, box_config, write_box
-from global_calibration import P_GLOBAL_Z2, exchangeable_p_values, fitted_trials_p_values
-
-THRESHOLDS = (1.0, 2.0, 3.0)
+from global_calibration import (
+    P_GLOBAL_Z2,
+    exchangeable_p_values,
+    fitted_trials_p_values,
+    local_p_summary,
+)
 
 
 def _subset_config(stem: Path, toys: int, donors: str) -> dict[str, Any]:
@@ -105,7 +108,6 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     n = len(rows)
     p_true = exchangeable_p_values(z)
     toys = np.concatenate([r["toy_max_local_z"] for r in rows])
-    local = np.concatenate([r["local_z"] for r in rows])
     p_pooled = np.array([(np.sum(toys >= zi) + 1) / (toys.size + 1) for zi in z])
     p_fitted = fitted_trials_p_values(rows)
     return {
@@ -139,10 +141,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             (f := fit_effective_trials(z)).n_trials,
             f.n_trials_error,
         ],
-        "n_local_entries": int(local.size),
-        "local_fraction_above": {
-            f"{t:g}": [float(np.mean(local > t)), float(stats.norm.sf(t))] for t in THRESHOLDS
-        },
+        **local_p_summary(rows),
         "p_true": [float(p) for p in p_true],
         "p_pooled": [float(p) for p in p_pooled],
         "p_fitted": [float(p) for p in p_fitted],
