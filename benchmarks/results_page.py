@@ -200,7 +200,8 @@ def blind_boxes(data: dict[str, Any]) -> str:
 
 
 def jet_mass_response(data: dict[str, Any]) -> str:
-    """``jet_mass_response.json``: reconstructed jet-mass peak over the daughter's mass."""
+    """``jet_mass_response.json``: the answer's jet-mass peak over the daughter's mass, before
+    and after the response correction."""
     rows = [
         [
             r["production"],
@@ -208,19 +209,39 @@ def jet_mass_response(data: dict[str, Any]) -> str:
             f"{r['truth_gev']:.0f}",
             f"{r['peak_gev']:.1f} +- {r['peak_error_gev']:.1f}",
             f"{r['ratio']:.3f}",
+            f"{r['corrected_gev']:.1f}",
+            f"{r['corrected_ratio']:.3f}",
         ]
         for r in data["rows"]
     ]
     calibration = ", ".join(data["samples"]["calibration"])
+    fit, default = data["fit"], data["package_default"]
     return "\n\n".join(
         [
             "## Jet-mass response of the Pythia chain (`benchmarks/jet_mass_response.py`)",
             f"Peak of the lighter and heavier jet mass of "
-            f"{data['samples']['n_events_per_production']} signal events per production against "
-            f"the generated daughter mass. Largest deviation on the calibration productions "
-            f"({calibration}): {data['largest_calibration_deviation']:.3f}; the answer's default "
-            f"jet-mass-scale uncertainty: {data['package_default']}.",
-            _table(["production", "daughter", "mass (GeV)", "jet-mass peak (GeV)", "ratio"], rows),
+            f"{data['samples']['n_events_per_production']} signal events per production (the "
+            f"answer's estimator: {data['samples']['estimator']}) against the generated daughter "
+            f"mass, and the particle mass the answer makes of it. Fit of m_peak^2 = s^2 m^2 + "
+            f"delta to the calibration productions ({calibration}): s = {fit['scale']:.4f}, "
+            f"delta = {fit['offset_gev2']:.0f} +- {fit['offset_error_gev2']:.0f} GeV^2 (the "
+            f"answer's default: {default['scale']}, {default['offset_gev2']:.0f} +- "
+            f"{default['offset_error_gev2']:.0f}). Largest deviation on the calibration "
+            f"productions {data['largest_calibration_deviation']:.3f} before and "
+            f"{data['largest_calibration_deviation_corrected']:.3f} after the correction; the "
+            f"answer's jet-mass-scale uncertainty: {default['jet_mass_scale_uncertainty']}.",
+            _table(
+                [
+                    "production",
+                    "daughter",
+                    "mass (GeV)",
+                    "jet-mass peak (GeV)",
+                    "ratio",
+                    "corrected (GeV)",
+                    "ratio",
+                ],
+                rows,
+            ),
         ]
     )
 

@@ -36,7 +36,7 @@ import yaml
 
 from anomsearch import workflow
 from anomsearch._io import write_json_atomic
-from anomsearch.answer import answer_from_results
+from anomsearch.answer import answer_from_results, score_submission
 from anomsearch.data.generate.toy import ToyConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,9 +92,23 @@ def pulls_of(row: dict[str, Any]) -> dict[str, float | None]:
         "n_signal": _pull(count, truth["n_signal"]),
         "resonance_mass": _pull(measured.get("resonance_mass_gev"), truth["resonance_mass_gev"]),
     }
-    daughters = sorted(measured.get("daughter_masses_gev") or [], key=lambda d: d["value"])
-    for k, (d, t) in enumerate(zip(daughters, truth["daughter_masses_gev"], strict=False)):
-        pulls[f"daughter_mass_{k}"] = _pull(d, t)
+    # answered daughters paired with the true ones as score-submission pairs them (the nearest
+    # true daughter by pull where the answer gives fewer: one answered 500 GeV daughter is
+    # scored against 500 GeV, not against the lighter 100 GeV)
+    as_answer = {
+        "p_value": 0.0,
+        "resonance_mass": {"value": truth["resonance_mass_gev"], "uncertainty": 1.0},
+        "n_signal": {"value": truth["n_signal"], "uncertainty": 1.0},
+        "daughter_masses": measured.get("daughter_masses_gev") or [],
+    }
+    key = {
+        "resonance_mass": truth["resonance_mass_gev"],
+        "n_signal": truth["n_signal"],
+        "daughter_masses": truth["daughter_masses_gev"],
+    }
+    for q in score_submission(as_answer, key).quantities:
+        if q.name.startswith("daughter_mass_"):
+            pulls[q.name] = q.pull if math.isfinite(q.pull) else None
     return pulls
 
 
@@ -102,6 +116,16 @@ def _pull(measurement: dict[str, float] | None, truth: float) -> float | None:
     if not measurement or not measurement.get("uncertainty"):
         return None
     return (measurement["value"] - truth) / measurement["uncertainty"]
+
+
+def _pull_summary(rows: list[dict[str, Any]], quantity: str) -> dict[str, Any]:
+    values = [r["pulls"].get(quantity) for r in rows]
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    return {
+        "n": len(values),
+        "mean": float(np.mean(values)) if values else None,
+        "std": float(np.std(values, ddof=1)) if len(values) > 1 else None,
+    }
 
 
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -113,13 +137,9 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         entry["median_local_z"] = float(np.median([r["local_z"] for r in subset]))
         entry["fraction_claimed"] = float(np.mean([r["claimed"] for r in subset]))
         for q in ("n_signal", "resonance_mass", "daughter_mass_0", "daughter_mass_1"):
-            values = [r["pulls"].get(q) for r in subset]
-            values = [v for v in values if v is not None and math.isfinite(v)]
-            entry[q] = {
-                "n": len(values),
-                "mean": float(np.mean(values)) if values else None,
-                "std": float(np.std(values, ddof=1)) if len(values) > 1 else None,
-            }
+            entry[q] = _pull_summary(subset, q)
+            # the winner's curse: the pulls of the datasets the answer claims, against all
+            entry[q]["claimed"] = _pull_summary([r for r in subset if r["claimed"]], q)
         out.append(entry)
     return out
 
@@ -142,6 +162,13 @@ def print_table(summary: list[dict[str, Any]]) -> None:
             f"{e['n_injected']:8d} {e['n_datasets']:8d} {e['median_local_z']:6.2f} "
             f"{e['fraction_claimed']:7.2f} " + " ".join(f"{c:>20s}" for c in cells)
         )
+    print("\nthe claimed datasets alone (the winner's curse: an excess chosen for its size)")
+    for e in summary:
+        cells = []
+        for q in quantities:
+            c = e[q]["claimed"]
+            cells.append(f"{c['mean']:+.2f} ({c['n']})" if c["mean"] is not None else "-")
+        print(f"{e['n_injected']:8d} " + " ".join(f"{c:>20s}" for c in cells))
 
 
 def main() -> None:

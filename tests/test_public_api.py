@@ -509,13 +509,18 @@ PUBLIC = {
     "anomsearch.answer.mass_profile": ["MassProfile", "profile_resonance_mass"],
     "anomsearch.answer.daughter_systematics": [
         "JET_MASS_SCALE_UNCERTAINTY",
+        "NO_JET_MASS_RESPONSE",
+        "PYTHIA_JET_MASS_RESPONSE",
         "DaughterSystematics",
+        "JetMassResponse",
         "daughter_masses_with_systematics",
         "sideband_weights",
     ],
     "anomsearch.answer.daughter_masses": [
+        "PEAK_SHAPES",
         "DaughterMass",
         "estimate_daughter_masses",
+        "gaussexp_cdf",
         "subtracted_spectrum",
     ],
     "anomsearch.cli": ["app"],

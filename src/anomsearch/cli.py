@@ -356,8 +356,17 @@ def submit(
         float | None,
         typer.Option(
             help="Relative jet-mass-scale uncertainty added to the daughter masses' errors "
-            "(default: 0.025, the spread measured on the package's Pythia chain -- set your "
-            "detector's --, and 0 for the toy generator)."
+            "(default: 0.01, what remains after the response correction on the package's Pythia "
+            "chain -- set your detector's --, and 0 for the toy generator)."
+        ),
+    ] = None,
+    jet_mass_response: Annotated[
+        tuple[float, float, float] | None,
+        typer.Option(
+            help="Jet-mass response SCALE OFFSET OFFSET_ERROR (offsets in GeV^2): a daughter of "
+            "mass m peaks at sqrt(SCALE^2 m^2 + OFFSET) and the answer inverts that (default: "
+            "0.995 750 140, the package's Pythia chain with R = 1 jets; 1 0 0 -- no correction "
+            "-- for the toy generator)."
         ),
     ] = None,
     min_daughter_significance: Annotated[
@@ -385,6 +394,7 @@ def submit(
             significance_threshold=threshold,
             signal_efficiency=signal_efficiency,
             jet_mass_scale=jet_mass_scale,
+            jet_mass_response=_jet_mass_response(jet_mass_response),
             min_daughter_significance=min_daughter_significance,
             max_daughter_relative_error=max_daughter_relative_error,
             max_daughter_relative_width=max_daughter_relative_width,
@@ -393,6 +403,16 @@ def submit(
         raise _fail(exc) from None
     typer.echo(files.text.read_text(encoding="utf-8").rstrip())
     typer.echo(f"wrote {files.answer}")
+
+
+def _jet_mass_response(values: tuple[float, float, float] | None) -> Any:
+    """``--jet-mass-response`` (GeV^2 offsets) as the answer's response (TeV^2), or None."""
+    if values is None:
+        return None
+    from anomsearch.answer.daughter_systematics import JetMassResponse
+
+    scale, offset, error = values
+    return JetMassResponse(scale=scale, offset=offset * 1e-6, offset_error=error * 1e-6)
 
 
 @app.command("score-submission")

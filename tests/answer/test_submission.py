@@ -27,6 +27,7 @@ from anomsearch.answer import (
     write_answer,
 )
 from anomsearch.answer.daughter_masses import DaughterMass
+from anomsearch.answer.daughter_systematics import NO_JET_MASS_RESPONSE, PYTHIA_JET_MASS_RESPONSE
 from anomsearch.answer.resonance_fit import ResonanceFit
 from anomsearch.background.dijet import dijet_bin_integrals
 from anomsearch.exceptions import ConfigError, DataFormatError
@@ -537,10 +538,11 @@ def test_submit_names_missing_inputs(tmp_path):
         answer_from_results(tmp_path)
 
 
-@pytest.mark.parametrize(("source", "expected"), [("toy", 0.0), ("lhco", 0.025), (None, 0.025)])
+@pytest.mark.parametrize(("source", "expected"), [("toy", 0.0), ("lhco", 0.01), (None, 0.01)])
 def test_daughter_errors_carry_a_jet_mass_scale_except_on_the_toy(tmp_path, source, expected):
-    """The toy's jets have no detector response, a file's or Pythia's do: the daughter errors
-    include the jet-mass-scale term on those only (an explicit value overrides)."""
+    """The toy's jets have no detector response, a file's or Pythia's do: the daughter peaks are
+    corrected for the Pythia chain's response and their errors include the jet-mass-scale and
+    underlying-event terms on those only (explicit values override)."""
     _fake_results(tmp_path, n_signal=800)
     report = json.loads((tmp_path / "report.json").read_text())
     if source is not None:
@@ -550,10 +552,23 @@ def test_daughter_errors_carry_a_jet_mass_scale_except_on_the_toy(tmp_path, sour
     assert details["jet_mass_scale_uncertainty"] == expected
     fits, errors = details["daughter_fits"], details["daughter_mass_errors_gev"]
     assert len(fits) == len(errors) == 2
+    response = NO_JET_MASS_RESPONSE if source == "toy" else PYTHIA_JET_MASS_RESPONSE
+    assert details["jet_mass_response"] == {
+        "scale": response.scale,
+        "offset_gev2": pytest.approx(response.offset * 1e6),
+        "offset_error_gev2": pytest.approx(response.offset_error * 1e6),
+    }
     for fit, error in zip(fits, errors, strict=True):
         assert error["jet_mass_scale"] == pytest.approx(expected * fit["mass_gev"])
-    _, forced = answer_from_results(tmp_path, jet_mass_scale=0.1)
-    assert forced["jet_mass_scale_uncertainty"] == 0.1
+        peak = error["peak"] / 1000.0
+        assert fit["mass_gev"] == pytest.approx(1000.0 * response.particle_mass(peak))
+        assert (error["underlying_event"] > 0) == (source != "toy")
+    _, forced = answer_from_results(
+        tmp_path, jet_mass_scale=0.05, jet_mass_response=NO_JET_MASS_RESPONSE
+    )
+    assert forced["jet_mass_scale_uncertainty"] == 0.05
+    for fit, error in zip(forced["daughter_fits"], forced["daughter_mass_errors_gev"], strict=True):
+        assert fit["mass_gev"] == pytest.approx(error["peak"])
 
 
 def test_daughters_are_answered_only_with_a_significant_jet_mass_peak(tmp_path):
@@ -578,7 +593,7 @@ def test_daughters_are_answered_only_with_a_significant_jet_mass_peak(tmp_path):
         max_daughter_relative_width=math.inf,
     )
     assert len(everything["daughter_masses"]) == sum(
-        p["converged"] for p in details["daughter_peaks"]
+        p["converged"] and p["mass_gev"] > 0 for p in details["daughter_peaks"]
     )
     with pytest.raises(ConfigError, match="min_daughter_significance"):
         answer_from_results(tmp_path / "qg", min_daughter_significance=-1.0)

@@ -7,16 +7,33 @@ the selected SR events. The difference, per jet-mass bin,
 
 .. math:: d_i = n^{SR}_i - r\\, n^{SB}_i, \\qquad r = N_B^{SR} / N^{SB},
 
-is the signal's jet-mass spectrum (plus fluctuations). Its peak is located by a least-squares fit
-of a Gaussian (with zero background: the background has been subtracted) to ``d``, using the full
-covariance of ``d``: the Poisson variances of both terms, ``n^{SR}_i + r^2 n^{SB}_i`` on the
-diagonal (floored at ``1 + r^2`` so empty bins keep a finite weight), plus the fully correlated
-uncertainty of the normalisation ``(sigma_{N_B} / N^{SB})^2 n^{SB}_i n^{SB}_j``. The peak
-position and its HESSE error are the daughter mass and its uncertainty. The fit starts at the
-most significant three-bin excess, with a width of two bins. It is then refined by a Gaussian
-plus a linear pedestal within three fitted widths of the peak: signal jets that are badly
-reconstructed, or the other daughter's jet when the mass ordering swaps, put a smooth component
-under the peak that would otherwise pull it (on the toy generator: Y at 91 instead of 100 GeV).
+is the signal's jet-mass spectrum (plus fluctuations). Its peak is located by least-squares fits
+using the full covariance of ``d``: the Poisson variances of both terms, ``n^{SR}_i + r^2
+n^{SB}_i`` on the diagonal (floored at ``1 + r^2`` so empty bins keep a finite weight), plus the
+fully correlated uncertainty of the normalisation ``(sigma_{N_B} / N^{SB})^2 n^{SB}_i n^{SB}_j``.
+A Gaussian over every bin (with zero background: the background has been subtracted), started
+at the most significant three-bin excess with a width of two bins, finds the peak; the daughter
+mass and its error then come from a fit within three of its widths of the peak (at least
+:data:`MIN_WINDOW_BINS` bins):
+
+* ``peak_shape="gaussexp"``: a Gaussian core with exponential tails on both sides
+  (:func:`gaussexp_cdf`), whose mean is the mode. A jet-mass peak is skewed: the underlying
+  event and initial-state radiation inside a large-R jet add mass, most visibly to light
+  daughters. On the package's Pythia W' -> X(500) Y(100) the lighter jet's mass rises sharply at
+  ~97 GeV and falls slowly above 110 GeV: a Gaussian fit puts that peak at 108.5 GeV with a
+  scatter over samples of 100-1000 events two to four times its error, the exponential tails
+  put it at 103.1 GeV with errors that match the scatter. The fit starts at the first fit's
+  mean and at the window's largest excess and keeps the better minimum (a skewed peak can hold
+  two), and takes the mode's error from MINOS (the tails often end at a limit, where HESSE
+  underestimates it). Its width is half the central 68% interval of the fitted shape.
+* ``peak_shape="gaussian"``: a Gaussian plus a linear pedestal (``pedestal=False``: the
+  Gaussian over all bins alone), the estimator before the tails. The pedestal absorbs a broad
+  component under the peak (badly reconstructed signal jets, the other daughter's jet when the
+  mass ordering swaps: on the toy generator, whose signal jets are 40% QCD-like, Y came out at
+  91 instead of 100 GeV without it).
+* ``peak_shape="auto"`` (the default): both, keeping the one with the lower chi2 (five
+  parameters each). On the Pythia chain the light daughters' peaks typically take the tails, on
+  the toy the pedestal.
 
 Units: those of the inputs (TeV in anomsearch).
 
@@ -28,6 +45,7 @@ References:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Sequence
@@ -39,7 +57,13 @@ from scipy.special import ndtr
 
 from anomsearch.exceptions import ConfigError, DataFormatError
 
-__all__ = ["DaughterMass", "estimate_daughter_masses", "subtracted_spectrum"]
+__all__ = [
+    "PEAK_SHAPES",
+    "DaughterMass",
+    "estimate_daughter_masses",
+    "gaussexp_cdf",
+    "subtracted_spectrum",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +75,8 @@ class DaughterMass(NamedTuple):
         name: the jet-mass feature (e.g. ``"mj1"``, the lighter jet).
         value: fitted peak position of the excess (unit of the inputs).
         error: its 1-sigma error (HESSE of the Gaussian fit).
-        width: fitted Gaussian width of the peak.
+        width: the peak's width: the fitted Gaussian's sigma, or half the central 68% interval
+            of a Gaussian core with exponential tails.
         n_excess: fitted number of excess events under the Gaussian.
         n_excess_error: its error.
         bin_edges: the jet-mass bin edges used.
@@ -135,6 +160,57 @@ def _gauss_in_bins(edges: np.ndarray, mean: float, sigma: float) -> np.ndarray:
     return np.diff(ndtr((edges - mean) / sigma))
 
 
+def gaussexp_cdf(
+    x: np.ndarray, mean: float, sigma: float, k_low: float, k_high: float
+) -> np.ndarray:
+    """Cumulative distribution of a Gaussian core with exponential tails on both sides.
+
+    The density is ``exp(-t^2/2)`` for ``-k_low <= t <= k_high`` (``t = (x - mean) / sigma``) and
+    continues with the exponential of the same value and slope beyond (``exp(k^2/2 - k|t|)``), so
+    ``mean`` is the mode. A jet-mass peak is skewed: particles from the underlying event and
+    initial-state radiation inside a large-R jet add mass (a high tail, largest for light
+    daughters), out-of-cone radiation removes it (a low tail); a Gaussian fitted to such a peak
+    lands in the tail, this shape keeps the mode.
+
+    Args:
+        x: where to evaluate.
+        mean: the mode.
+        sigma: the core's width (> 0).
+        k_low, k_high: where the tails start, in core widths (> 0; large: a Gaussian).
+
+    Returns:
+        The normalised cumulative distribution at ``x``.
+
+    References:
+        S. Das, "A simple alternative to the Crystal Ball function", arXiv:1603.08591.
+
+    Examples:
+        >>> float(gaussexp_cdf(np.array([0.0]), 0.0, 1.0, 5.0, 5.0)[0])  # doctest: +ELLIPSIS
+        0.5...
+        >>> cdf = gaussexp_cdf(np.array([-50.0, 1.0, 50.0]), 0.0, 1.0, 2.0, 0.5)
+        >>> round(float(cdf[0]), 6), round(float(cdf[2]), 6), bool(cdf[1] < 0.5)
+        (0.0, 1.0, False)
+    """
+    t = (np.asarray(x, dtype=float) - mean) / sigma
+    root = math.sqrt(2.0 * math.pi)
+    low_tail = math.exp(-0.5 * k_low * k_low) / k_low
+    core = root * float(ndtr(k_high) - ndtr(-k_low))
+    high_tail = math.exp(-0.5 * k_high * k_high) / k_high
+    below = np.exp(0.5 * k_low * k_low + k_low * np.minimum(t, -k_low)) / k_low
+    inside = low_tail + root * (ndtr(np.clip(t, -k_low, k_high)) - ndtr(-k_low))
+    above = (
+        low_tail
+        + core
+        + (
+            math.exp(-0.5 * k_high * k_high)
+            - np.exp(0.5 * k_high * k_high - k_high * np.maximum(t, k_high))
+        )
+        / k_high
+    )
+    out = np.where(t < -k_low, below, np.where(t <= k_high, inside, above))
+    return out / (low_tail + core + high_tail)
+
+
 def _peak_start(excess: np.ndarray, cov: np.ndarray) -> int:
     """Bin at the centre of the most significant 3-bin excess."""
     kernel = np.ones(3)
@@ -159,6 +235,78 @@ def _minuit_fit(
     return m, ok
 
 
+def _fit_window(
+    edges: np.ndarray,
+    excess: np.ndarray,
+    cov: np.ndarray,
+    window: np.ndarray,
+    first: Minuit,
+    min_width: float,
+    *,
+    shape: str,
+) -> tuple[Minuit, bool]:
+    """Stage 2 of :func:`_fit_peak` in a window around the first fit's peak: a Gaussian core
+    with exponential tails (``shape="gaussexp"``) or a Gaussian plus a linear pedestal
+    (``"gaussian"``)."""
+    index = np.flatnonzero(window)
+    e_w = edges[np.r_[index, index[-1] + 1]]
+    d_w = excess[window]
+    inv_w = np.linalg.inv(cov[np.ix_(window, window)])
+    c_w = 0.5 * (e_w[1:] + e_w[:-1]) - float(first.values["mean"])
+    bin_widths = np.diff(e_w)
+    start = {k: float(first.values[k]) for k in ("amplitude", "mean", "sigma")}
+    limits: dict[str, tuple[float | None, float | None]] = {
+        "amplitude": (0.0, None),
+        "mean": (float(e_w[0]), float(e_w[-1])),
+        "sigma": (min_width, float(e_w[-1] - e_w[0])),
+    }
+
+    def chi2(model: np.ndarray) -> float:
+        resid = d_w - model
+        return float(resid @ inv_w @ resid)
+
+    if shape == "gaussexp":
+
+        def chi2_tails(
+            amplitude: float, mean: float, sigma: float, k_low: float, k_high: float
+        ) -> float:
+            return chi2(amplitude * np.diff(gaussexp_cdf(e_w, mean, sigma, k_low, k_high)))
+
+        start.update(k_low=TAIL_LIMITS[1] / 2, k_high=TAIL_LIMITS[1] / 2)
+        limits.update(k_low=TAIL_LIMITS, k_high=TAIL_LIMITS)
+        # a skewed peak can hold two minima (the mode, and a broad core in the tail): start
+        # at the first fit's mean and at the window's largest excess, keep the better fit
+        densest = float(0.5 * (e_w[1:] + e_w[:-1])[np.argmax(d_w / bin_widths)])
+        fits = [_minuit_fit(chi2_tails, start, limits)]
+        if abs(densest - start["mean"]) > 0.5 * float(np.median(bin_widths)):
+            fits.append(_minuit_fit(chi2_tails, {**start, "mean": densest}, limits))
+        converged = [f for f in fits if f[1]] or fits
+        m, ok = min(converged, key=lambda f: f[0].fval)
+        if ok:
+            # the mode is correlated with the tails, which often end at a limit: HESSE then
+            # treats them as fixed and underestimates its error, MINOS profiles them
+            with contextlib.suppress(RuntimeError):
+                m.minos("mean")
+        return m, ok
+
+    def chi2_pedestal(amplitude: float, mean: float, sigma: float, p0: float, p1: float) -> float:
+        return chi2(amplitude * _gauss_in_bins(e_w, mean, sigma) + (p0 + p1 * c_w) * bin_widths)
+
+    start.update(p0=0.0, p1=0.0)
+    return _minuit_fit(chi2_pedestal, start, limits)
+
+
+#: Fewest bins of the window of the second fit (it is widened to hold them).
+MIN_WINDOW_BINS = 9
+
+#: The peak models of :func:`estimate_daughter_masses`.
+PEAK_SHAPES = ("auto", "gaussexp", "gaussian")
+
+#: Limits of the tail starts ``k_low``, ``k_high`` of :func:`gaussexp_cdf` in the peak fit
+#: (core widths; at 5 a tail holds < 1e-6 of the peak: a Gaussian).
+TAIL_LIMITS = (0.3, 5.0)
+
+
 def _fit_peak(
     name: str,
     edges: np.ndarray,
@@ -168,12 +316,22 @@ def _fit_peak(
     *,
     pedestal: bool,
     window_widths: float,
+    shape: str = "auto",
+    near: tuple[float, float] | None = None,
 ) -> DaughterMass:
     centers = 0.5 * (edges[1:] + edges[:-1])
     widths = np.diff(edges)
-    k = _peak_start(excess, cov)
     sigma_max = float(edges[-1] - edges[0])
-    mean_limits = (float(edges[0]), float(edges[-1]))
+    if near is None:
+        k = _peak_start(excess, cov)
+        mean_limits = (float(edges[0]), float(edges[-1]))
+    else:  # the same peak as a nominal fit: start there, stay within two of its widths
+        k = int(np.clip(np.searchsorted(edges, near[0]) - 1, 0, centers.size - 1))
+        reach = 2.0 * max(near[1], float(widths[k]))
+        mean_limits = (
+            max(float(edges[0]), near[0] - reach),
+            min(float(edges[-1]), near[0] + reach),
+        )
 
     # Stage 1: a Gaussian over all bins (the subtracted background is zero on average).
     inv = np.linalg.inv(cov)
@@ -183,53 +341,35 @@ def _fit_peak(
         return float(resid @ inv @ resid)
 
     a0 = max(float(excess[max(k - 2, 0) : k + 3].sum()), 1.0)
+    start_mean = float(centers[k]) if near is None else float(near[0])
     m, ok = _minuit_fit(
         chi2,
-        {"amplitude": a0, "mean": float(centers[k]), "sigma": max(2.0 * widths[k], min_width)},
+        {"amplitude": a0, "mean": start_mean, "sigma": max(2.0 * widths[k], min_width)},
         {"amplitude": (0.0, None), "mean": mean_limits, "sigma": (min_width, sigma_max)},
     )
     mean, sigma = float(m.values["mean"]), float(m.values["sigma"])
-    # Stage 2: Gaussian + linear pedestal in a window around the peak, which absorbs smooth
-    # signal components under it (e.g. badly reconstructed signal jets, or the other daughter's
-    # jet when the mass ordering swaps) instead of letting them pull the peak.
-    window = np.abs(centers - mean) <= window_widths * sigma
-    if pedestal and ok and window.sum() >= 7:
-        e_w = edges[np.r_[np.flatnonzero(window), np.flatnonzero(window)[-1] + 1]]
-        d_w = excess[window]
-        inv_w = np.linalg.inv(cov[np.ix_(window, window)])
-        c_w = centers[window] - mean
-
-        def chi2_ped(amplitude: float, mean: float, sigma: float, p0: float, p1: float) -> float:
-            model = amplitude * _gauss_in_bins(e_w, mean, sigma) + (p0 + p1 * c_w) * np.diff(e_w)
-            resid = d_w - model
-            return float(resid @ inv_w @ resid)
-
-        m2, ok2 = _minuit_fit(
-            chi2_ped,
-            {
-                "amplitude": float(m.values["amplitude"]),
-                "mean": mean,
-                "sigma": sigma,
-                "p0": 0.0,
-                "p1": 0.0,
-            },
-            {
-                "amplitude": (0.0, None),
-                "mean": (float(e_w[0]), float(e_w[-1])),
-                "sigma": (min_width, float(e_w[-1] - e_w[0])),
-            },
-        )
-        if ok2:
-            m = m2
+    # Stage 2 in a window around the peak (module docstring), of at least MIN_WINDOW_BINS bins:
+    # a peak about one bin wide is still refitted
+    half_width = max(window_widths * sigma, 0.5 * MIN_WINDOW_BINS * float(np.median(widths)))
+    window = np.abs(centers - mean) <= half_width
+    shapes = {"auto": ("gaussexp", "gaussian"), "gaussexp": ("gaussexp",)}.get(shape, ())
+    if shape == "gaussian" and pedestal:
+        shapes = ("gaussian",)
+    if shapes and ok and window.sum() >= 7:
+        # "auto": the two models have five parameters each; the better chi2 describes the peak
+        refits = [_fit_window(edges, excess, cov, window, m, min_width, shape=s) for s in shapes]
+        valid = [f for f in refits if f[1]]
+        if valid:
+            m = min(valid, key=lambda f: f[0].fval)[0]
         else:
-            log.warning("daughter mass %s: the pedestal fit failed; keeping the Gaussian fit", name)
+            log.warning("daughter mass %s: the fit around the peak failed (%s)", name, shape)
     if not ok:
         log.warning("daughter mass %s: the Gaussian fit of the excess did not converge", name)
     return DaughterMass(
         name=name,
         value=float(m.values["mean"]),
-        error=float(m.errors["mean"]),
-        width=float(m.values["sigma"]),
+        error=_mean_error(m),
+        width=_peak_width(m),
         n_excess=float(m.values["amplitude"]),
         n_excess_error=float(m.errors["amplitude"]),
         bin_edges=edges,
@@ -237,6 +377,28 @@ def _fit_peak(
         excess_error=np.sqrt(np.diag(cov)),
         converged=ok,
     )
+
+
+def _peak_width(m: Minuit) -> float:
+    """The peak's width: the Gaussian's sigma, or for a core with exponential tails half its
+    central 68% interval (a narrow core on broad tails is a broad excess, not a particle)."""
+    sigma = float(m.values["sigma"])
+    if "k_low" not in m.parameters:
+        return sigma
+    mean, k_low, k_high = (float(m.values[k]) for k in ("mean", "k_low", "k_high"))
+    grid = np.linspace(mean - sigma * (6 + 12 / k_low), mean + sigma * (6 + 12 / k_high), 4001)
+    cdf = gaussexp_cdf(grid, mean, sigma, k_low, k_high)
+    low, high = np.interp([ndtr(-1.0), ndtr(1.0)], cdf, grid)
+    return 0.5 * float(high - low)
+
+
+def _mean_error(m: Minuit) -> float:
+    """The peak's error: the mean of the MINOS interval's halves where MINOS found one, else
+    HESSE's."""
+    if "mean" in m.merrors and m.merrors["mean"].is_valid:
+        interval = m.merrors["mean"]
+        return 0.5 * (abs(float(interval.lower)) + float(interval.upper))
+    return float(m.errors["mean"])
 
 
 def _bin_edges(
@@ -283,6 +445,8 @@ def estimate_daughter_masses(
     pedestal: bool = True,
     window_widths: float = 3.0,
     sb_weights: np.ndarray | None = None,
+    peak_shape: str = "auto",
+    near: Sequence[tuple[float, float]] | None = None,
 ) -> list[DaughterMass]:
     """Estimate the daughter-jet masses from the selected SR and sideband events.
 
@@ -298,11 +462,19 @@ def estimate_daughter_masses(
         n_background_sr_error: uncertainty of ``n_background_sr`` (fully correlated over bins).
         names: one name per jet column.
         min_width: smallest Gaussian width allowed (default: half the smallest bin width).
-        pedestal: refit with a Gaussian plus a linear pedestal within ``window_widths`` fitted
-            widths of the peak (needs at least 7 bins there), so a smooth signal component under
-            the peak does not bias it; False: the Gaussian over all bins only.
-        window_widths: half-width of that window in units of the first fit's Gaussian width.
+        pedestal: with ``peak_shape="gaussian"``, refit with a Gaussian plus a linear pedestal
+            within ``window_widths`` fitted widths of the peak (at least MIN_WINDOW_BINS bins);
+            False: the Gaussian over all bins only. Not used by the other shapes.
+        window_widths: half-width of the window of the second fit in units of the first fit's
+            Gaussian width.
         sb_weights: a weight per sideband event for the template (:func:`subtracted_spectrum`).
+        peak_shape: ``"auto"`` (the better of the two below), ``"gaussexp"`` (a Gaussian core
+            with exponential tails, the mass is its mode) or ``"gaussian"`` (with a linear
+            pedestal; see the module docstring).
+        near: per jet column, ``(mass, width)`` of a nominal fit: the fit starts there and its
+            peak stays within two widths (at least two bins) of it, so a variation of the
+            inputs (another template, a tighter cut) measures the shift of the same peak
+            instead of finding another one. None: the most significant excess.
 
     Returns:
         One :class:`DaughterMass` per jet column, in column order.
@@ -332,6 +504,8 @@ def estimate_daughter_masses(
         )
     if len(names) != sr.shape[1]:
         raise ConfigError(f"daughter_masses.names: need {sr.shape[1]} names, got {list(names)}")
+    if near is not None and len(near) != sr.shape[1]:
+        raise ConfigError(f"daughter_masses.near: need {sr.shape[1]} (mass, width) pairs")
     if not (math.isfinite(n_background_sr) and n_background_sr >= 0):
         raise ConfigError(f"daughter_masses.n_background_sr must be >= 0, got {n_background_sr}")
     if not (math.isfinite(n_background_sr_error) and n_background_sr_error >= 0):
@@ -343,6 +517,10 @@ def estimate_daughter_masses(
     edges = _bin_edges(bins, mass_range, sr, sb)
     if not (math.isfinite(window_widths) and window_widths > 0):
         raise ConfigError(f"daughter_masses.window_widths must be > 0, got {window_widths}")
+    if peak_shape not in PEAK_SHAPES:
+        raise ConfigError(
+            f"daughter_masses.peak_shape must be one of {list(PEAK_SHAPES)}, got {peak_shape!r}"
+        )
     width_floor = 0.5 * float(np.diff(edges).min()) if min_width is None else float(min_width)
     if not (math.isfinite(width_floor) and width_floor > 0):
         raise ConfigError(f"daughter_masses.min_width must be > 0, got {min_width}")
@@ -365,6 +543,8 @@ def estimate_daughter_masses(
             width_floor,
             pedestal=pedestal,
             window_widths=window_widths,
+            shape=peak_shape,
+            near=None if near is None else near[j],
         )
         log.info(
             "daughter mass %s: %.4g +- %.2g (width %.3g, %.0f +- %.0f excess events)",

@@ -25,7 +25,10 @@ import numpy as np
 from anomsearch.answer.daughter_masses import DaughterMass
 from anomsearch.answer.daughter_systematics import (
     JET_MASS_SCALE_UNCERTAINTY,
+    NO_JET_MASS_RESPONSE,
+    PYTHIA_JET_MASS_RESPONSE,
     DaughterSystematics,
+    JetMassResponse,
     daughter_masses_with_systematics,
 )
 from anomsearch.answer.mass_profile import MassProfile, profile_resonance_mass
@@ -241,6 +244,7 @@ def answer_from_results(
     mass_unit_gev: float = 1000.0,
     most_significant_window: Mapping[str, Any] | None = None,
     jet_mass_scale: float | None = None,
+    jet_mass_response: JetMassResponse | None = None,
     min_daughter_significance: float = 3.0,
     max_daughter_relative_error: float = 0.1,
     max_daughter_relative_width: float = 0.25,
@@ -271,6 +275,10 @@ def answer_from_results(
             :mod:`anomsearch.answer.daughter_systematics`); None: 0 for the toy generator, whose
             jets have no detector response, else
             :data:`~anomsearch.answer.daughter_systematics.JET_MASS_SCALE_UNCERTAINTY`.
+        jet_mass_response: the jet-mass response the daughters' peaks are corrected for
+            (:class:`~anomsearch.answer.daughter_systematics.JetMassResponse`, TeV); None: none
+            for the toy generator, else the package's Pythia chain's
+            (:data:`~anomsearch.answer.daughter_systematics.PYTHIA_JET_MASS_RESPONSE`).
         min_daughter_significance: a daughter mass is answered only when its fit converged, its
             jet-mass peak holds an excess of at least this many standard deviations (fitted
             events over their error) and ...
@@ -312,9 +320,9 @@ def answer_from_results(
     sr_fit, resonance, mass_method = _resonance(report, inputs, str(report_path))
     in_sr = (mjj >= sr[0]) & (mjj < sr[1])
     in_sb = (mjj >= sb[0]) & (mjj < sb[1]) & ~in_sr
-    jet_mass_scale = _jet_mass_scale(report, jet_mass_scale)
+    calibration = _jet_mass_calibration(report, jet_mass_scale, jet_mass_response)
     fitted, daughter_errors = _daughters(
-        report, inputs, (mjj, jets, scores, folds), daughter_bin_width, jet_mass_scale
+        report, inputs, (mjj, jets, scores, folds), daughter_bin_width, calibration
     )
     daughters, daughter_peaks = _daughters_with_evidence(
         fitted,
@@ -345,7 +353,12 @@ def answer_from_results(
                 "divided by the signal shape's fraction in the SR bins"
             ),
             "n_signal_total": None if total is None else total.to_dict(),
-            "jet_mass_scale_uncertainty": jet_mass_scale,
+            "jet_mass_scale_uncertainty": calibration[0],
+            "jet_mass_response": {
+                "scale": calibration[1].scale,
+                "offset_gev2": calibration[1].offset * mass_unit_gev**2,
+                "offset_error_gev2": calibration[1].offset_error * mass_unit_gev**2,
+            },
             "daughter_peaks": daughter_peaks,
             "daughter_mass_errors_gev": [
                 {
@@ -374,7 +387,7 @@ def _daughters(
     inputs: _ReportInputs,
     selected: tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None],
     bin_width: float,
-    jet_mass_scale: float,
+    calibration: tuple[float, JetMassResponse],
 ) -> tuple[list[DaughterMass], list[DaughterSystematics]]:
     """The daughter masses of the selected events with their systematic errors (the threshold
     variation only where the trial cut on the score)."""
@@ -393,7 +406,8 @@ def _daughters(
         bins=np.linspace(0.0, n_bins * bin_width, n_bins + 1),
         scores=scores if with_cut else None,
         folds=folds if with_cut else None,
-        jet_mass_scale=jet_mass_scale,
+        jet_mass_scale=calibration[0],
+        response=calibration[1],
     )
 
 
@@ -401,13 +415,19 @@ def _daughters(
 MAX_FAILED_PROFILE_FRACTION = 0.2
 
 
-def _jet_mass_scale(report: dict[str, Any], value: float | None) -> float:
-    """``value``, or the default for the report's data: 0 for the toy generator (no detector
-    response), :data:`JET_MASS_SCALE_UNCERTAINTY` otherwise."""
-    if value is not None:
-        return value
-    source = ((report.get("config") or {}).get("data") or {}).get("source")
-    return 0.0 if source == "toy" else JET_MASS_SCALE_UNCERTAINTY
+def _jet_mass_calibration(
+    report: dict[str, Any], scale: float | None, response: JetMassResponse | None
+) -> tuple[float, JetMassResponse]:
+    """The jet-mass-scale uncertainty and response, each the given one or the default for the
+    report's data: none for the toy generator (its jet masses are the particles' smeared
+    symmetrically), :data:`JET_MASS_SCALE_UNCERTAINTY` and :data:`PYTHIA_JET_MASS_RESPONSE`
+    otherwise."""
+    toy = ((report.get("config") or {}).get("data") or {}).get("source") == "toy"
+    if scale is None:
+        scale = 0.0 if toy else JET_MASS_SCALE_UNCERTAINTY
+    if response is None:
+        response = NO_JET_MASS_RESPONSE if toy else PYTHIA_JET_MASS_RESPONSE
+    return scale, response
 
 
 def _daughters_with_evidence(
@@ -431,6 +451,7 @@ def _daughters_with_evidence(
         width = abs(d.width) / abs(d.value) if d.value else math.inf
         answered = bool(
             d.converged
+            and d.value > 0  # a peak below the jet-mass response's offset is no particle
             and z >= min_significance
             and relative <= max_relative_error
             and width <= max_relative_width
