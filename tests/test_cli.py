@@ -169,3 +169,19 @@ def test_data_commands_take_the_data_cache_as_an_option(tmp_path):
     listed = runner.invoke(app, ["data", "list", "--cache-dir", str(tmp_path)])
     assert listed.exit_code == 0, listed.output
     assert "lhco-rnd-features" in listed.output
+
+
+def test_submit_jet_mass_response_option_takes_gev2_offsets():
+    """``anomsearch submit --jet-mass-response SCALE OFFSET ERROR``: offsets in GeV^2 become the
+    answer's TeV^2; without the option the answer picks its default for the data."""
+    from anomsearch.answer.daughter_systematics import JetMassResponse
+    from anomsearch.cli import _jet_mass_response
+
+    assert _jet_mass_response(None) is None
+    response = _jet_mass_response((0.99, 900.0, 100.0))
+    assert isinstance(response, JetMassResponse)
+    assert response.scale == 0.99
+    assert (response.offset, response.offset_error) == pytest.approx((9e-4, 1e-4))
+    assert response.particle_mass(0.05) == pytest.approx(0.04 / 0.99)
+    result = CliRunner().invoke(app, ["submit", "--help"])
+    assert "--jet-mass-response" in result.output
