@@ -569,12 +569,19 @@ SECTIONS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
 ]
 
 
+def _with_source(text: str, path: Path) -> str:
+    """A section with the JSON it was rendered from named under its heading (several files of
+    one benchmark otherwise give sections with the same heading)."""
+    heading, _, rest = text.partition("\n\n")
+    return f"{heading}\n\nFrom `benchmarks/results/{path.name}`.\n\n{rest}"
+
+
 def render() -> str:
     """The whole page."""
     parts = [HEADER.rstrip()]
     for pattern, section in SECTIONS:
         for path in sorted(RESULTS.glob(pattern)):
-            parts.append(section(json.loads(path.read_text())))
+            parts.append(_with_source(section(json.loads(path.read_text())), path))
     calibrations = sorted(RESULTS.glob("global_calibration*.json"))
     if calibrations:
         parts.append(
