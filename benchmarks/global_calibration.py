@@ -98,6 +98,9 @@ def exchangeable_p_values(max_z: np.ndarray) -> np.ndarray:
 #: Row entries computed from the others when the JSON is written (not kept on resume).
 _DERIVED = ("p_true", "p_fitted", "p_rank")
 
+#: Resamples of the datasets for the errors of the local fractions.
+LOCAL_BOOTSTRAP = 2000
+
 
 def rank_p_values(rows: list[dict], *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Each dataset's rank among its ``n`` pseudo-datasets (the number whose largest local Z is
@@ -127,11 +130,17 @@ def fitted_trials_p_values(rows: list[dict]) -> np.ndarray:
 
 def local_p_summary(rows: list[dict]) -> dict:
     """Calibration of the local p-values of every (window, efficiency) entry, when every row
-    has them: P(Z = 0) = 1/2 and P(Z > z) = 1 - Phi(z) under the asymptotic formula."""
+    has them: P(Z = 0) = 1/2 and P(Z > z) = 1 - Phi(z) under the asymptotic formula; the
+    fractions above 1, 2, 3 with their bootstrap errors over datasets."""
     if not rows or any("local_z" not in r for r in rows):
         return {}
     local = np.concatenate([r["local_z"] for r in rows])
     positive = local[local > 0]
+    # the entries of one dataset are correlated (overlapping windows, one classifier per
+    # window): the fractions' errors come from resampling whole datasets
+    per_dataset = [np.asarray(r["local_z"], dtype=float) for r in rows]
+    rng = np.random.default_rng(0)
+    resamples = [rng.integers(0, len(rows), len(rows)) for _ in range(LOCAL_BOOTSTRAP)]
     return {
         "n_local_entries": int(local.size),
         "local_fraction_zero": float(np.mean(local == 0)),
@@ -140,6 +149,14 @@ def local_p_summary(rows: list[dict]) -> dict:
         ),
         "local_fraction_above": {
             f"{t:g}": [float(np.mean(local > t)), float(stats.norm.sf(t))] for t in (1, 2, 3)
+        },
+        "local_fraction_above_std": {
+            f"{t:g}": float(
+                np.std(
+                    [np.mean(np.concatenate([per_dataset[i] for i in r]) > t) for r in resamples]
+                )
+            )
+            for t in (1, 2, 3)
         },
     }
 

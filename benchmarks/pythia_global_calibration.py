@@ -171,10 +171,22 @@ def main() -> None:
     parser.add_argument("--toys", type=int, default=5)
     parser.add_argument("--donors", choices=("smooth", "blocks"), default="smooth")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--summarise-only",
+        action="store_true",
+        help="recompute the summary of the results JSON from its rows (nothing is searched)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    args.out.mkdir(parents=True, exist_ok=True)
     json_path = args.json or RESULTS / f"pythia_global_calibration_{args.donors}.json"
+    if args.summarise_only:
+        data = json.loads(json_path.read_text())
+        data["summary"] = summarise(data["rows"])
+        print_table(data["summary"], data["rows"])
+        write_json_atomic(json_path, data)
+        print(f"wrote {json_path}")
+        return
+    args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for index in range(args.subsets):
         rows.append(search_subset(index, args))

@@ -434,7 +434,7 @@ def global_calibration(data: dict[str, Any]) -> str:
                 f"local Z of all {s['n_local_entries']} entries: fraction above (asymptotic); "
                 "KS p of the positive ones' p-values",
                 ", ".join(
-                    f"Z > {t}: {v[0]:.4f} ({v[1]:.4f})"
+                    f"Z > {t}: {v[0]:.4f}{_bootstrap(s, t)} ({v[1]:.4f})"
                     for t, v in s["local_fraction_above"].items()
                 )
                 + f"; {s['ks_p_local_given_positive']:.2g}",
@@ -471,11 +471,18 @@ def global_calibration(data: dict[str, Any]) -> str:
     )
 
 
+def _bootstrap(summary: dict[str, Any], threshold: str) -> str:
+    """`` +- error`` of a local fraction (bootstrap over datasets) where the summary has it."""
+    error = (summary.get("local_fraction_above_std") or {}).get(threshold)
+    return "" if error is None else f" +- {error:.4f}"
+
+
 def pythia_global_calibration(data: dict[str, Any]) -> str:
     """``pythia_global_calibration_<donors>.json``: global p-values on Pythia background."""
     s = data["summary"]
     local = ", ".join(
-        f"Z > {t}: {v[0]:.3f} (asymptotic {v[1]:.3f})" for t, v in s["local_fraction_above"].items()
+        f"Z > {t}: {v[0]:.3f}{_bootstrap(s, t)} (asymptotic {v[1]:.3f})"
+        for t, v in s["local_fraction_above"].items()
     )
     rows = [
         ["independent subsets (events each)", f"{s['n_subsets']} ({data['subset_size']})"],
