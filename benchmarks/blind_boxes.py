@@ -200,8 +200,9 @@ def run_box(
     }
 
 
-def _measured_pulls(measured: dict[str, Any], truth: dict[str, Any] | None) -> dict[str, Any]:
-    """Pulls of the measurements behind the answer (also where the answer withholds them)."""
+def measured_pulls(measured: dict[str, Any], truth: dict[str, Any] | None) -> dict[str, Any]:
+    """Pulls of the measurements behind the answer (also where the answer withholds them), the
+    daughters paired with the true ones as ``anomsearch score-submission`` pairs them."""
     if truth is None or not measured.get("resonance_mass_gev"):
         return {}
     as_answer = {
@@ -253,7 +254,7 @@ def summarise(box: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         "claimed": "resonance_mass" in run["answer"],
         "detection_correct": ("resonance_mass" in run["answer"]) == (truth is not None),
         "measured": measured,
-        "measured_pulls": _measured_pulls(measured, truth),
+        "measured_pulls": measured_pulls(measured, truth),
         "mass_ratio": mass_ratio,
         "mass_within_5_percent": bool(abs(mass_ratio - 1) <= 0.05),
         "score_passed": run["score_passed"],

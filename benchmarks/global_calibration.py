@@ -137,8 +137,10 @@ def local_p_summary(rows: list[dict]) -> dict:
     local = np.concatenate([r["local_z"] for r in rows])
     positive = local[local > 0]
     # the entries of one dataset are correlated (overlapping windows, one classifier per
-    # window): the fractions' errors come from resampling whole datasets
-    per_dataset = [np.asarray(r["local_z"], dtype=float) for r in rows]
+    # window): the fractions' errors come from resampling whole datasets, each resample's
+    # fraction being its datasets' entries above t over their number of entries
+    sizes = np.array([len(r["local_z"]) for r in rows])
+    above = {t: np.array([np.sum(np.asarray(r["local_z"]) > t) for r in rows]) for t in (1, 2, 3)}
     rng = np.random.default_rng(0)
     resamples = [rng.integers(0, len(rows), len(rows)) for _ in range(LOCAL_BOOTSTRAP)]
     return {
@@ -151,12 +153,8 @@ def local_p_summary(rows: list[dict]) -> dict:
             f"{t:g}": [float(np.mean(local > t)), float(stats.norm.sf(t))] for t in (1, 2, 3)
         },
         "local_fraction_above_std": {
-            f"{t:g}": float(
-                np.std(
-                    [np.mean(np.concatenate([per_dataset[i] for i in r]) > t) for r in resamples]
-                )
-            )
-            for t in (1, 2, 3)
+            f"{t:g}": float(np.std([counts[r].sum() / sizes[r].sum() for r in resamples]))
+            for t, counts in above.items()
         },
     }
 

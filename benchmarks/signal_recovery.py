@@ -26,6 +26,7 @@ import copy
 import json
 import logging
 import math
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,8 +37,11 @@ import yaml
 
 from anomsearch import workflow
 from anomsearch._io import write_json_atomic
-from anomsearch.answer import answer_from_results, score_submission
+from anomsearch.answer import answer_from_results
 from anomsearch.data.generate.toy import ToyConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from blind_boxes import measured_pulls
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -95,20 +99,14 @@ def pulls_of(row: dict[str, Any]) -> dict[str, float | None]:
     # answered daughters paired with the true ones as score-submission pairs them (the nearest
     # true daughter by pull where the answer gives fewer: one answered 500 GeV daughter is
     # scored against 500 GeV, not against the lighter 100 GeV)
-    as_answer = {
-        "p_value": 0.0,
-        "resonance_mass": {"value": truth["resonance_mass_gev"], "uncertainty": 1.0},
-        "n_signal": {"value": truth["n_signal"], "uncertainty": 1.0},
-        "daughter_masses": measured.get("daughter_masses_gev") or [],
-    }
     key = {
         "resonance_mass": truth["resonance_mass_gev"],
         "n_signal": truth["n_signal"],
         "daughter_masses": truth["daughter_masses_gev"],
     }
-    for q in score_submission(as_answer, key).quantities:
-        if q.name.startswith("daughter_mass_"):
-            pulls[q.name] = q.pull if math.isfinite(q.pull) else None
+    for name, pull in measured_pulls(measured, key).items():
+        if name.startswith("daughter_mass_"):
+            pulls[name] = pull if math.isfinite(pull) else None
     return pulls
 
 

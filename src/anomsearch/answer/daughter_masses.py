@@ -352,9 +352,11 @@ def _fit_peak(
     # a peak about one bin wide is still refitted
     half_width = max(window_widths * sigma, 0.5 * MIN_WINDOW_BINS * float(np.median(widths)))
     window = np.abs(centers - mean) <= half_width
-    shapes = {"auto": ("gaussexp", "gaussian"), "gaussexp": ("gaussexp",)}.get(shape, ())
-    if shape == "gaussian" and pedestal:
-        shapes = ("gaussian",)
+    shapes = {
+        "auto": ("gaussexp", "gaussian"),
+        "gaussexp": ("gaussexp",),
+        "gaussian": ("gaussian",) if pedestal else (),
+    }[shape]
     if shapes and ok and window.sum() >= 7:
         # "auto": the two models have five parameters each; the better chi2 describes the peak
         refits = [_fit_window(edges, excess, cov, window, m, min_width, shape=s) for s in shapes]
