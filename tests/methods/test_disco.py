@@ -16,6 +16,7 @@ from anomsearch.background.abcd import abcd_counts, abcd_estimate
 from anomsearch.data.events import EventTable
 from anomsearch.data.regions import Regions
 from anomsearch.exceptions import ConfigError, DataFormatError
+from anomsearch.methods.base import cross_score, derive_seed, trains_on_data
 from anomsearch.methods.classifier import ClassifierScorer
 from anomsearch.methods.disco import DiscoClassifier
 from anomsearch.methods.nn.disco_loss import DoubleDiscoModule, distance_correlation_loss
@@ -232,6 +233,40 @@ def test_trains_on_the_reference_samples_by_default() -> None:
     assert scorer.score(signal).mean() > scorer.score(background).mean()
     with pytest.raises(ConfigError, match="reference_signal"):
         DiscoClassifier(**options).fit(unlabelled, regions=REGIONS, seed=3)
+
+
+def test_reference_training_is_done_once_per_cross_scoring(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With reference samples the model does not depend on the fold: one training, with the run
+    seed, scores every event; with ``training_sample: data`` each fold trains its own."""
+    train, background, signal = _toy()
+    reference = {
+        "reference_signal": train.subset(train.label == 1).with_label(None),
+        "reference_background": train.subset(train.label == 0).with_label(None),
+    }
+    options = {**FAST, "max_epochs": 1, "hidden": (8,), "n_ensemble": 1}
+    seeds: list[int] = []
+    fit = DiscoClassifier.fit
+
+    def counting_fit(self: DiscoClassifier, events: EventTable, **kwargs: Any) -> ClassifierScorer:
+        seeds.append(kwargs["seed"])
+        return fit(self, events, **kwargs)
+
+    monkeypatch.setattr(DiscoClassifier, "fit", counting_fit)
+    events = EventTable.concatenate([background, signal])
+    folds = np.arange(len(events)) % 3
+    method = DiscoClassifier(**{**options, "training_sample": "reference"}, **reference)
+    assert trains_on_data(method) is False
+    crossed = cross_score(method, events, regions=REGIONS, folds=folds, seed=5)
+    assert seeds == [5]
+    assert crossed.scorers[0] is crossed.scorers[1] is crossed.scorers[2]
+    np.testing.assert_array_equal(crossed.scores, crossed.scorers[0].score(events))
+    seeds.clear()
+    labelled = DiscoClassifier(**options)
+    assert trains_on_data(labelled) is True
+    cross_score(labelled, events, regions=REGIONS, folds=folds, seed=5)
+    assert seeds == [derive_seed(5, k) for k in range(3)]
 
 
 # ---------------------------------------------------------------- training and the scorer

@@ -185,6 +185,29 @@ def test_each_window_is_retrained_with_its_own_seed() -> None:
         assert n == int(np.sum(regions.in_fit_range(events.mjj) & (folds != i % 3)))
 
 
+@dataclass
+class ReferenceSpy(SpyMethod):
+    """A spy that does not learn from the data (as DisCo on its reference samples)."""
+
+    trains_on_data: bool = False
+
+
+def test_a_method_that_ignores_the_data_trains_once_for_every_window_and_fold() -> None:
+    events = generate_toy(20_000, 0, seed=3)
+    spy = ReferenceSpy()
+    folds = np.arange(len(events)) % 3
+    options = {**OPTIONS, "efficiencies": (0.5,)}
+    scan = sliding_window_search(events, spy, windows=WINDOWS[:4], folds=folds, seed=9, **options)
+    assert len(spy.calls) == 1  # not 4 windows x 3 folds
+    assert spy.calls[0][1] == 9  # the run seed
+    assert len(scan.results) == 4
+    # the same scores as a spy trained per window and fold (the spy's score ignores its training)
+    again = sliding_window_search(
+        events, SpyMethod(), windows=WINDOWS[:4], folds=folds, seed=9, **options
+    )
+    assert [r.significance for r in scan.results] == [r.significance for r in again.results]
+
+
 def test_skipped_windows_and_efficiencies_are_reported() -> None:
     events = generate_toy(20_000, 0, seed=4)
     # the SR of the high-mass windows holds too few events for the method to train

@@ -28,7 +28,16 @@ from typing import Any
 
 from anomsearch.exceptions import ConfigError
 from anomsearch.methods.autoencoder import Autoencoder, AutoencoderScorer
-from anomsearch.methods.base import AnomalyMethod, CrossScores, Scorer, cross_score, derive_seed
+from anomsearch.methods.base import (
+    AnomalyMethod,
+    CrossScores,
+    PrefittedMethod,
+    Scorer,
+    cross_score,
+    derive_seed,
+    fit_once,
+    trains_on_data,
+)
 from anomsearch.methods.cathode import Cathode
 from anomsearch.methods.classifier import ClassifierScorer
 from anomsearch.methods.cwola import CWoLaHunting
@@ -54,14 +63,17 @@ __all__ = [
     "DoubleDisco",
     "IdealizedAnomalyDetector",
     "PairScorer",
+    "PrefittedMethod",
     "SACWoLa",
     "Salad",
     "Scorer",
     "SupervisedClassifier",
     "cross_score",
     "derive_seed",
+    "fit_once",
     "get_method",
     "load_scorer",
+    "trains_on_data",
 ]
 
 #: Method name (as written in a config's ``method.name``) -> method class.

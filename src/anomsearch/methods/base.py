@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -31,7 +32,16 @@ from anomsearch.provenance import array_checksum
 if TYPE_CHECKING:
     from anomsearch.compute import UnitCache
 
-__all__ = ["AnomalyMethod", "CrossScores", "Scorer", "cross_score", "derive_seed"]
+__all__ = [
+    "AnomalyMethod",
+    "CrossScores",
+    "PrefittedMethod",
+    "Scorer",
+    "cross_score",
+    "derive_seed",
+    "fit_once",
+    "trains_on_data",
+]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +96,75 @@ def derive_seed(seed: int, *keys: int) -> int:
     if min(entropy) < 0:
         raise ConfigError(f"seeds must be non-negative integers, got {entropy}")
     return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint32)[0])
+
+
+def trains_on_data(method: AnomalyMethod) -> bool:
+    """Whether ``method.fit`` learns from the events it is given (default True).
+
+    A method whose training sample is fixed -- DisCo trained on its reference samples
+    (``training_sample: reference``) -- declares ``trains_on_data = False``: its model is the
+    same for every fold, window and dataset, so it is trained once (:func:`fit_once`) and every
+    event may be scored by it (no event of the data was seen in training).
+
+    Examples:
+        >>> from anomsearch.methods import CWoLaHunting, DiscoClassifier
+        >>> trains_on_data(CWoLaHunting()), trains_on_data(DiscoClassifier())
+        (True, False)
+    """
+    return bool(getattr(method, "trains_on_data", True))
+
+
+@dataclass(frozen=True)
+class PrefittedMethod:
+    """A method that does not learn from the data, with its one trained scorer (:func:`fit_once`).
+
+    ``fit`` returns that scorer whatever events, regions or seed it is given. The cache
+    fingerprint is the wrapped method's (the scorer is a private field), so cached folds and
+    windows are keyed by the method's options and reference samples, as before.
+
+    Attributes:
+        method: the wrapped method (``trains_on_data`` False).
+        seed: the seed it was trained with.
+    """
+
+    method: Any
+    seed: int
+    _scorer: Any = field(repr=False, compare=False)
+
+    trains_on_data = False
+
+    @property
+    def name(self) -> str:
+        """The wrapped method's name."""
+        return str(getattr(self.method, "name", type(self.method).__name__))
+
+    def fit(self, events: EventTable, *, regions: Regions, seed: int) -> Scorer:
+        """The scorer trained by :func:`fit_once` (the arguments are not used)."""
+        del events, regions, seed
+        return self._scorer
+
+
+def fit_once(method: Any, events: EventTable, *, regions: Regions, seed: int) -> Any:
+    """Train a method that does not learn from the data once; return other methods unchanged.
+
+    Args:
+        method: any anomaly method.
+        events: passed to ``method.fit`` (not learnt from, by definition).
+        regions: passed to ``method.fit``.
+        seed: the training seed.
+
+    Returns:
+        ``method`` itself when :func:`trains_on_data` is true, else a :class:`PrefittedMethod`
+        (a :class:`PrefittedMethod` is returned as it is).
+    """
+    if trains_on_data(method) or isinstance(method, PrefittedMethod):
+        return method
+    name = getattr(method, "name", type(method).__name__)
+    log.info("%s: does not learn from the data: trained once (seed %d)", name, seed)
+    start = time.perf_counter()
+    scorer = method.fit(events, regions=regions, seed=seed)
+    log.info("%s: trained in %.1f s", name, time.perf_counter() - start)
+    return PrefittedMethod(method, int(seed), scorer)
 
 
 def _save_fold(scorer: Scorer, path: Path, *, name: str) -> None:
@@ -170,7 +249,8 @@ def cross_score(
 
     For each fold ``k`` the method is fitted on the events with ``folds != k`` (seed
     :func:`derive_seed` ``(seed, k)``) and the resulting scorer scores the events with
-    ``folds == k``.
+    ``folds == k``. A method that does not learn from the data (:func:`trains_on_data` false)
+    is trained once, with ``seed`` (:func:`fit_once`), and that one scorer scores every fold.
 
     Args:
         method: the anomaly method to fit.
@@ -217,6 +297,8 @@ def cross_score(
             key = cache.key("fold", fold=int(k), **common)
             hit = cache.load(key, label=f"{name} fold {i + 1}/{fold_ids.size}")
         if hit is None:
+            # a method that does not learn from the data trains once, with the run's seed
+            method = fit_once(method, events, regions=regions, seed=seed)
             log.info(
                 "%s: fold %d/%d: training on %d events, scoring %d",
                 name,

@@ -137,6 +137,13 @@ class DiscoClassifier(ClassifierOptions):
         return self.training_sample == "data"
 
     @property
+    def trains_on_data(self) -> bool:
+        """Whether ``fit`` learns from the data (``training_sample: data``); with the reference
+        samples it does not, and is trained once per search
+        (:func:`~anomsearch.methods.base.fit_once`)."""
+        return self.training_sample == "data"
+
+    @property
     def needs_reference_signal(self) -> bool:
         """Whether the pipeline must attach a reference signal sample."""
         return self.training_sample == "reference"

@@ -36,7 +36,7 @@ from anomsearch.compute import Executor, SerialExecutor, UnitCache, fingerprint
 from anomsearch.data.events import EventTable
 from anomsearch.data.regions import Regions, kfold_assignments
 from anomsearch.exceptions import ConfigError, DataFormatError, FitError
-from anomsearch.methods.base import AnomalyMethod, cross_score, derive_seed
+from anomsearch.methods.base import AnomalyMethod, cross_score, derive_seed, fit_once
 from anomsearch.progress import progress_bar
 from anomsearch.provenance import array_checksum
 from anomsearch.search.bump_hunt import (
@@ -663,7 +663,9 @@ def sliding_window_search(
         efficiencies: fractions of SR events kept by the score cut, each in (0, 1].
         folds: fold of every event (e.g. from :func:`~anomsearch.data.regions.kfold_assignments`),
             shared by all windows; or the number of folds (then assigned with ``seed``).
-        seed: run seed; window ``i`` trains with ``derive_seed(seed, i)``.
+        seed: run seed; window ``i`` trains with ``derive_seed(seed, i)`` (a method that does
+            not learn from the data trains once, with ``seed``:
+            :func:`~anomsearch.methods.base.fit_once`).
         fit_range: mjj range of every sideband fit; None (default): each window's own sidebands.
         bin_width: mjj bin width of the fits (TeV); must divide every SR.
         n_params: dijet-function parameters, 3, 4, 5 or ``"auto"`` (F-test).
@@ -727,6 +729,8 @@ def sliding_window_search(
     todo = [i for i in range(n) if outcomes[i] is None]
     if len(todo) < n:
         log.info("scan: %d of %d windows loaded from the cache %s", n - len(todo), n, cache)
+    if todo:  # a method that does not learn from the data trains once for all windows
+        method = fit_once(method, events, regions=windows[todo[0]], seed=seed)
     with progress_bar(
         n, initial=n - len(todo), description=f"{name} scan", unit="window", enabled=progress
     ) as bar:
