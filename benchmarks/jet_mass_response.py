@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from anomsearch._io import write_json_atomic
-from anomsearch.answer.daughter_masses import estimate_daughter_masses
+from anomsearch.answer.daughter_masses import daughter_mass_bins, estimate_daughter_masses
 from anomsearch.answer.daughter_systematics import (
     JET_MASS_SCALE_UNCERTAINTY,
     PYTHIA_JET_MASS_RESPONSE,
@@ -58,8 +58,7 @@ def production_response(name: str, n_events: int) -> list[dict[str, Any]]:
     available = len(list(production_dir(name).glob("chunk_*.json"))) * 1000
     events = production_events(name, 0, min(n_events, available), label=1)
     masses = np.sort(events.jets[:, :, 3], axis=1) / 1000.0  # TeV; [lighter, heavier]
-    top = float(masses.max())
-    bins = np.arange(0.0, top + BIN_WIDTH, BIN_WIDTH)
+    bins = daughter_mass_bins(masses, BIN_WIDTH)  # the answer's own binning
     # the signal alone: a negligible background, one template event
     peaks = estimate_daughter_masses(masses, masses[:1], n_background_sr=1e-9, bins=bins)
     rows = []

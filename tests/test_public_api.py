@@ -522,6 +522,7 @@ PUBLIC = {
     "anomsearch.answer.daughter_masses": [
         "PEAK_SHAPES",
         "DaughterMass",
+        "daughter_mass_bins",
         "estimate_daughter_masses",
         "gaussexp_cdf",
         "subtracted_spectrum",

@@ -60,12 +60,42 @@ from anomsearch.exceptions import ConfigError, DataFormatError
 __all__ = [
     "PEAK_SHAPES",
     "DaughterMass",
+    "daughter_mass_bins",
     "estimate_daughter_masses",
     "gaussexp_cdf",
     "subtracted_spectrum",
 ]
 
 log = logging.getLogger(__name__)
+
+
+def daughter_mass_bins(jet_masses: np.ndarray, bin_width: float) -> np.ndarray:
+    """The answer's jet-mass histogram edges: ``bin_width`` bins from 0 over every jet mass,
+    at least 10 bins.
+
+    Args:
+        jet_masses: the jet masses (any shape; unit of ``bin_width``).
+        bin_width: the bin width, > 0 (the answer's ``daughter_bin_width``).
+
+    Returns:
+        The increasing edges, ``n + 1`` values from 0 to ``n * bin_width``.
+
+    Raises:
+        ConfigError: a bin width that is not a positive finite number.
+
+    Examples:
+        >>> daughter_mass_bins(np.array([0.1, 0.537]), 0.05)[-3:].round(2).tolist()
+        [0.45, 0.5, 0.55]
+        >>> len(daughter_mass_bins(np.array([0.02]), 0.01))
+        11
+    """
+    width = float(bin_width) if isinstance(bin_width, int | float | np.floating) else math.nan
+    if not (math.isfinite(width) and width > 0) or isinstance(bin_width, bool):
+        raise ConfigError(f"daughter mass bin width must be a positive number, got {bin_width!r}")
+    masses = np.asarray(jet_masses, dtype=np.float64)
+    top = float(masses.max()) if masses.size else 1.0
+    n_bins = max(10, math.ceil(top / width))  # the last bin holds its right edge
+    return np.linspace(0.0, n_bins * width, n_bins + 1)
 
 
 class DaughterMass(NamedTuple):

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from anomsearch.answer.daughter_masses import DaughterMass
+from anomsearch.answer.daughter_masses import DaughterMass, daughter_mass_bins
 from anomsearch.answer.daughter_systematics import (
     JET_MASS_SCALE_UNCERTAINTY,
     NO_JET_MASS_RESPONSE,
@@ -393,8 +393,6 @@ def _daughters(
     variation only where the trial cut on the score)."""
     mjj, jets, scores, folds = selected
     cov = inputs.covariance
-    top = float(jets.max()) if jets.size else 1.0
-    n_bins = max(10, math.ceil(top / bin_width))
     with_cut = float((report.get("selection") or {}).get("efficiency", 0.0)) < 1.0
     return daughter_masses_with_systematics(
         mjj,
@@ -403,7 +401,7 @@ def _daughters(
         sidebands=(inputs.sidebands[0], inputs.sidebands[1]),
         n_background_sr=float(inputs.expected.sum()),
         n_background_sr_error=float(math.sqrt(max(float(cov.sum()), 0.0))),
-        bins=np.linspace(0.0, n_bins * bin_width, n_bins + 1),
+        bins=daughter_mass_bins(jets, bin_width),
         scores=scores if with_cut else None,
         folds=folds if with_cut else None,
         jet_mass_scale=calibration[0],
