@@ -118,9 +118,9 @@ def trains_on_data(method: AnomalyMethod) -> bool:
 class PrefittedMethod:
     """A method that does not learn from the data, with its one trained scorer (:func:`fit_once`).
 
-    ``fit`` returns that scorer whatever events, regions or seed it is given. The cache
-    fingerprint is the wrapped method's (the scorer is a private field), so cached folds and
-    windows are keyed by the method's options and reference samples, as before.
+    ``fit`` returns that scorer whatever events, regions or seed it is given. Its cache
+    fingerprint is that of the wrapped method (options and reference samples) and the seed; the
+    scorer is a private field, left out.
 
     Attributes:
         method: the wrapped method (``trains_on_data`` False).
