@@ -19,6 +19,8 @@ This module is also the library of ``benchmarks/qstar_boxes.py`` (:class:`BoxSpe
 Usage:
     nice -n 19 python benchmarks/pythia_production.py --samples blackbox_a:3000 blackbox_b:3000
     python benchmarks/blind_boxes.py --out ~/blind-boxes    # three boxes of 300k QCD, ~3 min each
+    python benchmarks/blind_boxes.py --out ~/blind-boxes --boxes box1   # one box; the others
+        # keep their rows of the JSON
 
 Writes ``benchmarks/results/blind_boxes.json`` and prints the table.
 
@@ -299,12 +301,31 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 
 def search_boxes(
-    specs: list[BoxSpec], *, out: Path, json_path: Path, run_missing: bool = False
+    specs: list[BoxSpec],
+    *,
+    out: Path,
+    json_path: Path,
+    run_missing: bool = False,
+    only: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Write, search, answer and score every box; the rows go to ``json_path`` (atomically)."""
+    """Write, search, answer and score every box; the rows go to ``json_path`` (atomically).
+
+    With ``only`` (box names) just those boxes run; the other boxes' rows are kept from
+    ``json_path`` (a box whose events are not generated yet keeps its earlier answer)."""
     out.mkdir(parents=True, exist_ok=True)
+    earlier = {}
+    if only is not None:
+        unknown = sorted(set(only) - {s.name for s in specs})
+        if unknown:
+            raise SystemExit(f"unknown boxes {unknown}; the boxes are {[s.name for s in specs]}")
+        if json_path.is_file():
+            earlier = {r["box"]: r for r in json.loads(json_path.read_text())["boxes"]}
     rows = []
     for spec in specs:
+        if only is not None and spec.name not in only:
+            if spec.name in earlier:
+                rows.append(earlier[spec.name])
+            continue
         box = write_box(spec, out)
         rows.append(summarise(box, run_box(box, run_missing=run_missing)))
         print_table(rows)
@@ -349,9 +370,21 @@ def add_box_arguments(parser: argparse.ArgumentParser, *, json_name: str) -> Non
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_box_arguments(parser, json_name="blind_boxes.json")
+    parser.add_argument(
+        "--boxes",
+        nargs="+",
+        default=None,
+        help="run only these boxes (e.g. box1); the others keep their rows of --json",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    search_boxes(list(BLIND_BOXES), out=args.out, json_path=args.json, run_missing=args.run_missing)
+    search_boxes(
+        list(BLIND_BOXES),
+        out=args.out,
+        json_path=args.json,
+        run_missing=args.run_missing,
+        only=args.boxes,
+    )
 
 
 if __name__ == "__main__":
