@@ -18,7 +18,13 @@ columns plus tau_N^beta and EFPs) are computed from the particles once per chunk
 :func:`anomsearch.data.features.compute_jet_features` and cached next to the production
 (``features_<set>/``). CATHODE runs on the standard features only (its flow models the features
 it generates; a 166-dimensional flow is beyond this machine), SA-CWoLa and SALAD are not part of
-the grid.
+the grid. ``disco`` (issue 20's decorrelated alternative) is trained on the reference samples: the
+``--n-reference-signal`` signal events and the ``--n-reference-background`` QCD events.
+
+Every entry also records the background's sculpting (1/JSD of its mjj after cuts keeping 10% and
+1% of it, cut per fold, and dCor^2(score, mjj)) and whether each bump hunt passed the fit-quality
+gate; ``--signal-shape crystal_ball`` uses the package's resonance shape for Pythia (the default
+``gaussian`` is what the earlier results files used).
 
 Seeds: seed ``s`` draws the injected events, the folds and the training; the same ``s`` is used
 for every configuration, so the configurations are compared on identical datasets.
