@@ -277,7 +277,7 @@ def test_double_disco_abcd_search(tmp_path):
             "n_reference_background": 150_000,
         },
         injection={"n_signal": 1500},
-        method={"name": "double_disco", "n_folds": 2, "max_epochs": 4, "hidden": [32, 32]},
+        method={"name": "double_disco", "n_folds": 2, "max_epochs": 8, "hidden": [32, 32]},
         output={"plots": True},
     )
     cfg["background"]["name"] = "abcd"
