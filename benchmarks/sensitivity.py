@@ -384,6 +384,15 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def cell(v: tuple[float, float, float] | None, fmt: str = ".2f", floored: int = 0) -> str:
+    """A summary's (median, 16%, 84%) as "median (lo-hi)", "-" where not measured; ``floored``
+    entries at the toy-based p-value's floor are counted after it."""
+    if v is None:
+        return "-"
+    mark = f" [{floored} at the toy floor]" if floored else ""
+    return f"{v[0]:{fmt}} ({v[1]:{fmt}}-{v[2]:{fmt}}){mark}"
+
+
 def print_table(summary: list[dict[str, Any]]) -> None:
     """The summary as a Markdown table."""
     print(
@@ -393,13 +402,6 @@ def print_table(summary: list[dict[str, Any]]) -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for s in summary:
-
-        def cell(v: tuple[float, float, float] | None, fmt: str = ".2f", floored: int = 0) -> str:
-            if v is None:
-                return "-"
-            mark = f" [{floored} at the toy floor]" if floored else ""
-            return f"{v[0]:{fmt}} ({v[1]:{fmt}}-{v[2]:{fmt}}){mark}"
-
         published = "" if s["published_max_sic"] is None else f"{s['published_max_sic']:g}"
         print(
             f"| {s['signal']} | {s['n_inject']} | {100 * s['s_over_b_sr']:.2f}% | "
@@ -424,10 +426,6 @@ def print_sculpting_table(summary: list[dict[str, Any]]) -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for s in entries:
-
-        def cell(v: tuple[float, float, float] | None, fmt: str) -> str:
-            return "-" if v is None else f"{v[0]:{fmt}} ({v[1]:{fmt}}-{v[2]:{fmt}})"
-
         failed = " / ".join(str(s[f"fit_failed_{e:g}"]) for e in EFFICIENCIES)
         print(
             f"| {s['signal']} | {s['n_inject']} | {s['config']} | {s['n_seeds']} | "
