@@ -619,8 +619,8 @@ def selected_signal_shape(data: dict[str, Any]) -> str:
     """``selected_signal_shape.json``: the resonance's mjj after the score cut against before."""
     s = data["summary"]
 
-    def mean(key: str, spec: str = ".2f") -> str:
-        return f"{format(s[key]['mean'], spec)} +- {format(s[key]['error'], spec)}"
+    def mean(key: str, spec: str = ".3f") -> str:
+        return f"{format(s[key]['mean'], spec)} +- {format(s[key]['error'], spec.lstrip('+'))}"
 
     rows = [
         [
