@@ -65,7 +65,8 @@ def box_row(stem: Path) -> dict[str, Any] | None:
     if not details_path.is_file():
         return None
     details = json.loads(details_path.read_text())
-    if details["source"]["signal_region_gev"] != [1000 * v for v in TRUTH_WINDOW]:
+    window = details["source"]["signal_region_gev"]
+    if not np.allclose(window, [1000 * v for v in TRUTH_WINDOW], atol=1e-6):
         return None
     with np.load(results / "selected_events.npz") as npz:
         if "label" not in npz.files:
