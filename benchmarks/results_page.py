@@ -397,7 +397,8 @@ def signal_recovery(data: dict[str, Any]) -> str:
     parts = [
         "## Recovery of the answer on injections (`benchmarks/signal_recovery.py`)",
         f"Toy data ({samples['n_background']} background events, feature-mjj correlation "
-        f"`mass_mjj_power` {samples['mass_mjj_power']}), `{Path(samples['config']).name}`, "
+        f"`mass_mjj_power` {samples['mass_mjj_power']}), `{Path(samples['config']).name}` "
+        f"with `method.name: {samples.get('method', 'cwola')}`, "
         "the whole chain and `anomsearch submit` per dataset: pulls (measured - truth) / "
         "uncertainty, mean / width (number of pulls; goal: |mean| < 0.2, width 0.8-1.2).",
         _table(["injected", "datasets", "median local Z", "claimed", *quantities], rows),

@@ -8,7 +8,9 @@ also where the answer withholds them) with the truth: the signal events in the d
 report's ``truth.n_signal``), the toy's resonance and daughter masses. A pull is
 ``(measured - truth) / uncertainty``; an answer that covers the truth has pulls of mean ~0 and
 width ~1. The base config is ``configs/quickstart.yaml`` (1M toy events, CWoLa, 1% cut in
-3.3-3.7 TeV); ``--mass-mjj-power`` sets the toy's feature-mjj correlation.
+3.3-3.7 TeV); ``--mass-mjj-power`` sets the toy's feature-mjj correlation, ``--method``
+replaces the config's method (``cathode``: a method that models the features' mjj dependence
+instead of learning it), ``--resume`` keeps the rows of ``--out`` and runs only the missing ones.
 
 Usage:
     python benchmarks/signal_recovery.py --injections 300 600 1000 --seeds 1 2 3 ... 20
@@ -52,6 +54,8 @@ def run_one(base: dict[str, Any], n_signal: int, seed: int, args: Any) -> dict[s
     config = copy.deepcopy(base)
     config["seed"] = seed
     config["name"] = f"recovery_{n_signal}_{seed}"
+    if args.method:
+        config["method"] = {**config["method"], "name": args.method}
     config["injection"] = {"n_signal": n_signal}
     config["data"]["n_background"] = args.n_background
     config["data"]["toy"] = {**config["data"].get("toy", {}), "mass_mjj_power": args.mass_mjj_power}
@@ -176,7 +180,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(1, 21)))
     parser.add_argument("--n-background", type=int, default=1_000_000)
     parser.add_argument("--mass-mjj-power", type=float, default=0.0)
+    parser.add_argument("--method", help="replace the config's method.name (e.g. cathode)")
     parser.add_argument("--out", type=Path, default=RESULTS / "signal_recovery.json")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the rows of --out, run the missing ones"
+    )
     parser.add_argument(
         "--summarise-only", action="store_true", help="recompute the pulls and summary of --out"
     )
@@ -192,8 +200,20 @@ def main() -> None:
         return
     base = yaml.safe_load(args.config.read_text())
     rows: list[dict[str, Any]] = []
+    method = args.method or base["method"]["name"]
+    if args.resume and args.out.exists():
+        earlier = json.loads(args.out.read_text())
+        same = earlier["samples"].get("method", "cwola") == method and all(
+            earlier["samples"][k] == getattr(args, k) for k in ("n_background", "mass_mjj_power")
+        )
+        if not same:
+            sys.exit(f"--resume: {args.out} holds other samples: {earlier['samples']}")
+        rows = earlier["rows"]
+    done = {(r["n_injected"], r["seed"]) for r in rows}
     for seed in args.seeds:
         for n_signal in args.injections:
+            if (n_signal, seed) in done:
+                continue
             rows.append(run_one(base, n_signal, seed, args))
             summary = summarise(rows)
             write_json_atomic(
@@ -203,8 +223,9 @@ def main() -> None:
                         "config": str(args.config),
                         "n_background": args.n_background,
                         "mass_mjj_power": args.mass_mjj_power,
+                        "method": method,
                         "injections": args.injections,
-                        "seeds": args.seeds,
+                        "seeds": sorted({r["seed"] for r in rows}),
                     },
                     "summary": summary,
                     "rows": rows,
