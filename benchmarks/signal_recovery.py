@@ -220,11 +220,15 @@ def main() -> None:
                 args.out,
                 {
                     "samples": {
-                        "config": str(args.config),
+                        "config": str(
+                            args.config.resolve().relative_to(ROOT)
+                            if args.config.resolve().is_relative_to(ROOT)
+                            else args.config
+                        ),
                         "n_background": args.n_background,
                         "mass_mjj_power": args.mass_mjj_power,
                         "method": method,
-                        "injections": args.injections,
+                        "injections": sorted({r["n_injected"] for r in rows}),
                         "seeds": sorted({r["seed"] for r in rows}),
                     },
                     "summary": summary,

@@ -35,6 +35,18 @@ def test_a_mass_near_the_sr_edge_gets_an_interval_beyond_it() -> None:
     assert prof.mass + prof.mass_errors[1] > 3.7  # the SR [3.3, 3.7] no longer caps it
 
 
+@pytest.mark.parametrize("true_mass", [3.05, 4.05])
+def test_a_minimum_at_the_end_of_the_range_measures_no_mass(true_mass: float) -> None:
+    """A resonance outside the scanned range: the profile falls towards the range's end, where
+    its minimum then sits; the crossing on the inner side bounds nothing, and the errors reach
+    across the whole range instead of half a one-sided interval."""
+    counts = BACKGROUND + 600.0 * np.diff(SHAPE.cdf(EDGES / true_mass))
+    prof = profile_resonance_mass(counts, EDGES, mass_range=(3.1, 3.9), shape=SHAPE, n_params=4)
+    assert prof.mass == pytest.approx(3.1 if true_mass < 3.5 else 3.9) and prof.mass_at_limit
+    assert prof.mass_error == pytest.approx(0.4)  # half the range: (0, 0.8) symmetrised
+    assert abs(prof.mass - true_mass) < prof.mass_error
+
+
 def test_a_range_outside_the_bins_is_refused() -> None:
     with pytest.raises(ConfigError, match="mass_range"):
         profile_resonance_mass(BACKGROUND, EDGES, mass_range=(2.0, 3.0), shape=SHAPE, n_params=4)

@@ -54,6 +54,20 @@ def test_a_mass_outside_the_signal_region_is_clipped_into_it() -> None:
     assert total.mass == 3.7 and abs(total.n_signal) < 5 * total.n_signal_error
 
 
+@pytest.mark.parametrize("mass", [3.1, 3.9])
+def test_a_mass_is_clipped_onto_bin_edges_with_rounding_noise(mass: float) -> None:
+    """Edges from arithmetic (3.6999999999999997 for the config's 3.7): the mass is clipped to
+    the SR as the bins see it, not to the config's numbers that lie just outside it (a fitted
+    mass above the SR once lost the count of a whole dataset this way)."""
+    edges = EDGES.copy()
+    edges[6], edges[10] = np.nextafter(3.3, 4.0), np.nextafter(3.7, 0.0)
+    total = total_signal_in_spectrum(
+        BACKGROUND, edges, signal_region=(3.3, 3.7), mass=mass, shape=GAUSSIAN, n_params=3
+    )
+    assert total.mass == (edges[6] if mass < 3.3 else edges[10])
+    assert abs(total.n_signal) < 5 * total.n_signal_error
+
+
 def test_the_shape_envelope_covers_a_resonance_with_a_longer_tail() -> None:
     """A q*-like resonance counted with the default crystal ball: the SR fraction is too high, the
     count too low; the envelope's systematic covers the difference."""

@@ -41,8 +41,9 @@ class MassProfile(NamedTuple):
     Attributes:
         mass: the best mass.
         mass_errors: ``(down, up)`` distances to ``Delta chi2 = 1`` (to the scanned range's end
-            where the profile does not reach 1 inside it).
-        mass_at_limit: an interval reaches the end of the scanned range.
+            where the profile does not reach 1 inside it; to both ends where the minimum is at
+            one of them).
+        mass_at_limit: an interval reaches the end of the scanned range, or the minimum does.
         n_signal_sr: the fitted signal in the fit's SR bins at the best mass.
         masses: the scanned masses (those whose fit converged).
         delta_chi2: the profile, ``chi2 - min chi2``.
@@ -178,6 +179,12 @@ def profile_resonance_mass(
     # Delta NLL = Delta chi2 / 2 rising through 0.5 on either side of the best grid mass
     down = nll_crossing(masses, 0.5 * delta, float(masses[best]), side=-1)
     up = nll_crossing(masses, 0.5 * delta, float(masses[best]), side=+1)
+    if best in (0, masses.size - 1):
+        # no minimum inside the range: the profile still falls at its end, the mass lies there
+        # or beyond, and the crossing on the inner side bounds nothing but that side -- the
+        # errors reach across the range (a one-sided interval's half once made a mass at the
+        # edge of the range look measured to +-22 GeV)
+        down = up = None
     at_limit = down is None or up is None
     shift = best_mass - float(masses[best])  # from the grid point to the refined minimum
     errors = (

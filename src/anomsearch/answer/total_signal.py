@@ -38,6 +38,7 @@ from typing import NamedTuple
 import numpy as np
 
 from anomsearch.background.function_choice import SpuriousSignal, spurious_signal
+from anomsearch.background.sideband_fit import validate_fit_binning
 from anomsearch.exceptions import ConfigError
 from anomsearch.stats.signal_shape import DIJET_SHAPE_ENVELOPE, SignalShape
 
@@ -123,12 +124,12 @@ def total_signal_in_spectrum(
         >>> round(tot.n_signal_shape_error / tot.n_signal, 2)  # fitted with a q*-like tail instead
         0.53
     """
-    low, high = (float(v) for v in signal_region)
     if not (math.isfinite(mass) and mass > 0):
         raise ConfigError(f"resonance mass must be a finite number > 0, got {mass!r}")
+    # the SR as the bins see it: a config's 3.7 may be the edge 3.6999999999999997, and a mass
+    # clipped to the config's value would then lie outside the SR of the fit
+    edges, (low, high), in_sr = validate_fit_binning(bin_edges, signal_region)
     fit_mass = min(max(float(mass), low), high)
-    edges = np.asarray(bin_edges, dtype=float)
-    in_sr = (edges[:-1] >= low - 1e-9) & (edges[1:] <= high + 1e-9)
 
     def fit_with(candidate: SignalShape) -> tuple[SpuriousSignal, float]:
         fit = spurious_signal(
