@@ -113,12 +113,13 @@ PUBLISHED = {
 
 # ------------------------------------------------------------------------------------- data
 def _chunk_features(production: Path, index: int) -> dict[str, np.ndarray]:
-    """The jet features of one raw chunk, computed once and cached as ``.npz``."""
+    """The jet features of one raw chunk, computed once and cached as ``.npz`` (again when the
+    chunk is newer than its cache: a chunk the production generated again)."""
     cache = production / f"features_{EXTRA}" / f"chunk_{index:05d}.npz"
-    if cache.is_file():
+    raw = production / f"chunk_{index:05d}.h5"
+    if cache.is_file() and cache.stat().st_mtime >= raw.stat().st_mtime:
         with np.load(cache) as f:
             return {k: f[k] for k in f.files}
-    raw = production / f"chunk_{index:05d}.h5"
     (particles,) = [c.particles for c in iter_raw_h5(raw, key="raw", chunk_size=1_000_000)]
     res = compute_jet_features(particles, extra_features=EXTRA)
     out = {

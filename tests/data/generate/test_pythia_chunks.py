@@ -39,6 +39,20 @@ def test_chunk_seeds_and_sizes() -> None:
     assert chunk_path("/w", 12).name == "chunk_00012.h5"
 
 
+def test_the_chunks_of_a_run_never_share_a_seed() -> None:
+    """Run seed 9100 (the package's QCD benchmark production): chunks 327 and 748 hash to the
+    same Pythia seed and held the same 1000 events; 748 now draws another, the rest keep theirs."""
+
+    def hashed(i: int) -> int:
+        word = np.random.SeedSequence([9100, i]).generate_state(1, dtype=np.uint64)[0]
+        return int(word) % 900_000_001
+
+    assert hashed(327) == hashed(748)
+    seeds = [chunk_seed(9100, i) for i in range(1000)]
+    assert len(set(seeds)) == 1000 and all(0 <= s <= 900_000_000 for s in seeds)
+    assert [i for i in range(1000) if seeds[i] != hashed(i)] == [748]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "option"),
     [
@@ -181,6 +195,31 @@ def test_resume_regenerates_only_missing_chunk(
         N, config=CFG, seed=4, out_dir=work, chunk_size=CHUNK, n_jobs=1, progress=False, raw=True
     )
     assert again.generated == () and again.skipped == (0, 1)
+
+
+def test_a_chunk_with_an_earlier_chunks_seed_is_generated_again(
+    serial_run: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A chunk made before the seeds of a run were made distinct, with its predecessor's seed
+    (and events): resumed, the run generates it again with its own seed."""
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(serial_run, work)
+    manifest_path = work / "chunk_00001.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["chunk_seed"] = chunk_seed(4, 0)
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="anomsearch.data.generate.pythia_chunks"):
+        run = generate_pythia_chunks(N, out_dir=work, raw=True, **SERIAL)
+    assert run.generated == (1,) and run.skipped == (0,)
+    assert any("an earlier chunk of this run has too" in r.getMessage() for r in caplog.records)
+    redone = json.loads(manifest_path.read_text(encoding="utf-8"))
+    assert redone["chunk_seed"] == chunk_seed(4, 1)
+    pd.testing.assert_frame_equal(
+        pd.read_hdf(work / "chunk_00001.h5", "features"),
+        pd.read_hdf(serial_run / "chunk_00001.h5", "features"),
+    )
 
 
 def test_a_run_grows_and_shrinks_reusing_its_chunks(serial_run: Path, tmp_path: Path) -> None:

@@ -7,7 +7,11 @@ needs the usual ``if __name__ == "__main__":`` guard):
 
 * chunk ``i`` uses the Pythia seed ``SeedSequence([seed, i])`` reduced mod 900000001 (Pythia's
   ``Random:seed`` must lie in ``[0, 900000000]``), so a chunk's events depend only on
-  ``(config, seed, chunk_size, i)`` -- never on ``n_jobs`` or on which worker ran it;
+  ``(config, seed, chunk_size, i)`` -- never on ``n_jobs`` or on which worker ran it; a seed
+  that an earlier chunk of the run already has is drawn again (``SeedSequence([seed, i, k])``,
+  k = 1, 2, ...): two chunks with one seed would hold the same events (chunks 327 and 748 of
+  the package's 1M-event QCD benchmark production did), and a chunk made before this rule with
+  such a seed is generated again;
 * every chunk is written atomically to ``out_dir/chunk_00012.h5`` (pandas HDF5, key ``features``:
   the LHCO features columns, with ``extra_features`` the extra per-jet columns computed from the
   constituents (``tau3_b05j1``, ..., :mod:`anomsearch.data.features.sets`), then ``label``; with
@@ -151,15 +155,42 @@ class MergedFiles(NamedTuple):
     n_events: int
 
 
+def _hashed_seed(seed: int, index: int, attempt: int) -> int:
+    entropy = [seed, index] if attempt == 0 else [seed, index, attempt]
+    word = np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0]
+    return int(word) % (_MAX_PYTHIA_SEED + 1)
+
+
+#: The distinct chunk seeds of each run seed computed so far, in chunk order.
+_RUN_SEEDS: dict[int, list[int]] = {}
+
+
 def chunk_seed(seed: int, index: int) -> int:
     """Pythia seed of chunk ``index`` of a run with seed ``seed`` (in ``[0, 900000000]``).
 
     A 64-bit word of ``numpy.random.SeedSequence([seed, index])`` reduced modulo 900000001
     (not :func:`anomsearch.methods.base.derive_seed`, whose import pulls in torch: each spawned
-    worker would pay it).
+    worker would pay it); where an earlier chunk of the run has that seed (about one run in
+    2000 of 1000 chunks), the word of ``SeedSequence([seed, index, k])`` for the first
+    ``k = 1, 2, ...`` that no earlier chunk has. A chunk's seed so depends on ``seed`` and
+    ``index`` alone, and the seeds of a run's chunks differ.
+
+    Examples:
+        >>> chunk_seed(9100, 327) != chunk_seed(9100, 748)  # the same word mod 900000001
+        True
     """
-    word = np.random.SeedSequence([int(seed), int(index)]).generate_state(1, dtype=np.uint64)[0]
-    return int(word) % (_MAX_PYTHIA_SEED + 1)
+    seed, index = int(seed), int(index)
+    seeds = _RUN_SEEDS.setdefault(seed, [])
+    used = set(seeds)
+    while len(seeds) <= index:
+        i, attempt = len(seeds), 0
+        candidate = _hashed_seed(seed, i, 0)
+        while candidate in used:
+            attempt += 1
+            candidate = _hashed_seed(seed, i, attempt)
+        seeds.append(candidate)
+        used.add(candidate)
+    return seeds[index]
 
 
 def chunk_sizes(n: int, chunk_size: int) -> list[int]:
@@ -405,11 +436,34 @@ def _scan_chunks(
             "extra_features": extra,
         }
         done = _finished(out, i, expected, size, repair=repair)
+        if done is not None and not _has_its_seed(out, done, chunk_seed(seed, i), repair=repair):
+            done = None
         if done is not None:
             manifests[i] = done
         else:
             todo.append((str(out), cfg_dict, seed, i, chunk_seed(seed, i), size, raw, extra))
     return manifests, todo
+
+
+def _has_its_seed(out: Path, manifest: dict[str, Any], expected_seed: int, *, repair: bool) -> bool:
+    """Whether a finished chunk was generated with the seed :func:`chunk_seed` gives it now; a
+    chunk of a run made before seeds were made distinct may repeat an earlier chunk's seed, and
+    its events: with ``repair`` its files are removed so that it is generated again."""
+    recorded = manifest.get("chunk_seed")
+    if recorded is None or int(recorded) == expected_seed:
+        return True
+    index = int(manifest["chunk_index"])
+    log.warning(
+        "chunk %d: generated with Pythia seed %d, which an earlier chunk of this run has too (the "
+        "same events); generating it again with seed %d",
+        index,
+        int(recorded),
+        expected_seed,
+    )
+    if repair:
+        _manifest_path(out, index).unlink()
+        chunk_path(out, index).unlink(missing_ok=True)
+    return False
 
 
 def _run_chunks(todo: list[_Task], n_jobs: int, done: Callable[[dict[str, Any]], None]) -> None:
