@@ -453,7 +453,7 @@ def _has_its_seed(out: Path, manifest: dict[str, Any], expected_seed: int, *, re
     if recorded is None or int(recorded) == expected_seed:
         return True
     index = int(manifest["chunk_index"])
-    log.warning(
+    (log.warning if repair else log.info)(  # the scan under the generation lock warns once
         "chunk %d: generated with Pythia seed %d, which an earlier chunk of this run has too (the "
         "same events); generating it again with seed %d",
         index,
