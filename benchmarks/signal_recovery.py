@@ -200,6 +200,7 @@ def main() -> None:
         return
     base = yaml.safe_load(args.config.read_text())
     rows: list[dict[str, Any]] = []
+    kept: dict[str, Any] = {}  # what a resumed file says beyond the samples (its "note")
     method = args.method or base["method"]["name"]
     if args.resume and args.out.exists():
         earlier = json.loads(args.out.read_text())
@@ -209,6 +210,7 @@ def main() -> None:
         if not same:
             sys.exit(f"--resume: {args.out} holds other samples: {earlier['samples']}")
         rows = earlier["rows"]
+        kept = {k: v for k, v in earlier["samples"].items() if k == "note"}
     done = {(r["n_injected"], r["seed"]) for r in rows}
     for seed in args.seeds:
         for n_signal in args.injections:
@@ -230,6 +232,7 @@ def main() -> None:
                         "method": method,
                         "injections": sorted({r["n_injected"] for r in rows}),
                         "seeds": sorted({r["seed"] for r in rows}),
+                        **kept,
                     },
                     "summary": summary,
                     "rows": rows,
