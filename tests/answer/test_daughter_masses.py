@@ -156,6 +156,20 @@ def test_skewed_peak_is_found_at_its_mode_with_errors_that_cover():
     assert gauss.mean() > 2.0  # in the tail, by more than twice its error on average
 
 
+@pytest.mark.parametrize(
+    ("option", "models"),
+    [
+        ("gaussexp", {"gaussexp"}),
+        ("gaussian", {"gaussian+pedestal"}),
+        ("auto", {"gaussexp", "gaussian+pedestal"}),
+    ],
+)
+def test_each_estimate_names_the_peak_model_it_came_from(option: str, models: set[str]) -> None:
+    sr, sb = _toy(np.random.default_rng(3))
+    fits = estimate_daughter_masses(sr, sb, n_background_sr=2000.0, bins=EDGES, peak_shape=option)
+    assert {f.peak_shape for f in fits} <= models
+
+
 def test_unknown_peak_shape_is_refused():
     sr, sb = _toy(np.random.default_rng(1))
     with pytest.raises(ConfigError, match="peak_shape"):

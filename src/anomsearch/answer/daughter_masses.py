@@ -113,6 +113,10 @@ class DaughterMass(NamedTuple):
         excess: background-subtracted counts per bin.
         excess_error: their 1-sigma errors (square root of the covariance diagonal).
         converged: the fit found a valid minimum with an accurate covariance.
+        peak_shape: the model that gave the mass: ``"gaussexp"`` (a Gaussian core with
+            exponential tails), ``"gaussian+pedestal"`` (the window fit with a linear pedestal)
+            or ``"gaussian"`` (the first fit over all bins, kept when no window fit was made or
+            valid).
     """
 
     name: str
@@ -125,6 +129,7 @@ class DaughterMass(NamedTuple):
     excess: np.ndarray
     excess_error: np.ndarray
     converged: bool
+    peak_shape: str = "gaussian"
 
 
 def _columns(values: np.ndarray | Sequence[np.ndarray], what: str) -> np.ndarray:
@@ -408,7 +413,15 @@ def _fit_peak(
         excess=excess,
         excess_error=np.sqrt(np.diag(cov)),
         converged=ok,
+        peak_shape=_model_name(m),
     )
+
+
+def _model_name(m: Minuit) -> str:
+    """Which peak model a fit is (its parameters tell)."""
+    if "k_low" in m.parameters:
+        return "gaussexp"
+    return "gaussian+pedestal" if len(m.parameters) > 3 else "gaussian"
 
 
 def _peak_width(m: Minuit) -> float:

@@ -376,6 +376,7 @@ def build_answer_details(
                 "n_excess": d.n_excess,
                 "n_excess_error": d.n_excess_error,
                 "converged": d.converged,
+                "peak_shape": d.peak_shape,
             }
             for d in fits
         ]
