@@ -80,13 +80,14 @@ def _daughters(details: dict[str, Any], truth: dict[str, Any]) -> dict[str, dict
     total error, which is the measurement's uncertainty)."""
     measured = details.get("measurements") or {}
     pulls = measured_pulls(measured, truth)
+    answered = measured.get("daughter_masses_gev") or []
     out = {}
-    for i, name in enumerate(("daughter_mass_0", "daughter_mass_1")):
-        answered = sorted(measured.get("daughter_masses_gev") or [], key=lambda d: d["value"])
+    for name, true_mass in zip(
+        ("daughter_mass_0", "daughter_mass_1"), sorted(truth["daughter_masses"]), strict=False
+    ):
         pull = pulls.get(name)
         if pull is None or not math.isfinite(pull):
             continue
-        true_mass = sorted(truth["daughter_masses"])[i]
         match = [
             d for d in answered if math.isclose((d["value"] - true_mass) / d["uncertainty"], pull)
         ]

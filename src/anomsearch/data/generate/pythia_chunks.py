@@ -436,12 +436,13 @@ def _scan_chunks(
             "extra_features": extra,
         }
         done = _finished(out, i, expected, size, repair=repair)
-        if done is not None and not _has_its_seed(out, done, chunk_seed(seed, i), repair=repair):
+        pythia_seed = chunk_seed(seed, i)
+        if done is not None and not _has_its_seed(out, done, pythia_seed, repair=repair):
             done = None
         if done is not None:
             manifests[i] = done
         else:
-            todo.append((str(out), cfg_dict, seed, i, chunk_seed(seed, i), size, raw, extra))
+            todo.append((str(out), cfg_dict, seed, i, pythia_seed, size, raw, extra))
     return manifests, todo
 
 
