@@ -11,6 +11,9 @@ width ~1. The base config is ``configs/quickstart.yaml`` (1M toy events, CWoLa, 
 3.3-3.7 TeV); ``--mass-mjj-power`` sets the toy's feature-mjj correlation, ``--method``
 replaces the config's method (``cathode``: a method that models the features' mjj dependence
 instead of learning it), ``--resume`` keeps the rows of ``--out`` and runs only the missing ones.
+``--keep-outputs DIR`` keeps each run's results folder (``DIR/n<injected>_seed<seed>``, a few MB
+each); ``--reanswer DIR`` then answers those folders again with the current answer code (no
+training: a change of the answer is measured on the same trainings in minutes).
 
 Usage:
     python benchmarks/signal_recovery.py --injections 300 600 1000 --seeds 1 2 3 ... 20
@@ -63,26 +66,46 @@ def run_one(base: dict[str, Any], n_signal: int, seed: int, args: Any) -> dict[s
     config.setdefault("compute", {})["cache"] = False
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        result = workflow.run(config, output_dir=Path(tmp) / "out")
-        _, details = answer_from_results(Path(tmp) / "out")
+        out = Path(tmp) / "out" if args.keep_outputs is None else _kept(args, n_signal, seed)
+        result = workflow.run(config, output_dir=out)
+        row = _answer_row(out, result.report, n_signal, seed)
+    return {**row, "seconds": time.perf_counter() - start}
+
+
+def _kept(args: Any, n_signal: int, seed: int) -> Path:
+    return args.keep_outputs / f"n{n_signal}_seed{seed}"
+
+
+def _answer_row(out: Path, report: dict[str, Any], n_signal: int, seed: int) -> dict[str, Any]:
+    """The answer of one results folder and its pulls against the toy's truth."""
+    _, details = answer_from_results(out)
     toy = ToyConfig()
     truth = {
-        "n_signal": float(result.report["truth"]["n_signal"]),
+        "n_signal": float(report["truth"]["n_signal"]),
         "resonance_mass_gev": 1000.0 * toy.resonance_mass,
         "daughter_masses_gev": sorted([1000.0 * toy.mass_x, 1000.0 * toy.mass_y]),
     }
     row = {
         "n_injected": n_signal,
         "seed": seed,
-        "local_z": result.report["significance"],
+        "local_z": report["significance"],
         "claimed": details["claimed_signal"],
         "truth": truth,
         "measured": details["measurements"],
         "n_signal_selected_sr": details.get("n_signal_selected_sr"),
         "n_signal_total": details.get("n_signal_total"),
-        "seconds": time.perf_counter() - start,
     }
     return {**row, "pulls": pulls_of(row)}
+
+
+def reanswer(data: dict[str, Any], folders: Path) -> None:
+    """Answer the kept results folders of ``data``'s rows again (in place)."""
+    for row in data["rows"]:
+        out = folders / f"n{row['n_injected']}_seed{row['seed']}"
+        if not (out / "report.json").is_file():
+            sys.exit(f"--reanswer: {out} holds no results (run with --keep-outputs {folders})")
+        report = json.loads((out / "report.json").read_text())
+        row.update(_answer_row(out, report, row["n_injected"], row["seed"]))
 
 
 def pulls_of(row: dict[str, Any]) -> dict[str, float | None]:
@@ -188,10 +211,21 @@ def main() -> None:
     parser.add_argument(
         "--summarise-only", action="store_true", help="recompute the pulls and summary of --out"
     )
+    parser.add_argument(
+        "--keep-outputs", type=Path, help="keep each run's results folder under this folder"
+    )
+    parser.add_argument(
+        "--reanswer",
+        type=Path,
+        metavar="DIR",
+        help="answer the results folders kept in DIR again (rows of --out), no training",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    if args.summarise_only:
+    if args.summarise_only or args.reanswer:
         data = json.loads(args.out.read_text())
+        if args.reanswer:
+            reanswer(data, args.reanswer)
         for row in data["rows"]:
             row["pulls"] = pulls_of(row)
         data["summary"] = summarise(data["rows"])
