@@ -365,7 +365,7 @@ def submit(
         typer.Option(
             help="Jet-mass response SCALE OFFSET OFFSET_ERROR (offsets in GeV^2): a daughter of "
             "mass m peaks at sqrt(SCALE^2 m^2 + OFFSET) and the answer inverts that (default: "
-            "0.995 750 140, the package's Pythia chain with R = 1 jets; 1 0 0 -- no correction "
+            "0.996 690 120, the package's Pythia chain with R = 1 jets; 1 0 0 -- no correction "
             "-- for the toy generator)."
         ),
     ] = None,

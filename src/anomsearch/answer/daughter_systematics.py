@@ -27,11 +27,12 @@ takes a fraction of its mass away, so the reconstructed peak of a daughter of ma
 The answer inverts it, ``m = sqrt(m_peak^2 - delta) / s``. :data:`PYTHIA_JET_MASS_RESPONSE` is
 the fit of this form to the peaks that the answer's own estimator finds on the package's Pythia
 chain (R = 1.0 jets of W'(3.5 TeV) -> X Y, daughters of 100-500 GeV, two- and three-prong;
-``benchmarks/jet_mass_response.py``): ``s = 0.995``, ``delta = 750 +- 140 GeV^2`` (the offset's
-error is the spread of the light daughters' own offsets) -- a 100 GeV daughter peaks at
-102.4-103.5 GeV, a 500 GeV one at 496.3-499.6. After the correction every calibration peak is
-within 0.8% of its particle's mass, and the two black-box signals (W' at 3.2 and 3.9 TeV,
-daughters of 150-600 GeV, not in the fit) within 0.4%; :data:`JET_MASS_SCALE_UNCERTAINTY` (1%)
+``benchmarks/jet_mass_response.py``, the estimator's default peak model): ``s = 0.996``,
+``delta = 690 +- 120 GeV^2`` (the offset's error is the spread of the light daughters' own
+offsets) -- a 100 GeV daughter peaks at 102.4-103.5 GeV, a 500 GeV one at 497.6-499.7. After
+the correction every calibration peak is within 0.6% of its particle's mass, and the two
+black-box signals (W' at 3.2 and 3.9 TeV, daughters of 150-600 GeV, not in the fit) within
+0.2%; :data:`JET_MASS_SCALE_UNCERTAINTY` (1%)
 covers that. The toy generator has no response (its jet masses are the particles' smeared
 symmetrically): the answer uses :data:`NO_JET_MASS_RESPONSE` there.
 
@@ -115,7 +116,7 @@ class JetMassResponse(NamedTuple):
 
 #: The response of the package's Pythia chain (TeV, TeV^2), from
 #: ``benchmarks/jet_mass_response.py`` (see the module docstring).
-PYTHIA_JET_MASS_RESPONSE = JetMassResponse(scale=0.995, offset=7.5e-4, offset_error=1.4e-4)
+PYTHIA_JET_MASS_RESPONSE = JetMassResponse(scale=0.996, offset=6.9e-4, offset_error=1.2e-4)
 
 #: No response (the toy generator).
 NO_JET_MASS_RESPONSE = JetMassResponse(scale=1.0, offset=0.0, offset_error=0.0)
