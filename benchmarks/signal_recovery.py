@@ -106,6 +106,7 @@ def reanswer(data: dict[str, Any], folders: Path) -> None:
             sys.exit(f"--reanswer: {out} holds no results (run with --keep-outputs {folders})")
         report = json.loads((out / "report.json").read_text())
         row.update(_answer_row(out, report, row["n_injected"], row["seed"]))
+    data["samples"]["answers"] = "re-made by --reanswer from the runs' kept results folders"
 
 
 def pulls_of(row: dict[str, Any]) -> dict[str, float | None]:
