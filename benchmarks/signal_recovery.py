@@ -66,14 +66,16 @@ def run_one(base: dict[str, Any], n_signal: int, seed: int, args: Any) -> dict[s
     config.setdefault("compute", {})["cache"] = False
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "out" if args.keep_outputs is None else _kept(args, n_signal, seed)
+        kept = args.keep_outputs
+        out = Path(tmp) / "out" if kept is None else _kept(kept, n_signal, seed)
         result = workflow.run(config, output_dir=out)
         row = _answer_row(out, result.report, n_signal, seed)
     return {**row, "seconds": time.perf_counter() - start}
 
 
-def _kept(args: Any, n_signal: int, seed: int) -> Path:
-    return args.keep_outputs / f"n{n_signal}_seed{seed}"
+def _kept(folder: Path, n_signal: int, seed: int) -> Path:
+    """Where ``--keep-outputs`` keeps (and ``--reanswer`` finds) one run's results."""
+    return folder / f"n{n_signal}_seed{seed}"
 
 
 def _answer_row(out: Path, report: dict[str, Any], n_signal: int, seed: int) -> dict[str, Any]:
@@ -101,7 +103,7 @@ def _answer_row(out: Path, report: dict[str, Any], n_signal: int, seed: int) -> 
 def reanswer(data: dict[str, Any], folders: Path) -> None:
     """Answer the kept results folders of ``data``'s rows again (in place)."""
     for row in data["rows"]:
-        out = folders / f"n{row['n_injected']}_seed{row['seed']}"
+        out = _kept(folders, row["n_injected"], row["seed"])
         if not (out / "report.json").is_file():
             sys.exit(f"--reanswer: {out} holds no results (run with --keep-outputs {folders})")
         report = json.loads((out / "report.json").read_text())
