@@ -161,8 +161,8 @@ def _hashed_seed(seed: int, index: int, attempt: int) -> int:
     return int(word) % (_MAX_PYTHIA_SEED + 1)
 
 
-#: The distinct chunk seeds of each run seed computed so far, in chunk order.
-_RUN_SEEDS: dict[int, list[int]] = {}
+#: The distinct chunk seeds of each run seed computed so far: in chunk order, and as a set.
+_RUN_SEEDS: dict[int, tuple[list[int], set[int]]] = {}
 
 
 def chunk_seed(seed: int, index: int) -> int:
@@ -180,8 +180,7 @@ def chunk_seed(seed: int, index: int) -> int:
         True
     """
     seed, index = int(seed), int(index)
-    seeds = _RUN_SEEDS.setdefault(seed, [])
-    used = set(seeds)
+    seeds, used = _RUN_SEEDS.setdefault(seed, ([], set()))
     while len(seeds) <= index:
         i, attempt = len(seeds), 0
         candidate = _hashed_seed(seed, i, 0)
