@@ -59,15 +59,26 @@ CHECKS = ("blackbox_a", "blackbox_b")
 BIN_WIDTH = 0.01  # TeV: the answer's daughter_bin_width
 
 
+def signal_jet_masses(name: str, n_events: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n_events`` (at most those produced) signal events' jet masses (TeV;
+    [lighter, heavier]) and the answer's own bins for them."""
+    available = len(list(production_dir(name).glob("chunk_*.json"))) * 1000
+    events = production_events(name, 0, min(n_events, available), label=1)
+    masses = np.sort(events.jets[:, :, 3], axis=1) / 1000.0
+    return masses, daughter_mass_bins(masses, BIN_WIDTH)
+
+
+def signal_peaks(masses: np.ndarray, bins: np.ndarray) -> list[Any]:
+    """The answer's estimator on the signal alone (a negligible background, one template
+    event)."""
+    return estimate_daughter_masses(masses, masses[:1], n_background_sr=1e-9, bins=bins)
+
+
 def production_response(name: str, n_events: int) -> list[dict[str, Any]]:
     """The lighter and heavier daughters' peaks (the answer's estimator) of one production."""
     config = SAMPLES[name][0]
-    available = len(list(production_dir(name).glob("chunk_*.json"))) * 1000
-    events = production_events(name, 0, min(n_events, available), label=1)
-    masses = np.sort(events.jets[:, :, 3], axis=1) / 1000.0  # TeV; [lighter, heavier]
-    bins = daughter_mass_bins(masses, BIN_WIDTH)  # the answer's own binning
-    # the signal alone: a negligible background, one template event
-    peaks = estimate_daughter_masses(masses, masses[:1], n_background_sr=1e-9, bins=bins)
+    masses, bins = signal_jet_masses(name, n_events)
+    peaks = signal_peaks(masses, bins)
     rows = []
     for k, (truth, peak) in enumerate(zip(sorted([config.m_y, config.m_x]), peaks, strict=True)):
         rows.append(
@@ -79,7 +90,7 @@ def production_response(name: str, n_events: int) -> list[dict[str, Any]]:
                 "peak_gev": 1000.0 * peak.value,
                 "peak_error_gev": 1000.0 * peak.error,
                 "ratio": 1000.0 * peak.value / truth,
-                "n_events": len(events),
+                "n_events": len(masses),
             }
         )
     return rows
@@ -89,18 +100,15 @@ def low_statistics(
     name: str, n_events: int, sizes: list[int], n_subsamples: int, seed: int = 1
 ) -> list[dict[str, Any]]:
     """The estimator's peaks on random subsamples of each size against the full sample's."""
-    available = len(list(production_dir(name).glob("chunk_*.json"))) * 1000
-    events = production_events(name, 0, min(n_events, available), label=1)
-    masses = np.sort(events.jets[:, :, 3], axis=1) / 1000.0
-    bins = daughter_mass_bins(masses, BIN_WIDTH)
-    full = estimate_daughter_masses(masses, masses[:1], n_background_sr=1e-9, bins=bins)
+    masses, bins = signal_jet_masses(name, n_events)
+    full = signal_peaks(masses, bins)
     rng = np.random.default_rng(seed)
     rows = []
     for size in sizes:
         found = [[] for _ in full]  # per daughter: (peak, error) in GeV
         for _ in range(n_subsamples):
             sub = masses[rng.choice(len(masses), size, replace=False)]
-            peaks = estimate_daughter_masses(sub, sub[:1], n_background_sr=1e-9, bins=bins)
+            peaks = signal_peaks(sub, bins)
             for k, peak in enumerate(peaks):
                 if peak.converged:
                     found[k].append((1000.0 * peak.value, 1000.0 * peak.error))
