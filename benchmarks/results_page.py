@@ -428,7 +428,13 @@ def signal_recovery(data: dict[str, Any]) -> str:
         f"`mass_mjj_power` {samples['mass_mjj_power']}), `{Path(samples['config']).name}` "
         f"with `method.name: {samples.get('method', 'cwola')}`, "
         "the whole chain and `anomsearch submit` per dataset: pulls (measured - truth) / "
-        "uncertainty, mean / width (number of pulls; goal: |mean| < 0.2, width 0.8-1.2).",
+        "uncertainty, mean / width (number of pulls; goal: |mean| < 0.2, width 0.8-1.2). "
+        + (
+            "The injections of one seed share their background (`--shared-backgrounds`): their "
+            "pulls are not independent."
+            if samples.get("shared_backgrounds", True)
+            else "Every dataset has its own background and signal events."
+        ),
         _table(["injected", "datasets", "median local Z", "claimed", *quantities], rows),
     ]
     if claimed:
@@ -438,6 +444,50 @@ def signal_recovery(data: dict[str, Any]) -> str:
             _table(["injected", *quantities], claimed),
         ]
     return "\n\n".join(parts)
+
+
+def count_calibration(data: dict[str, Any]) -> str:
+    """``count_calibration_*.json``: pulls of the count's fit at the true mass."""
+    samples = data["samples"]
+    rows = [
+        [
+            str(e["n_inject"]),
+            str(e["n_datasets"]),
+            f"{e['median_stat_error']:.0f}",
+            f"{e['pull_stat']['mean']:+.2f} / {e['pull_stat']['std']:.2f}",
+            f"{e['median_error']:.0f}",
+            f"{e['pull']['mean']:+.2f} / {e['pull']['std']:.2f}",
+            f"{e['width_standard_error']:.2f}",
+        ]
+        for e in data["summary"]
+    ]
+    return "\n\n".join(
+        [
+            "## Calibration of the signal count (`benchmarks/count_calibration.py`)",
+            f"{samples['source']} datasets of {samples['n_background']} background events that "
+            f"share no event, `{Path(samples['config']).name}`'s binning and shape: the answer's "
+            f"count (the uncut spectrum's signal + background fit) at the true mass "
+            f"{samples['true_mass_tev']} TeV; pulls mean / width with the statistical error and "
+            "with the shape systematic added (goal ~0 / ~1)."
+            + (
+                " The injections use the same background slices."
+                if samples.get("backgrounds_shared_across_injections")
+                else ""
+            ),
+            _table(
+                [
+                    "injected",
+                    "datasets",
+                    "stat. error",
+                    "stat. pulls",
+                    "total error",
+                    "total pulls",
+                    "width s.e.",
+                ],
+                rows,
+            ),
+        ]
+    )
 
 
 def global_calibration(data: dict[str, Any]) -> str:
@@ -740,6 +790,7 @@ SECTIONS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
     ("selected_signal_shape.json", selected_signal_shape),
     ("pull_decomposition_*.json", pull_decomposition),
     ("signal_recovery*.json", signal_recovery),
+    ("count_calibration_*.json", count_calibration),
     ("scan_calibration.json", scan_calibration),
     ("pythia_global_calibration_*.json", pythia_global_calibration),
     ("sensitivity_decorrelation*.json", decorrelation),
