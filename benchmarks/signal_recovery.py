@@ -39,6 +39,7 @@ import math
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -84,8 +85,9 @@ def run_one(base: dict[str, Any], n_signal: int, seed: int, args: Any) -> dict[s
     config["output"] = {"plots": False}
     config.setdefault("compute", {})["cache"] = False
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        kept = args.keep_outputs
+    kept = args.keep_outputs
+    # a temporary folder only when the results are not kept
+    with tempfile.TemporaryDirectory() if kept is None else nullcontext(None) as tmp:
         out = Path(tmp) / "out" if kept is None else _kept(kept, n_signal, seed)
         result = workflow.run(config, output_dir=out)
         row = _answer_row(out, result.report, n_signal, seed)
