@@ -21,7 +21,7 @@ and width ~1 (the width's standard error is ~1/sqrt(2(n-1))).
 Usage:
     python benchmarks/count_calibration.py --source toy --inject 0 1000 --n-datasets 100
     python benchmarks/count_calibration.py --source pythia --config analyses/blackbox/\\
-blind_search.yaml --inject 0 300 --n-datasets 60
+blind_search.yaml --inject 0 300 --n-datasets 57
 
 Writes ``benchmarks/results/count_calibration_<source>.json`` (``--out``) and prints the table.
 
