@@ -46,7 +46,8 @@ from anomsearch._io import write_json_atomic
 from anomsearch.answer.total_signal import total_signal_in_spectrum
 from anomsearch.config import load_config
 from anomsearch.data.generate.toy import ToyConfig, generate_toy
-from anomsearch.stats.signal_shape import signal_shape_from_options
+from anomsearch.search.bump_hunt import aligned_bin_edges
+from anomsearch.stats.signal_shape import SignalShape
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sensitivity import production_events
@@ -71,18 +72,18 @@ def spectrum_of(source: str, index: int, n_inject: int, args: Any) -> np.ndarray
     return np.concatenate(mjj)
 
 
-def fit_dataset(mjj: np.ndarray, n_true: int, cfg: Any) -> dict[str, Any]:
-    """The count's fit at the true mass and its pulls."""
-    bkg = cfg.background
-    edges = np.round(np.arange(bkg.fit_range[0], bkg.fit_range[1] + 1e-9, bkg.bin_width), 9)
-    counts = np.histogram(mjj, edges)[0].astype(float)
-    shape = signal_shape_from_options(
-        cfg.stats.signal_shape, cfg.stats.signal_width, cfg.stats.crystal_ball
+def fit_dataset(mjj: np.ndarray, n_true: int, cfg: Any, shape: SignalShape) -> dict[str, Any]:
+    """The count's fit at the true mass and its pulls (the search's own bins: edges on the SR
+    boundaries over the fit range)."""
+    bkg, signal_region = cfg.background, tuple(cfg.regions.signal_region)
+    edges = aligned_bin_edges(
+        signal_region=signal_region, fit_range=bkg.fit_range, bin_width=bkg.bin_width
     )
+    counts = np.histogram(mjj, edges)[0].astype(float)
     tot = total_signal_in_spectrum(
         counts,
         edges,
-        signal_region=tuple(cfg.regions.signal_region),
+        signal_region=signal_region,
         mass=TRUE_MASS,
         shape=shape,
         n_params=bkg.n_params,
@@ -149,6 +150,7 @@ def main() -> None:
     if args.n_background is None:
         args.n_background = 25_000 if pythia else 1_000_000
     cfg = load_config(args.config)
+    shape = cfg.stats.shape()
     args.toy = ToyConfig()
     out = args.out or RESULTS / f"count_calibration_{args.source}.json"
     rows = []
@@ -156,7 +158,7 @@ def main() -> None:
     for n_inject in args.inject:
         for index in range(args.n_datasets):
             mjj = spectrum_of(args.source, index, n_inject, args)
-            rows.append({"dataset": index, **fit_dataset(mjj, n_inject, cfg)})
+            rows.append({"dataset": index, **fit_dataset(mjj, n_inject, cfg, shape)})
     summary = summarise(rows)
     write_json_atomic(
         out,
