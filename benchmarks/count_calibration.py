@@ -72,21 +72,18 @@ def spectrum_of(source: str, index: int, n_inject: int, args: Any) -> np.ndarray
     return np.concatenate(mjj)
 
 
-def fit_dataset(mjj: np.ndarray, n_true: int, cfg: Any, shape: SignalShape) -> dict[str, Any]:
-    """The count's fit at the true mass and its pulls (the search's own bins: edges on the SR
-    boundaries over the fit range)."""
-    bkg, signal_region = cfg.background, tuple(cfg.regions.signal_region)
-    edges = aligned_bin_edges(
-        signal_region=signal_region, fit_range=bkg.fit_range, bin_width=bkg.bin_width
-    )
+def fit_dataset(
+    mjj: np.ndarray, n_true: int, cfg: Any, *, shape: SignalShape, edges: np.ndarray
+) -> dict[str, Any]:
+    """The count's fit at the true mass and its pulls, in the search's own bins ``edges``."""
     counts = np.histogram(mjj, edges)[0].astype(float)
     tot = total_signal_in_spectrum(
         counts,
         edges,
-        signal_region=signal_region,
+        signal_region=tuple(cfg.regions.signal_region),
         mass=TRUE_MASS,
         shape=shape,
-        n_params=bkg.n_params,
+        n_params=cfg.background.n_params,
     )
     # the truth is the injected count; the signal's events outside the fit range are few
     return {
@@ -151,6 +148,11 @@ def main() -> None:
         args.n_background = 25_000 if pythia else 1_000_000
     cfg = load_config(args.config)
     shape = cfg.stats.shape()
+    edges = aligned_bin_edges(  # the search's bins: edges on the SR boundaries, over the fit range
+        signal_region=tuple(cfg.regions.signal_region),
+        fit_range=cfg.background.fit_range,
+        bin_width=cfg.background.bin_width,
+    )
     args.toy = ToyConfig()
     out = args.out or RESULTS / f"count_calibration_{args.source}.json"
     rows = []
@@ -158,7 +160,9 @@ def main() -> None:
     for n_inject in args.inject:
         for index in range(args.n_datasets):
             mjj = spectrum_of(args.source, index, n_inject, args)
-            rows.append({"dataset": index, **fit_dataset(mjj, n_inject, cfg, shape)})
+            rows.append(
+                {"dataset": index, **fit_dataset(mjj, n_inject, cfg, shape=shape, edges=edges)}
+            )
     summary = summarise(rows)
     write_json_atomic(
         out,
