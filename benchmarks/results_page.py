@@ -718,18 +718,19 @@ def sculpted_mass_bias(data: dict[str, Any]) -> str:
         [
             "## The resonance mass and the score cut's sculpting "
             "(`benchmarks/sculpted_mass_bias.py`)",
-            f"Kept `signal_recovery.py` runs at {data['samples']['injected']} injected events "
-            f"(truth {data['samples']['truth_mass']} TeV; runs: "
-            + ", ".join(f"{k} = {n['n_runs']}" for k, n in summary.items())
-            + "). Mass pulls (statistical errors; mean / width, n) of the answer's profile, two "
+            "Kept `signal_recovery.py` runs (toy; the injected events after the comma, 'all' "
+            f"pooled; truth {data['samples']['truth_mass']} TeV). Mass pulls (statistical errors; "
+            "mean / width, n) of the answer's profile, two "
             "other background models for it, and the answer's profile with the template at the "
             f"toy's own relative width ({data['samples']['truth_relative_width']}):",
-            _table(["runs", *variants], pulls),
+            _table(["runs, injected", *variants], pulls),
             "The same fits on the selected background alone (labels from the master key): "
             "the signal a signal + background fit finds at each mass (mean +- its standard error "
             "over the runs, the mean fit error in brackets), and where the profile puts a "
             "resonance (16 / 50 / 84%, TeV):",
-            _table(["runs", *(f"S at {m} TeV" for m in masses), "profile minimum"], spurious),
+            _table(
+                ["runs, injected", *(f"S at {m} TeV" for m in masses), "profile minimum"], spurious
+            ),
         ]
     )
 

@@ -24,7 +24,7 @@ cheaper there).
 Usage::
 
     python benchmarks/sculpted_mass_bias.py --runs uncorrelated=~/toy_indep/runs \\
-        correlated=~/toy_p05_indep/runs [--injected 600] [--out FILE]
+        correlated=~/toy_p05_indep/runs [--injected 300 600 1000] [--out FILE]
 
 References:
     G. Kasieczka, B. Nachman, D. Shih et al., arXiv:2101.08320, section 5 (sculpting in LHCO);
@@ -177,13 +177,13 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def print_table(results: dict[str, Any]) -> None:
-    print("\nresonance mass pulls (mean / width, n) with three background models of the profile")
-    print(f"{'runs':>14} " + " ".join(f"{v:>28}" for v in VARIANTS))
+    print("\nresonance mass pulls (mean / width, n): variants of the answer's mass profile")
+    print(f"{'runs, injected':>20} " + " ".join(f"{v:>28}" for v in VARIANTS))
     for name, res in results.items():
         cells = [
             f"{p['mean']:+.2f} / {p['width']:.2f} ({p['n']})" for p in res["mass_pulls"].values()
         ]
-        print(f"{name:>14} " + " ".join(f"{c:>28}" for c in cells))
+        print(f"{name:>20} " + " ".join(f"{c:>28}" for c in cells))
     print(
         "\nthe selected background alone (labels): spurious signal, mean +- s.e. (mean fit error)"
     )
@@ -192,12 +192,12 @@ def print_table(results: dict[str, Any]) -> None:
         q = where["quantiles_16_50_84"]
         span = f", 16/50/84% {q[0]:.3f} / {q[1]:.3f} / {q[2]:.3f}" if q else ""
         print(
-            f"{name:>14}: a positive signal's profile minimum in {where['n_with_positive_signal']}"
+            f"{name:>20}: a positive signal's profile minimum in {where['n_with_positive_signal']}"
             f" of {res['n_runs']}{span}"
         )
         for mass, s in res["spurious"].items():
             print(
-                f"{'':>16}at {mass}: {s['mean']:+.1f} +- {s['standard_error']:.1f} "
+                f"{'':>22}at {mass}: {s['mean']:+.1f} +- {s['standard_error']:.1f} "
                 f"({s['mean_fit_error']:.1f})"
             )
 
@@ -207,7 +207,7 @@ def main() -> None:
     parser.add_argument(
         "--runs", nargs="+", required=True, metavar="NAME=DIR", help="kept results folders"
     )
-    parser.add_argument("--injected", type=int, default=600)
+    parser.add_argument("--injected", type=int, nargs="+", default=[600])
     parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "sculpted_mass_bias.json"
     )
@@ -218,11 +218,19 @@ def main() -> None:
     runs: dict[str, list[dict[str, Any]]] = {}
     for spec in args.runs:
         name, _, folder = spec.partition("=")
-        folders = sorted(Path(folder).expanduser().glob(f"n{args.injected}_seed*"))
-        if not folders:
-            parser.error(f"--runs {spec}: no n{args.injected}_seed* folders there")
-        runs[name] = [measure_run(f, toy.resonance_mass, toy.resonance_resolution) for f in folders]
-        results[name] = summarise(runs[name])
+        pooled: list[dict[str, Any]] = []
+        for injected in args.injected:
+            folders = sorted(Path(folder).expanduser().glob(f"n{injected}_seed*"))
+            if not folders:
+                parser.error(f"--runs {spec}: no n{injected}_seed* folders there")
+            key = f"{name}, {injected}"
+            runs[key] = [
+                measure_run(f, toy.resonance_mass, toy.resonance_resolution) for f in folders
+            ]
+            results[key] = summarise(runs[key])
+            pooled += runs[key]
+        if len(args.injected) > 1:
+            results[f"{name}, all"] = summarise(pooled)
     print_table(results)
     write_json_atomic(
         args.out,
