@@ -80,7 +80,9 @@ def _run_inputs(folder: Path) -> dict[str, Any]:
     }
 
 
-def _mass_pull(counts, edges, inputs, n_params, truth) -> float | None:
+def _mass_pull(
+    counts: np.ndarray, edges: np.ndarray, inputs: dict[str, Any], n_params: int, truth: float
+) -> float | None:
     """``(mass - truth) / error`` (the error on the truth's side), None without a mass."""
     low, high = inputs["mass_range"]
     try:
@@ -98,8 +100,8 @@ def _mass_pull(counts, edges, inputs, n_params, truth) -> float | None:
 
 
 def measure_run(folder: Path, truth: float, true_width: float) -> dict[str, Any]:
-    """The mass pulls of the three background models and of the template at the resonance's
-    true relative width, and the background-only fits of one run."""
+    """The mass pulls of the answer's profile, of two other background models for it and of the
+    template at the resonance's true relative width; the background-only fits of one run."""
     inputs = _run_inputs(folder)
     at_true_width = {**inputs, "shape": inputs["shape"]._replace(width=true_width)}
     edges, n_params = inputs["edges"], inputs["n_params"]
