@@ -695,8 +695,8 @@ def decorrelation(data: dict[str, Any]) -> str:
 
 
 def sculpted_mass_bias(data: dict[str, Any]) -> str:
-    """``sculpted_mass_bias.json``: the mass pulls with three background models of the profile
-    and the spurious signal the score cut makes from the selected background alone."""
+    """``sculpted_mass_bias.json``: the mass pulls of the answer's profile and its variants, and
+    the spurious signal the score cut makes from the selected background alone."""
     summary = data["summary"]
     variants = list(next(iter(summary.values()))["mass_pulls"])
     pulls = [

@@ -156,13 +156,17 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     signals with their standard errors."""
     out: dict[str, Any] = {"n_runs": len(rows), "mass_pulls": {}}
     for variant in VARIANTS:
-        values = np.array([r["mass_pulls"][variant] for r in rows if r["mass_pulls"][variant]])
+        values = np.array(
+            [r["mass_pulls"][variant] for r in rows if r["mass_pulls"][variant] is not None]
+        )
         out["mass_pulls"][variant] = {
             "mean": float(values.mean()),
             "width": float(values.std(ddof=1)),
             "n": int(values.size),
         }
-    masses = np.array([r["background_only_mass"] for r in rows if r["background_only_mass"]])
+    masses = np.array(
+        [r["background_only_mass"] for r in rows if r["background_only_mass"] is not None]
+    )
     out["background_only_mass"] = {
         "n_with_positive_signal": int(masses.size),
         "quantiles_16_50_84": np.percentile(masses, [16, 50, 84]).tolist() if masses.size else None,
