@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from anomsearch._io import write_json_atomic
-from anomsearch.answer.mass_profile import profile_resonance_mass
+from anomsearch.answer.mass_profile import mass_scan_range, profile_resonance_mass, signal_window
 from anomsearch.background import spurious_signal
 from anomsearch.data.generate.toy import ToyConfig
 from anomsearch.exceptions import FitError
@@ -61,8 +61,7 @@ def _run_inputs(folder: Path) -> dict[str, Any]:
     edges = np.asarray(background["bin_edges"], dtype=float)
     events = np.load(folder / "selected_events.npz", allow_pickle=False)
     stats = report["config"]["stats"]
-    low, high = (float(v) for v in report["config"]["regions"]["signal_region"])
-    half = 0.5 * (high - low)
+    signal_region = tuple(float(v) for v in report["config"]["regions"]["signal_region"])
     return {
         "edges": edges,
         "observed": np.asarray(background["observed"], dtype=float),
@@ -75,8 +74,8 @@ def _run_inputs(folder: Path) -> dict[str, Any]:
             float(stats["signal_width"]),
             stats.get("crystal_ball"),
         ),
-        "signal_region": (low, high),
-        "mass_range": (max(low - half, float(edges[1])), min(high + half, float(edges[-2]))),
+        "signal_region": signal_region,
+        "mass_range": mass_scan_range(signal_region, edges),
     }
 
 
@@ -129,10 +128,7 @@ def measure_run(folder: Path, truth: float, true_width: float) -> dict[str, Any]
     spurious = {}
     for mass in (low, 0.5 * (low + high), high):
         width = inputs["shape"].width * mass
-        window = (  # +-2 widths, out to the bin edges
-            float(edges[np.searchsorted(edges, mass - 2 * width, side="right") - 1]),
-            float(edges[np.searchsorted(edges, mass + 2 * width, side="left")]),
-        )
+        window = signal_window(edges, mass, 2.0 * width)  # +-2 widths, as the profile's fits
         fit = spurious_signal(
             inputs["background_only"],
             bin_edges=edges,

@@ -509,7 +509,12 @@ PUBLIC = {
     ],
     "anomsearch.answer.resonance_fit": ["ResonanceFit", "fit_resonance_mass"],
     "anomsearch.answer.total_signal": ["TotalSignal", "total_signal_in_spectrum"],
-    "anomsearch.answer.mass_profile": ["MassProfile", "profile_resonance_mass"],
+    "anomsearch.answer.mass_profile": [
+        "MassProfile",
+        "mass_scan_range",
+        "profile_resonance_mass",
+        "signal_window",
+    ],
     "anomsearch.answer.daughter_systematics": [
         "JET_MASS_SCALE_UNCERTAINTY",
         "NO_JET_MASS_RESPONSE",

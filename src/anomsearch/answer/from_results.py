@@ -31,7 +31,7 @@ from anomsearch.answer.daughter_systematics import (
     JetMassResponse,
     daughter_masses_with_systematics,
 )
-from anomsearch.answer.mass_profile import MassProfile, profile_resonance_mass
+from anomsearch.answer.mass_profile import MassProfile, mass_scan_range, profile_resonance_mass
 from anomsearch.answer.resonance_fit import ResonanceFit, fit_resonance_mass
 from anomsearch.answer.submission import (
     AnswerFiles,
@@ -536,14 +536,11 @@ def _mass_profile(report: dict[str, Any], inputs: _ReportInputs, src: str) -> Ma
     if "observed" not in background or "bin_edges" not in background:
         return None
     edges = np.asarray(background["bin_edges"], dtype=float)
-    low, high = inputs.signal_region
-    half = 0.5 * (high - low)
-    mass_range = (max(low - half, float(edges[1])), min(high + half, float(edges[-2])))
     try:
         profile = profile_resonance_mass(
             np.asarray(background["observed"], dtype=float),
             edges,
-            mass_range=mass_range,
+            mass_range=mass_scan_range(inputs.signal_region, edges),
             shape=inputs.signal_shape,
             n_params=int(background.get("n_params", 4)),
         )

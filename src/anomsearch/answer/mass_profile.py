@@ -30,7 +30,7 @@ from anomsearch.background.function_choice import spurious_signal
 from anomsearch.exceptions import ConfigError, DataFormatError, FitError
 from anomsearch.stats.signal_shape import SignalShape
 
-__all__ = ["MassProfile", "profile_resonance_mass"]
+__all__ = ["MassProfile", "mass_scan_range", "profile_resonance_mass", "signal_window"]
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,45 @@ class MassProfile(NamedTuple):
         return 0.5 * (self.mass_errors[0] + self.mass_errors[1])
 
 
-def _signal_window(edges: np.ndarray, mass: float, half: float) -> tuple[float, float]:
-    """Bin-aligned ``[mass - half, mass + half]``, leaving a bin on either side."""
+def mass_scan_range(
+    signal_region: tuple[float, float], bin_edges: np.ndarray
+) -> tuple[float, float]:
+    """The masses the answer's profile scans: from half an SR width below the SR to half an SR
+    width above it, inside the spectrum's inner bin edges (a fit needs a bin on either side).
+
+    Args:
+        signal_region: the SR ``(low, high)``.
+        bin_edges: the selected spectrum's bin edges (same unit).
+
+    Returns:
+        ``(low, high)`` of the scanned masses.
+
+    Examples:
+        >>> edges = np.arange(2700.0, 5501.0, 100.0)  # GeV
+        >>> mass_scan_range((3300.0, 3700.0), edges)
+        (3100.0, 3900.0)
+        >>> mass_scan_range((2800.0, 3200.0), edges)  # not below the second edge
+        (2800.0, 3400.0)
+    """
+    low, high = (float(v) for v in signal_region)
+    edges = np.asarray(bin_edges, dtype=float)
+    half = 0.5 * (high - low)
+    return max(low - half, float(edges[1])), min(high + half, float(edges[-2]))
+
+
+def signal_window(bin_edges: np.ndarray, mass: float, half: float) -> tuple[float, float]:
+    """The bin-aligned window ``[mass - half, mass + half]`` (out to the enclosing bin edges)
+    where a signal + background fit places its signal, leaving a bin of the spectrum on either
+    side.
+
+    Examples:
+        >>> edges = np.arange(2700.0, 5501.0, 100.0)  # GeV
+        >>> signal_window(edges, 3500.0, 350.0)
+        (3100.0, 3900.0)
+        >>> signal_window(edges, 2750.0, 350.0)  # from the second edge, not the first
+        (2800.0, 3100.0)
+    """
+    edges = np.asarray(bin_edges, dtype=float)
     lo = int(np.clip(np.searchsorted(edges, mass - half, side="right") - 1, 1, edges.size - 3))
     hi = int(np.clip(np.searchsorted(edges, mass + half, side="left"), lo + 1, edges.size - 2))
     return float(edges[lo]), float(edges[hi])
@@ -73,7 +110,7 @@ def _signal_window(edges: np.ndarray, mass: float, half: float) -> tuple[float, 
 
 def _chi2_at(counts, edges, mass, shape, n_params) -> tuple[float, float] | None:
     """``(chi2, signal in the window)`` of the signal + background fit at ``mass``."""
-    window = _signal_window(edges, mass, 2.0 * shape.width * mass)
+    window = signal_window(edges, mass, 2.0 * shape.width * mass)
     if not window[0] <= mass <= window[1]:
         return None
     try:
