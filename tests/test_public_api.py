@@ -475,6 +475,7 @@ PUBLIC = {
         "SpuriousReference",
         "SpuriousSignalCheck",
         "selected_template",
+        "selected_template_sumw2",
         "spurious_signal_check",
         "try_spurious_signal_check",
     ],

@@ -14,7 +14,9 @@ from anomsearch.search.scan import scan_windows, sliding_window_search
 from anomsearch.search.spurious import (
     SpuriousReference,
     selected_template,
+    selected_template_sumw2,
     spurious_signal_check,
+    try_spurious_signal_check,
 )
 from anomsearch.stats import gaussian_signal_template
 
@@ -50,6 +52,36 @@ def test_template_weights_each_event_by_the_fraction_of_fold_models_it_passes() 
     np.testing.assert_allclose(no_cut, [4.0])
     with pytest.raises(DataFormatError, match="one per fold"):
         selected_template(reference, np.array([0.5]), bin_edges=[3.0, 3.5])
+    sumw2 = selected_template_sumw2(reference, np.array([0.5, 0.5]), bin_edges=[3.0, 3.1, 3.2, 3.5])
+    np.testing.assert_allclose(sumw2, [1.0, 0.5, 0.25])  # 1; 0.25 + 0.25; 0.25
+
+
+def test_the_check_keeps_its_template_for_the_answer() -> None:
+    rng = np.random.default_rng(3)
+    mjj = 2.7 + rng.exponential(0.4, 20_000)
+    mjj = mjj[mjj < EDGES[-1]]
+    reference = SpuriousReference(mjj=mjj, fold_scores=rng.random((2, mjj.size)))
+    thresholds = np.array([0.5, 0.5])
+    check = try_spurious_signal_check(
+        reference,
+        thresholds,
+        n_data=1000.0,
+        bin_edges=EDGES,
+        signal_region=SR,
+        n_params=4,
+        signal_template=SHAPE,
+        data_signal_error=30.0,
+    )
+    assert check is not None
+    record = check.template_dict()
+    np.testing.assert_allclose(
+        record["counts"], selected_template(reference, thresholds, bin_edges=EDGES)
+    )
+    np.testing.assert_allclose(
+        record["sumw2"], selected_template_sumw2(reference, thresholds, bin_edges=EDGES)
+    )
+    assert "template" not in check.to_dict() and "template_sumw2" not in check.to_dict()
+    assert _check(ASIMOV).template_dict()["sumw2"] == ASIMOV.tolist()  # unit weights
 
 
 def test_a_smooth_template_has_no_spurious_signal() -> None:

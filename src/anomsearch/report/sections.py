@@ -101,6 +101,7 @@ def background_section(hunt: BumpHuntResult) -> dict[str, Any]:
         "min_fit_p_value": float(hunt.min_fit_p_value),
         "fit_passed": hunt.fit_passed,
         "spurious_signal": None if hunt.spurious is None else hunt.spurious.to_dict(),
+        "spurious_template": None if hunt.spurious is None else hunt.spurious.template_dict(),
         "sr_bin_edges": np.asarray(pred.bin_edges).tolist(),
         "observed_sr": np.asarray(hunt.observed_sr).astype(int).tolist(),
         "expected_sr": np.asarray(pred.expected).tolist(),

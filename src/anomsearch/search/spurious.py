@@ -41,6 +41,7 @@ __all__ = [
     "SpuriousReference",
     "SpuriousSignalCheck",
     "selected_template",
+    "selected_template_sumw2",
     "spurious_signal_check",
     "try_spurious_signal_check",
 ]
@@ -96,6 +97,10 @@ class SpuriousSignalCheck(NamedTuple):
         scale: data selected events / template events in the fit range.
         max_relative: the pass criterion on ``|relative|``.
         passed: ``|S| <= max_relative * data_signal_error`` or ``|S| <= 2 dS``.
+        template: the background-only template per bin of the data's spectrum (weighted
+            events, before scaling); the answer measures with it how the cut's sculpting moves
+            the fitted resonance mass (:mod:`anomsearch.answer.sculpting_closure`).
+        template_sumw2: the template's sum of squared weights per bin (its variance).
     """
 
     signal: float
@@ -107,10 +112,28 @@ class SpuriousSignalCheck(NamedTuple):
     scale: float
     max_relative: float
     passed: bool
+    template: np.ndarray | None = None
+    template_sumw2: np.ndarray | None = None
 
     def to_dict(self) -> dict[str, float | bool]:
-        """The JSON-ready record (``report.json``)."""
-        return {k: (bool(v) if k == "passed" else float(v)) for k, v in self._asdict().items()}
+        """The JSON-ready record of the test (``report.json``; the template is in
+        :meth:`template_dict`)."""
+        return {
+            k: (bool(v) if k == "passed" else float(v))
+            for k, v in self._asdict().items()
+            if k not in ("template", "template_sumw2")
+        }
+
+    def template_dict(self) -> dict[str, list[float]] | None:
+        """``{"counts": ..., "sumw2": ...}`` of the template (``report.json``
+        ``background.spurious_template``), None without one."""
+        if self.template is None:
+            return None
+        sumw2 = self.template if self.template_sumw2 is None else self.template_sumw2
+        return {
+            "counts": np.asarray(self.template, dtype=float).tolist(),
+            "sumw2": np.asarray(sumw2, dtype=float).tolist(),
+        }
 
 
 def selected_template(
@@ -127,6 +150,22 @@ def selected_template(
         Weighted events per bin: each event counts ``1/k`` for each of the ``k`` fold models
         whose threshold its score reaches.
     """
+    weights = _pass_weights(reference, thresholds)
+    counts, _ = np.histogram(reference.mjj, bins=np.asarray(bin_edges), weights=weights)
+    return counts
+
+
+def selected_template_sumw2(
+    reference: SpuriousReference, thresholds: np.ndarray, *, bin_edges: np.ndarray
+) -> np.ndarray:
+    """The variance of :func:`selected_template` per bin: the sum of its squared weights."""
+    weights = _pass_weights(reference, thresholds)
+    sumw2, _ = np.histogram(reference.mjj, bins=np.asarray(bin_edges), weights=weights**2)
+    return sumw2
+
+
+def _pass_weights(reference: SpuriousReference, thresholds: np.ndarray) -> np.ndarray:
+    """Each event's fraction of the fold models whose threshold its score reaches."""
     thresholds = np.asarray(thresholds, dtype=float)
     if thresholds.shape != reference.fold_scores.shape[:1]:
         raise DataFormatError(
@@ -134,9 +173,7 @@ def selected_template(
             "need one per fold"
         )
     passed = reference.fold_scores >= thresholds[:, None]  # -inf: every event passes
-    weights = passed.mean(axis=0)
-    counts, _ = np.histogram(reference.mjj, bins=np.asarray(bin_edges), weights=weights)
-    return counts
+    return passed.mean(axis=0)
 
 
 def spurious_signal_check(
@@ -149,6 +186,7 @@ def spurious_signal_check(
     signal_template: np.ndarray,
     data_signal_error: float,
     max_relative: float = DEFAULT_MAX_RELATIVE,
+    template_sumw2: np.ndarray | None = None,
 ) -> SpuriousSignalCheck:
     """The bump hunt's own background estimate on the template, and the signal it makes up.
 
@@ -171,6 +209,8 @@ def spurious_signal_check(
         signal_template: the bump hunt's signal shape over the SR bins (sums to one).
         data_signal_error: statistical error of the data's fitted signal yield (``mu_hat``).
         max_relative: pass criterion on ``|S| / data_signal_error``.
+        template_sumw2: the template's sum of squared weights per bin
+            (:func:`selected_template_sumw2`), kept in the result; default: unit weights.
 
     Returns:
         The :class:`SpuriousSignalCheck`.
@@ -217,6 +257,8 @@ def spurious_signal_check(
         scale=scale,
         max_relative=float(max_relative),
         passed=bool(passed),
+        template=template,
+        template_sumw2=None if template_sumw2 is None else np.asarray(template_sumw2, float),
     )
     log.info(
         "spurious-signal test on %.0f background-only template events (scaled x%.3g): S = %.1f "
@@ -240,7 +282,8 @@ def try_spurious_signal_check(
     its fit fails (a test that cannot be done is reported as missing, not as passed)."""
     try:
         template = selected_template(reference, thresholds, bin_edges=options["bin_edges"])
-        return spurious_signal_check(template, **options)
+        sumw2 = selected_template_sumw2(reference, thresholds, bin_edges=options["bin_edges"])
+        return spurious_signal_check(template, template_sumw2=sumw2, **options)
     except (DataFormatError, FitError) as exc:
         log.warning("no spurious-signal test: %s", exc)
         return None
