@@ -510,6 +510,7 @@ PUBLIC = {
     ],
     "anomsearch.answer.resonance_fit": ["ResonanceFit", "fit_resonance_mass"],
     "anomsearch.answer.total_signal": ["TotalSignal", "total_signal_in_spectrum"],
+    "anomsearch.answer.sculpting_closure": ["SculptingClosure", "measure_sculpting_shift"],
     "anomsearch.answer.mass_profile": [
         "MassProfile",
         "mass_scan_range",

@@ -621,6 +621,39 @@ def test_a_crystal_ball_mass_carries_the_shape_systematic(tmp_path):
     assert mass["uncertainty"] > shift
 
 
+def test_the_mass_is_corrected_by_the_sculpting_closure(tmp_path):
+    """A cut that sculpted a bump at 3.25 TeV into the selected background pulls the profiled
+    mass low; the spurious-signal test's template holds the same bump, and the closure on it
+    moves the mass back (details ``mass_sculpting_closure_gev``)."""
+    _fake_results(tmp_path, n_signal=800, uncut_total=3000, seed=2)
+    report = json.loads((tmp_path / "report.json").read_text())
+    edges = np.asarray(report["background"]["bin_edges"])
+    bump = 2000.0 * GAUSSIAN._replace(width=0.03).template(edges, 3.25)
+    observed = np.asarray(report["background"]["observed"]) + np.random.default_rng(5).poisson(bump)
+    report["background"]["observed"] = observed.tolist()
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    plain, plain_details = answer_from_results(tmp_path)
+    assert plain_details["mass_sculpting_closure_gev"] is None
+    assert plain["resonance_mass"]["value"] < 3500.0 - 3 * plain["resonance_mass"]["uncertainty"]
+    template = dijet_bin_integrals(edges, [np.log(3e3), 10.0, 5.0, 0.0]) + bump
+    report["background"]["spurious_template"] = {
+        "counts": template.tolist(),
+        "sumw2": template.tolist(),
+    }
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    answer, details = answer_from_results(tmp_path)
+    closure = details["mass_sculpting_closure_gev"]
+    mass = answer["resonance_mass"]
+    assert closure["shift"] < -20.0 and closure["n_replicas"] == 16
+    assert mass["value"] == pytest.approx(plain["resonance_mass"]["value"] - closure["shift"])
+    assert abs(mass["value"] - 3500.0) < 2 * mass["uncertainty"]
+    assert mass["uncertainty"] > plain["resonance_mass"]["uncertainty"]  # the shift's error added
+    report["background"]["spurious_template"] = {"counts": template.tolist()}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    with pytest.raises(DataFormatError, match=r"spurious_template\.sumw2"):
+        answer_from_results(tmp_path)
+
+
 def test_a_mass_profile_with_failed_fits_falls_back_to_the_sr_fit(tmp_path, monkeypatch, caplog):
     """A profile whose fits failed at many masses has false minima at the holes' edges: the
     answer uses the fit of the SR bins instead, and says so."""

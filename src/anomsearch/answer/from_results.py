@@ -33,6 +33,7 @@ from anomsearch.answer.daughter_systematics import (
 )
 from anomsearch.answer.mass_profile import MassProfile, mass_scan_range, profile_resonance_mass
 from anomsearch.answer.resonance_fit import ResonanceFit, fit_resonance_mass
+from anomsearch.answer.sculpting_closure import SculptingClosure, measure_sculpting_shift
 from anomsearch.answer.submission import (
     AnswerFiles,
     _read_json,
@@ -369,6 +370,9 @@ def answer_from_results(
             ],
             "mass_method": mass_method["method"],
             "mass_shape_systematic_gev": mass_method.get("shape_systematic", 0.0) * mass_unit_gev,
+            "mass_sculpting_closure_gev": _closure_record(
+                mass_method.get("sculpting_closure"), mass_unit_gev
+            ),
             "mass_sr_fit_gev": {
                 "value": sr_fit.mass * mass_unit_gev,
                 "uncertainty": sr_fit.mass_error * mass_unit_gev,
@@ -475,7 +479,9 @@ def _resonance(
 ) -> tuple[ResonanceFit, ResonanceFit, dict[str, Any]]:
     """``(SR fit, the answer's resonance, how its mass was measured)``: the SR-bins fit gives the
     selected yield; the mass comes from the profile over the whole selected spectrum where the
-    report has it (else from the SR fit), with the shape systematic in quadrature."""
+    report has it (else from the SR fit), corrected by the shift the cut's sculpting makes on the
+    spurious-signal test's template where the report has one, with the shape systematic and the
+    shift's error in quadrature."""
     sr_fit = fit_resonance_mass(
         inputs.observed,
         inputs.edges,
@@ -489,9 +495,14 @@ def _resonance(
     if profile is None:
         return sr_fit, sr_fit, {"method": "fit of the SR bins on the sideband-fit background"}
     shift = _mass_shape_shift(report, inputs, profile, src)
-    errors = (math.hypot(profile.mass_errors[0], shift), math.hypot(profile.mass_errors[1], shift))
+    closure = _sculpting_closure(report, inputs, profile, src)
+    sculpting = (0.0, 0.0) if closure is None else (closure.shift, closure.shift_error)
+    errors = (
+        math.hypot(profile.mass_errors[0], shift, sculpting[1]),
+        math.hypot(profile.mass_errors[1], shift, sculpting[1]),
+    )
     resonance = sr_fit._replace(
-        mass=profile.mass,
+        mass=profile.mass - sculpting[0],
         mass_error=0.5 * (errors[0] + errors[1]),
         mass_errors=errors,
         mass_at_limit=profile.mass_at_limit,
@@ -502,8 +513,52 @@ def _resonance(
         {
             "method": "profile of signal + background fits over the selected spectrum",
             "shape_systematic": shift,
+            "sculpting_closure": closure,
         },
     )
+
+
+def _sculpting_closure(
+    report: dict[str, Any], inputs: _ReportInputs, profile: MassProfile, src: str
+) -> SculptingClosure | None:
+    """The mass shift the cut's sculpting makes on the spurious-signal test's template
+    (``background.spurious_template``, :mod:`anomsearch.answer.sculpting_closure`); None (logged)
+    for a report without one or a closure whose fits fail."""
+    background = report.get("background") or {}
+    record = background.get("spurious_template")
+    if record is None:
+        log.info(
+            "%s: no background-only template (spurious-signal test): mass not closure-tested", src
+        )
+        return None
+    counts = _require(background, ("spurious_template", "counts"), src)
+    sumw2 = _require(background, ("spurious_template", "sumw2"), src)
+    edges = np.asarray(background["bin_edges"], dtype=float)
+    try:
+        return measure_sculpting_shift(
+            np.asarray(counts, dtype=float),
+            np.asarray(sumw2, dtype=float),
+            observed=np.asarray(background["observed"], dtype=float),
+            bin_edges=edges,
+            mass=profile.mass,
+            n_signal_window=profile.n_signal_sr,
+            shape=inputs.signal_shape,
+            n_params=int(background.get("n_params", 4)),
+            mass_range=mass_scan_range(inputs.signal_region, edges),
+        )
+    except (ValueError, TypeError) as exc:
+        raise DataFormatError(f"{src}: background.spurious_template is malformed: {exc}") from exc
+    except (FitError, DataFormatError, ConfigError) as exc:
+        log.warning("%s: no sculpting closure of the mass (%s): mass not corrected", src, exc)
+        return None
+
+
+def _closure_record(closure: SculptingClosure | None, unit: float) -> dict[str, Any] | None:
+    """The sculpting closure for ``answer_details.json``, masses in GeV."""
+    if closure is None:
+        return None
+    gev = ("shift", "shift_error", "injected_mass")
+    return {k: (v * unit if k in gev else v) for k, v in closure.to_dict().items()}
 
 
 def _mass_shape_shift(
