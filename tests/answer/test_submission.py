@@ -652,6 +652,10 @@ def test_the_mass_is_corrected_by_the_sculpting_closure(tmp_path):
     (tmp_path / "report.json").write_text(json.dumps(report))
     with pytest.raises(DataFormatError, match=r"spurious_template\.sumw2"):
         answer_from_results(tmp_path)
+    report["background"]["spurious_template"] = {"counts": template[:-1].tolist(), "sumw2": []}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    with pytest.raises(DataFormatError, match="spurious_template needs counts and sumw2"):
+        answer_from_results(tmp_path)
 
 
 def test_a_mass_profile_with_failed_fits_falls_back_to_the_sr_fit(tmp_path, monkeypatch, caplog):

@@ -531,13 +531,23 @@ def _sculpting_closure(
             "%s: no background-only template (spurious-signal test): mass not closure-tested", src
         )
         return None
-    counts = _require(background, ("spurious_template", "counts"), src)
-    sumw2 = _require(background, ("spurious_template", "sumw2"), src)
     edges = np.asarray(background["bin_edges"], dtype=float)
     try:
+        counts, sumw2 = (
+            np.asarray(_require(background, ("spurious_template", key), src), dtype=float)
+            for key in ("counts", "sumw2")
+        )
+    except (ValueError, TypeError) as exc:
+        raise DataFormatError(f"{src}: background.spurious_template is malformed: {exc}") from exc
+    if not counts.shape == sumw2.shape == (edges.size - 1,):
+        raise DataFormatError(
+            f"{src}: background.spurious_template needs counts and sumw2 for each of the "
+            f"{edges.size - 1} bins of background.bin_edges, got {counts.size} and {sumw2.size}"
+        )
+    try:
         return measure_sculpting_shift(
-            np.asarray(counts, dtype=float),
-            np.asarray(sumw2, dtype=float),
+            counts,
+            sumw2,
             observed=np.asarray(background["observed"], dtype=float),
             bin_edges=edges,
             mass=profile.mass,
@@ -546,8 +556,6 @@ def _sculpting_closure(
             n_params=int(background.get("n_params", 4)),
             mass_range=mass_scan_range(inputs.signal_region, edges),
         )
-    except (ValueError, TypeError) as exc:
-        raise DataFormatError(f"{src}: background.spurious_template is malformed: {exc}") from exc
     except (FitError, DataFormatError, ConfigError) as exc:
         log.warning("%s: no sculpting closure of the mass (%s): mass not corrected", src, exc)
         return None
