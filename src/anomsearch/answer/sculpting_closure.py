@@ -118,8 +118,8 @@ def measure_sculpting_shift(
         same results give the same answer.
 
     Raises:
-        DataFormatError: template, variance and spectrum differ in size, or the template is
-            empty.
+        DataFormatError: template, variance and spectrum differ in size, the template is
+            empty, or fewer than four replicas are asked for.
         FitError: the profile of template + signal finds no mass with a positive signal, or
             fewer than four replicas converge.
 
@@ -146,6 +146,10 @@ def measure_sculpting_shift(
         )
     if not counts.sum() > 0:
         raise DataFormatError("the background-only template is empty")
+    if n_replicas < MIN_REPLICAS:
+        raise DataFormatError(
+            f"the sculpting closure needs at least {MIN_REPLICAS} replicas, got {n_replicas}"
+        )
     low, high = (float(v) for v in mass_range)
 
     def shift_on(background: np.ndarray, injected: float) -> float:
@@ -207,10 +211,6 @@ def _injected_signal(
 def _replicas(counts: np.ndarray, sumw2: np.ndarray, n: int) -> list[np.ndarray]:
     """``n`` Poisson replicas of a weighted histogram: effective counts ``c^2 / w2`` drawn, then
     weighted back by ``w2 / c``; seeded by the histogram's content."""
-    if n < MIN_REPLICAS:
-        raise DataFormatError(
-            f"the sculpting closure needs at least {MIN_REPLICAS} replicas, got {n}"
-        )
     positive = (counts > 0) & (sumw2 > 0)
     effective = np.where(positive, counts**2 / np.where(positive, sumw2, 1.0), 0.0)
     weight = np.where(positive, sumw2 / np.where(positive, counts, 1.0), 0.0)
