@@ -107,3 +107,24 @@ def test_the_closure_is_reproducible_and_checks_its_inputs() -> None:
         measure_sculpting_shift(background, background, n_replicas=3, **kw)
     record = _closure(background, data, n_replicas=4)[1].to_dict()
     assert set(record) == set(SculptingClosure._fields) and isinstance(record["n_replicas"], int)
+
+
+def test_the_corrected_mass_stays_in_the_scanned_range() -> None:
+    """A signal at the range's low end with a sculpted bump above it: the shift would put the
+    corrected mass below the scanned masses, where nothing was measured; it stops at the end."""
+    background = SMOOTH + 300.0 * GAUSSIAN._replace(width=0.03).template(EDGES, 3.35)
+    data = background + 400.0 * SHAPE.template(EDGES, 3.12)
+    closure = measure_sculpting_shift(
+        background,
+        background,
+        observed=data,
+        bin_edges=EDGES,
+        mass=3.12,
+        n_signal_window=380.0,
+        shape=SHAPE,
+        n_params=3,
+        mass_range=SCAN,
+        n_replicas=4,
+    )
+    assert closure.shift > 0
+    assert 3.12 - closure.shift == pytest.approx(SCAN[0])

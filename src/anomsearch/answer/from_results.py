@@ -523,13 +523,17 @@ def _sculpting_closure(
 ) -> SculptingClosure | None:
     """The mass shift the cut's sculpting makes on the spurious-signal test's template
     (``background.spurious_template``, :mod:`anomsearch.answer.sculpting_closure`); None (logged)
-    for a report without one or a closure whose fits fail."""
+    for a report without one, a profile whose mass or interval reaches the scanned range's end
+    (no mass measured there) or a closure whose fits fail."""
     background = report.get("background") or {}
     record = background.get("spurious_template")
     if record is None:
         log.info(
             "%s: no background-only template (spurious-signal test): mass not closure-tested", src
         )
+        return None
+    if profile.mass_at_limit:  # no mass measured inside the range: nothing to correct
+        log.info("%s: the mass profile reaches the scanned range's end: no sculpting closure", src)
         return None
     edges = np.asarray(background["bin_edges"], dtype=float)
     try:

@@ -61,7 +61,8 @@ class SculptingClosure(NamedTuple):
     """Result of :func:`measure_sculpting_shift` (masses in the unit of the bin edges).
 
     Attributes:
-        shift: the mass profiled on template + injected signal minus the injected mass.
+        shift: the mass profiled on template + injected signal minus the injected mass (no
+            larger than keeps the corrected mass, ``mass - shift``, inside the scanned range).
         shift_error: the shift's spread over Poisson replicas of the template (half the
             16-84% interval).
         injected_mass: the mass of the injected signal (the data's profiled mass corrected by
@@ -165,7 +166,8 @@ def measure_sculpting_shift(
         return profile.mass - injected
 
     injected = float(np.clip(mass - shift_on(counts, mass), low, high))
-    shift = shift_on(counts, injected)
+    # the corrected mass stays among the scanned masses: beyond them nothing was measured
+    shift = mass - float(np.clip(mass - shift_on(counts, injected), low, high))
     signal = _injected_signal(edges, injected, n_signal_window, shape)
     replica_shifts = []
     for replica in _replicas(counts, sumw2, n_replicas):
