@@ -83,12 +83,11 @@ def _mass_pull(
     counts: np.ndarray, edges: np.ndarray, inputs: dict[str, Any], n_params: int, truth: float
 ) -> float | None:
     """``(mass - truth) / error`` (the error on the truth's side), None without a mass."""
-    low, high = inputs["mass_range"]
     try:
         prof = profile_resonance_mass(
             counts,
             edges,
-            mass_range=(max(low, float(edges[1])), high),
+            mass_range=mass_scan_range(inputs["signal_region"], edges),
             shape=inputs["shape"],
             n_params=n_params,
         )

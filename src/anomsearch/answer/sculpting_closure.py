@@ -153,9 +153,12 @@ def measure_sculpting_shift(
         )
     low, high = (float(v) for v in mass_range)
 
-    def shift_on(background: np.ndarray, injected: float) -> float:
-        signal = _injected_signal(edges, injected, n_signal_window, shape)
-        scale = max(float(data.sum() - signal.sum()), 0.0) / float(counts.sum())
+    def injection(at: float) -> tuple[np.ndarray, float]:
+        """The injected signal at mass ``at`` and the template's scale to the rest of the data."""
+        signal = _injected_signal(edges, at, n_signal_window, shape)
+        return signal, max(float(data.sum() - signal.sum()), 0.0) / float(counts.sum())
+
+    def shift_on(background: np.ndarray, at: float, signal: np.ndarray, scale: float) -> float:
         profile = profile_resonance_mass(
             background * scale + signal,
             edges,
@@ -163,16 +166,16 @@ def measure_sculpting_shift(
             shape=shape,
             n_params=n_params,
         )
-        return profile.mass - injected
+        return profile.mass - at
 
-    injected = float(np.clip(mass - shift_on(counts, mass), low, high))
+    injected = float(np.clip(mass - shift_on(counts, mass, *injection(mass)), low, high))
+    signal, scale = injection(injected)
     # the corrected mass stays among the scanned masses: beyond them nothing was measured
-    shift = mass - float(np.clip(mass - shift_on(counts, injected), low, high))
-    signal = _injected_signal(edges, injected, n_signal_window, shape)
+    shift = mass - float(np.clip(mass - shift_on(counts, injected, signal, scale), low, high))
     replica_shifts = []
     for replica in _replicas(counts, sumw2, n_replicas):
         try:
-            replica_shifts.append(shift_on(replica, injected))
+            replica_shifts.append(shift_on(replica, injected, signal, scale))
         except FitError as exc:
             log.debug("sculpting closure: a replica's profile failed: %s", exc)
     if len(replica_shifts) < MIN_REPLICAS:
@@ -183,7 +186,7 @@ def measure_sculpting_shift(
         shift_error=0.5 * float(q84 - q16),
         injected_mass=injected,
         injected_signal=float(signal.sum()),
-        scale=max(float(data.sum() - signal.sum()), 0.0) / float(counts.sum()),
+        scale=scale,
         n_replicas=len(replica_shifts),
     )
     log.info(

@@ -150,22 +150,22 @@ def selected_template(
         Weighted events per bin: each event counts ``1/k`` for each of the ``k`` fold models
         whose threshold its score reaches.
     """
-    weights = _pass_weights(reference, thresholds)
-    counts, _ = np.histogram(reference.mjj, bins=np.asarray(bin_edges), weights=weights)
-    return counts
+    return _template_and_sumw2(reference, thresholds, bin_edges)[0]
 
 
 def selected_template_sumw2(
     reference: SpuriousReference, thresholds: np.ndarray, *, bin_edges: np.ndarray
 ) -> np.ndarray:
     """The variance of :func:`selected_template` per bin: the sum of its squared weights."""
-    weights = _pass_weights(reference, thresholds)
-    sumw2, _ = np.histogram(reference.mjj, bins=np.asarray(bin_edges), weights=weights**2)
-    return sumw2
+    return _template_and_sumw2(reference, thresholds, bin_edges)[1]
 
 
-def _pass_weights(reference: SpuriousReference, thresholds: np.ndarray) -> np.ndarray:
-    """Each event's fraction of the fold models whose threshold its score reaches."""
+def _template_and_sumw2(
+    reference: SpuriousReference, thresholds: np.ndarray, bin_edges: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`selected_template` and :func:`selected_template_sumw2` from one pass over the
+    reference's scores: each event weighs its fraction of the fold models whose threshold its
+    score reaches."""
     thresholds = np.asarray(thresholds, dtype=float)
     if thresholds.shape != reference.fold_scores.shape[:1]:
         raise DataFormatError(
@@ -173,7 +173,11 @@ def _pass_weights(reference: SpuriousReference, thresholds: np.ndarray) -> np.nd
             "need one per fold"
         )
     passed = reference.fold_scores >= thresholds[:, None]  # -inf: every event passes
-    return passed.mean(axis=0)
+    weights = passed.mean(axis=0)
+    edges = np.asarray(bin_edges)
+    counts, _ = np.histogram(reference.mjj, bins=edges, weights=weights)
+    sumw2, _ = np.histogram(reference.mjj, bins=edges, weights=weights**2)
+    return counts, sumw2
 
 
 def spurious_signal_check(
@@ -281,8 +285,7 @@ def try_spurious_signal_check(
     ``thresholds`` (:func:`selected_template`), or None (logged) when the template is empty or
     its fit fails (a test that cannot be done is reported as missing, not as passed)."""
     try:
-        template = selected_template(reference, thresholds, bin_edges=options["bin_edges"])
-        sumw2 = selected_template_sumw2(reference, thresholds, bin_edges=options["bin_edges"])
+        template, sumw2 = _template_and_sumw2(reference, thresholds, options["bin_edges"])
         return spurious_signal_check(template, template_sumw2=sumw2, **options)
     except (DataFormatError, FitError) as exc:
         log.warning("no spurious-signal test: %s", exc)
