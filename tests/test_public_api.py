@@ -524,6 +524,7 @@ PUBLIC = {
         "DaughterSystematics",
         "JetMassResponse",
         "daughter_masses_with_systematics",
+        "interpolated_sideband_template",
         "sideband_weights",
     ],
     "anomsearch.answer.daughter_masses": [
