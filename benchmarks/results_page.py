@@ -434,7 +434,8 @@ def signal_recovery(data: dict[str, Any]) -> str:
             "pulls are not independent."
             if samples.get("shared_backgrounds", True)
             else "Every dataset has its own background and signal events."
-        ),
+        )
+        + " Every dataset's pull is plotted next to the JSON (same name, `.png`).",
         _table(["injected", "datasets", "median local Z", "claimed", *quantities], rows),
     ]
     if claimed:

@@ -23,7 +23,9 @@ training: a change of the answer is measured on the same trainings in minutes).
 Usage:
     python benchmarks/signal_recovery.py --injections 300 600 1000 --seeds 1 2 3 ... 20
 
-Writes ``benchmarks/results/signal_recovery.json`` (``--out``) and prints the table.
+Writes ``benchmarks/results/signal_recovery.json`` (``--out``), prints the table and plots the
+pulls next to the JSON (``signal_recovery.png``: one panel per quantity, every dataset's pull
+against the injection, claimed datasets filled, mean +- width per injection, the goal shaded).
 
 References:
     LHC Olympics 2020 (answers and scoring): arXiv:2101.08320.
@@ -36,6 +38,7 @@ import copy
 import json
 import logging
 import math
+import os
 import sys
 import tempfile
 import time
@@ -220,6 +223,78 @@ def print_table(summary: list[dict[str, Any]]) -> None:
         print(f"{e['n_injected']:8d} " + " ".join(f"{c:>20s}" for c in cells))
 
 
+QUANTITIES = {
+    "n_signal": "total signal count",
+    "resonance_mass": "resonance mass",
+    "daughter_mass_0": "lighter daughter",
+    "daughter_mass_1": "heavier daughter",
+}
+
+
+def plot_pulls(data: dict[str, Any], path: Path) -> None:
+    """Every dataset's pull per quantity against its injection (claimed: filled; beyond +-5 at
+    the edge), the mean +- width per injection, the goal (|mean| < 0.2, width 0.8-1.2) shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = data["rows"]
+    injections = sorted({r["n_injected"] for r in rows})
+    fig, axes = plt.subplots(1, len(QUANTITIES), figsize=(13, 3.4), sharey=True)
+    rng = np.random.default_rng(0)  # horizontal jitter only
+    for ax, (quantity, label) in zip(axes, QUANTITIES.items(), strict=True):
+        ax.axhspan(-1.2, 1.2, color="0.93", zorder=0)
+        ax.axhspan(-0.8, 0.8, color="white", zorder=0)
+        ax.axhspan(-0.2, 0.2, color="#cde5cd", zorder=0)
+        for i, n in enumerate(injections):
+            subset = [r for r in rows if r["n_injected"] == n]
+            for claimed in (False, True):
+                pulls = [
+                    r["pulls"][quantity]
+                    for r in subset
+                    if r["claimed"] == claimed and r["pulls"].get(quantity) is not None
+                ]
+                x = i + rng.uniform(-0.18, 0.18, len(pulls))
+                ax.scatter(
+                    x,
+                    np.clip(pulls, -5, 5),
+                    s=14,
+                    facecolors="C0" if claimed else "none",
+                    edgecolors="C0",
+                    linewidths=0.8,
+                    zorder=2,
+                )
+            stats = _pull_summary(subset, quantity)
+            if stats["std"] is not None:
+                ax.errorbar(
+                    i + 0.3, stats["mean"], yerr=stats["std"], fmt="s", color="C3", ms=4, zorder=3
+                )
+                ax.annotate(f"{stats['n']}", (i + 0.36, stats["mean"]), fontsize=7, color="C3")
+        ax.axhline(0.0, color="0.4", lw=0.6)
+        ax.set_xticks(range(len(injections)), [str(n) for n in injections])
+        ax.set_xlim(-0.5, len(injections) - 0.3)
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("injected signal events")
+    axes[0].set_ylabel("pull (measured - truth) / error")
+    axes[0].set_ylim(-5.3, 5.3)
+    samples = data["samples"]
+    fig.suptitle(
+        f"recovery, {samples.get('method', 'cwola')} on the toy "
+        f"(feature-mjj power {samples['mass_mjj_power']:g}): filled = claimed, "
+        "red = mean +- width (n datasets); goal: mean in green, the width's ends in grey",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        fig.savefig(tmp, format="png", dpi=90)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "quickstart.yaml")
@@ -259,6 +334,7 @@ def main() -> None:
             row["pulls"] = pulls_of(row)
         data["summary"] = summarise(data["rows"])
         write_json_atomic(args.out, data)
+        plot_pulls(data, args.out.with_suffix(".png"))
         print_table(data["summary"])
         return
     base = yaml.safe_load(args.config.read_text())
@@ -308,7 +384,8 @@ def main() -> None:
                 },
             )
         print_table(summarise(rows))
-    print(f"\nwrote {args.out}")
+    plot_pulls(json.loads(args.out.read_text()), args.out.with_suffix(".png"))
+    print(f"\nwrote {args.out} and {args.out.with_suffix('.png')}")
 
 
 if __name__ == "__main__":
