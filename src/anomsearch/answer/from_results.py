@@ -66,6 +66,15 @@ def _require(mapping: Any, keys: Sequence[str], source: str) -> Any:
     return value
 
 
+class _SelectedSpectrum(NamedTuple):
+    """The selected mjj spectrum over the fit range (``background.observed`` and ``bin_edges``)
+    and the masses the answer's profile scans on it."""
+
+    observed: np.ndarray
+    edges: np.ndarray
+    mass_range: tuple[float, float]
+
+
 class _ReportInputs(NamedTuple):
     """What :func:`answer_from_results` takes from a run's ``report.json``."""
 
@@ -81,6 +90,8 @@ class _ReportInputs(NamedTuple):
     sidebands: list[float]
     relative_width: float
     signal_shape: SignalShape
+    n_params: int
+    selected: _SelectedSpectrum | None
 
 
 def _report_inputs(report: Any, src: str) -> _ReportInputs:
@@ -124,6 +135,14 @@ def _report_inputs(report: Any, src: str) -> _ReportInputs:
         )
     except ConfigError as exc:
         raise DataFormatError(f"{src}: config.stats: {exc}") from None
+    selected = None
+    if "observed" in bkg and "bin_edges" in bkg:
+        selected_edges = np.asarray(bkg["bin_edges"], dtype=float)
+        selected = _SelectedSpectrum(
+            np.asarray(bkg["observed"], dtype=float),
+            selected_edges,
+            mass_scan_range((sr[0], sr[1]), selected_edges),
+        )
     return _ReportInputs(
         p_value=p0,
         p_value_source=p_source,
@@ -137,6 +156,8 @@ def _report_inputs(report: Any, src: str) -> _ReportInputs:
         sidebands=sb,
         relative_width=rel_width,
         signal_shape=shape,
+        n_params=int(bkg.get("n_params", 4)),
+        selected=selected,
     )
 
 
@@ -491,10 +512,10 @@ def _resonance(
         background_covariance=inputs.covariance,
         signal_shape=inputs.signal_shape,
     )
-    profile = _mass_profile(report, inputs, src)
+    profile = _mass_profile(inputs, src)
     if profile is None:
         return sr_fit, sr_fit, {"method": "fit of the SR bins on the sideband-fit background"}
-    shift = _mass_shape_shift(report, inputs, profile, src)
+    shift = _mass_shape_shift(inputs, profile, src)
     closure = _sculpting_closure(report, inputs, profile, src)
     sculpting = (0.0, 0.0) if closure is None else (closure.shift, closure.shift_error)
     errors = (
@@ -527,7 +548,7 @@ def _sculpting_closure(
     (no mass measured there) or a closure whose fits fail."""
     background = report.get("background") or {}
     record = background.get("spurious_template")
-    if record is None:
+    if record is None or inputs.selected is None:
         log.info(
             "%s: no background-only template (spurious-signal test): mass not closure-tested", src
         )
@@ -535,7 +556,7 @@ def _sculpting_closure(
     if profile.mass_at_limit:  # no mass measured inside the range: nothing to correct
         log.info("%s: the mass profile reaches the scanned range's end: no sculpting closure", src)
         return None
-    edges = np.asarray(background["bin_edges"], dtype=float)
+    edges = inputs.selected.edges
     try:
         counts, sumw2 = (
             np.asarray(_require(background, ("spurious_template", key), src), dtype=float)
@@ -552,13 +573,13 @@ def _sculpting_closure(
         return measure_sculpting_shift(
             counts,
             sumw2,
-            observed=np.asarray(background["observed"], dtype=float),
+            observed=inputs.selected.observed,
             bin_edges=edges,
             mass=profile.mass,
             n_signal_window=profile.n_signal_sr,
             shape=inputs.signal_shape,
-            n_params=int(background.get("n_params", 4)),
-            mass_range=mass_scan_range(inputs.signal_region, edges),
+            n_params=inputs.n_params,
+            mass_range=inputs.selected.mass_range,
         )
     except (FitError, DataFormatError, ConfigError) as exc:
         log.warning("%s: no sculpting closure of the mass (%s): mass not corrected", src, exc)
@@ -573,9 +594,7 @@ def _closure_record(closure: SculptingClosure | None, unit: float) -> dict[str, 
     return {k: (v * unit if k in gev else v) for k, v in closure.to_dict().items()}
 
 
-def _mass_shape_shift(
-    report: dict[str, Any], inputs: _ReportInputs, profile: MassProfile, src: str
-) -> float:
+def _mass_shape_shift(inputs: _ReportInputs, profile: MassProfile, src: str) -> float:
     """The largest change of the profiled mass with another shape of the envelope
     (:data:`~anomsearch.stats.DIJET_SHAPE_ENVELOPE`, the W' and q* tails, at the report's core
     width; none for a Gaussian): the mass of a resonance with a radiative tail depends on the
@@ -586,7 +605,6 @@ def _mass_shape_shift(
     shifts = []
     for other in DIJET_SHAPE_ENVELOPE:
         varied = _mass_profile(
-            report,
             inputs._replace(signal_shape=other._replace(width=inputs.signal_shape.width)),
             src,
         )
@@ -595,21 +613,20 @@ def _mass_shape_shift(
     return max(shifts, default=0.0)
 
 
-def _mass_profile(report: dict[str, Any], inputs: _ReportInputs, src: str) -> MassProfile | None:
+def _mass_profile(inputs: _ReportInputs, src: str) -> MassProfile | None:
     """The mass profile over the selected spectrum (``background.observed``) from half an SR
     width below the SR to half above (inside the fit range); None without that spectrum or
     without a positive signal anywhere in the range."""
-    background = report.get("background") or {}
-    if "observed" not in background or "bin_edges" not in background:
+    selected = inputs.selected
+    if selected is None:
         return None
-    edges = np.asarray(background["bin_edges"], dtype=float)
     try:
         profile = profile_resonance_mass(
-            np.asarray(background["observed"], dtype=float),
-            edges,
-            mass_range=mass_scan_range(inputs.signal_region, edges),
+            selected.observed,
+            selected.edges,
+            mass_range=selected.mass_range,
             shape=inputs.signal_shape,
-            n_params=int(background.get("n_params", 4)),
+            n_params=inputs.n_params,
         )
     except (FitError, ConfigError, DataFormatError) as exc:
         log.warning("%s: no mass profile of the selected spectrum (%s); SR fit used", src, exc)
@@ -646,7 +663,7 @@ def _total_signal(
             signal_region=(inputs.signal_region[0], inputs.signal_region[1]),
             mass=mass,
             shape=inputs.signal_shape,
-            n_params=int((report.get("background") or {}).get("n_params", 4)),
+            n_params=inputs.n_params,
         )
     except (FitError, DataFormatError, ConfigError) as exc:
         log.warning("%s: no signal count from the uncut spectrum (%s)", src, exc)
