@@ -282,8 +282,9 @@ def answer_from_results(
     ``selected_events.npz`` (``mjj``, ``mj1``, ``mj2`` of the events passing the score cut, TeV).
     Fits the resonance mass and yield in the SR bins (:func:`fit_resonance_mass`, background
     profiled with its covariance, mass free over the SR) and the daughter-jet masses from the
-    selected SR events minus the selected sideband events scaled to the predicted SR background
-    (:func:`estimate_daughter_masses`).
+    selected SR events minus the selected sideband events' jet-mass spectra morphed to the SR
+    centre and scaled to the predicted SR background
+    (:func:`~anomsearch.answer.daughter_systematics.daughter_masses_with_systematics`).
 
     Args:
         results_dir: the run's results directory.
