@@ -177,11 +177,17 @@ def sideband_weights(mjj_sb: np.ndarray, signal_region: tuple[float, float]) -> 
     low = mjj_sb < signal_region[0]
     if not low.any() or low.all():
         return np.ones(mjj_sb.size)
-    m_lo, m_hi = float(mjj_sb[low].mean()), float(mjj_sb[~low].mean())
-    centre = 0.5 * (signal_region[0] + signal_region[1])
-    f_high = min(max((centre - m_lo) / (m_hi - m_lo), 0.0), 1.0)
+    f_high = _upper_share(mjj_sb, low, signal_region)
     n = mjj_sb.size
     return np.where(low, (1.0 - f_high) * n / low.sum(), f_high * n / (~low).sum())
+
+
+def _upper_share(mjj_sb: np.ndarray, low: np.ndarray, signal_region: tuple[float, float]) -> float:
+    """The upper sideband's share ``f`` that puts the two sidebands' mean mjj at the SR centre
+    (both sidebands non-empty)."""
+    m_lo, m_hi = float(mjj_sb[low].mean()), float(mjj_sb[~low].mean())
+    centre = 0.5 * (signal_region[0] + signal_region[1])
+    return min(max((centre - m_lo) / (m_hi - m_lo), 0.0), 1.0)
 
 
 def interpolated_sideband_template(
@@ -227,9 +233,7 @@ def interpolated_sideband_template(
     if not low.any() or low.all():
         return jets_sb.copy()
     n_low, n_high = int(low.sum()), int((~low).sum())
-    m_lo, m_hi = float(mjj_sb[low].mean()), float(mjj_sb[~low].mean())
-    centre = 0.5 * (signal_region[0] + signal_region[1])
-    f_high = min(max((centre - m_lo) / (m_hi - m_lo), 0.0), 1.0)
+    f_high = _upper_share(mjj_sb, low, signal_region)
     n_eff = 1.0 / ((1.0 - f_high) ** 2 / n_low + f_high**2 / n_high)
     n_points = max(round(n_eff), 1)
     q = (np.arange(n_points) + 0.5) / n_points
