@@ -38,7 +38,9 @@ mass and its error then come from a fit within three of its widths of the peak (
   pedestal in 10 of 17 of the package's Pythia boxes with 300 injected events).
 
 The events of the peak (``n_excess``, the evidence the black-box answer tests) are the
-Gaussian's of the Gaussian + pedestal fit whichever model gives the mass: the tails model counts
+Gaussian's of the Gaussian + pedestal fit whichever model gives the mass (their error at least
+the amplitude's with the peak's mean and width fixed, which a fit ending at the width's lower
+limit can undercut by orders of magnitude): the tails model counts
 a broad excess around a narrow fluctuation as the peak's. With the tails' amplitude, 6 of the
 20 jet-mass fits in the package's nine q* boxes and its null box (no daughters) passed the
 answer's daughter tests (excesses of 3.1-4.3 sigma), the claimed q* box among them; with the
