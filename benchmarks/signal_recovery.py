@@ -38,7 +38,6 @@ import copy
 import json
 import logging
 import math
-import os
 import sys
 import tempfile
 import time
@@ -50,7 +49,7 @@ import numpy as np
 import yaml
 
 from anomsearch import workflow
-from anomsearch._io import write_json_atomic
+from anomsearch._io import atomic_path, write_json_atomic
 from anomsearch.answer import answer_from_results
 from anomsearch.data.generate.toy import ToyConfig
 
@@ -286,13 +285,11 @@ def plot_pulls(data: dict[str, Any], path: Path) -> None:
         fontsize=9,
     )
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        fig.savefig(tmp, format="png", dpi=90)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=90)
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
 
 
 def main() -> None:

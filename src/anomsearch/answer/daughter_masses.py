@@ -292,6 +292,12 @@ def _minuit_fit(
     return m, ok
 
 
+def _window_edges(edges: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """The bin edges of the contiguous bins selected by ``window``."""
+    index = np.flatnonzero(window)
+    return edges[np.r_[index, index[-1] + 1]]
+
+
 def _fit_window(
     edges: np.ndarray,
     excess: np.ndarray,
@@ -305,8 +311,7 @@ def _fit_window(
     """Stage 2 of :func:`_fit_peak` in a window around the first fit's peak: a Gaussian core
     with exponential tails (``shape="gaussexp"``) or a Gaussian plus a linear pedestal
     (``"gaussian"``)."""
-    index = np.flatnonzero(window)
-    e_w = edges[np.r_[index, index[-1] + 1]]
+    e_w = _window_edges(edges, window)
     d_w = excess[window]
     inv_w = np.linalg.inv(cov[np.ix_(window, window)])
     c_w = 0.5 * (e_w[1:] + e_w[:-1]) - float(first.values["mean"])
@@ -461,8 +466,7 @@ def _linear_amplitude_error(
     own (the mean and width free too) can only be larger. A fit that ends with its width at the
     lower limit can return a HESSE error far below it (0.7 events for a 222-event amplitude on
     bins of +-60 events, a "300 sigma" peak), which this bounds."""
-    index = np.flatnonzero(window)
-    e_w = edges[np.r_[index, index[-1] + 1]]
+    e_w = _window_edges(edges, window)
     bin_widths = np.diff(e_w)
     centred = 0.5 * (e_w[1:] + e_w[:-1]) - float(fit.values["mean"])
     design = np.column_stack(
