@@ -83,6 +83,8 @@ def run_one(base: dict[str, Any], n_signal: int, seed: int, args: Any) -> dict[s
         config["method"] = {**config["method"], "name": args.method}
     config["injection"] = {"n_signal": n_signal}
     config["data"]["n_background"] = args.n_background
+    if args.n_reference_background is not None:
+        config["data"]["n_reference_background"] = args.n_reference_background
     config["data"]["toy"] = {**config["data"].get("toy", {}), "mass_mjj_power": args.mass_mjj_power}
     config["output"] = {"plots": False}
     config.setdefault("compute", {})["cache"] = False
@@ -299,6 +301,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(1, 21)))
     parser.add_argument("--n-background", type=int, default=1_000_000)
     parser.add_argument("--mass-mjj-power", type=float, default=0.0)
+    parser.add_argument(
+        "--n-reference-background",
+        type=int,
+        help="size of the background-only reference of the spurious-signal test and the "
+        "daughters' template correction (default: the config's, i.e. --n-background)",
+    )
     parser.add_argument("--method", help="replace the config's method.name (e.g. cathode)")
     parser.add_argument(
         "--shared-backgrounds",
@@ -347,6 +355,7 @@ def main() -> None:
                 earlier["samples"][k] == getattr(args, k)
                 for k in ("n_background", "mass_mjj_power")
             )
+            and earlier["samples"].get("n_reference_background") == args.n_reference_background
         )
         if not same:
             sys.exit(f"--resume: {args.out} holds other samples: {earlier['samples']}")
@@ -370,6 +379,11 @@ def main() -> None:
                         ),
                         "n_background": args.n_background,
                         "mass_mjj_power": args.mass_mjj_power,
+                        **(
+                            {"n_reference_background": args.n_reference_background}
+                            if args.n_reference_background is not None
+                            else {}
+                        ),
                         "method": method,
                         "shared_backgrounds": args.shared_backgrounds,
                         "injections": sorted({r["n_injected"] for r in rows}),

@@ -98,6 +98,14 @@ def test_submit_writes_the_lhco_answer(signal_run, tmp_path):
     # it; this toy's jet masses do not follow mjj, so the shift is noise of its error's size
     closure = details["mass_sculpting_closure_gev"]
     assert closure is not None and closure["n_replicas"] >= 4
+    # ... and the reference's selected events corrected the daughters' template
+    with np.load(out / "selected_events.npz") as saved:
+        weights = saved["reference_weight"]
+        assert np.all((weights > 0) & (weights <= 1))
+        assert saved["reference_mjj"].min() >= 2.9 and saved["reference_mjj"].max() < 4.1
+    reference = details["daughter_template_reference"]
+    assert reference["n_events"] == weights.size
+    assert reference["weight_sum"] == pytest.approx(weights.sum())
     assert abs(closure["shift"]) < 3 * closure["shift_error"] + 20
     key = out / "key.json"
     key.write_text(

@@ -527,6 +527,12 @@ PUBLIC = {
         "interpolated_sideband_template",
         "sideband_weights",
     ],
+    "anomsearch.answer.sideband_template": [
+        "ReferenceEvents",
+        "interpolated_sideband_template",
+        "reference_template_residual",
+        "sideband_weights",
+    ],
     "anomsearch.answer.daughter_masses": [
         "PEAK_SHAPES",
         "DaughterMass",

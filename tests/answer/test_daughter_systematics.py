@@ -52,15 +52,6 @@ def _selected(
     return mjj, jets, scores, folds, float(in_sr.sum())
 
 
-def test_sideband_weights_put_the_template_at_the_signal_region_centre() -> None:
-    rng = np.random.default_rng(0)
-    mjj = np.r_[rng.uniform(2.9, 3.3, 3000), rng.uniform(3.7, 4.1, 1000)]
-    w = sideband_weights(mjj, SR)
-    assert np.average(mjj, weights=w) == pytest.approx(3.5, abs=1e-9)
-    assert w.sum() == pytest.approx(mjj.size)
-    assert np.all(sideband_weights(mjj[mjj < 3.3], SR) == 1.0)  # one sideband: no weights
-
-
 def _edge_background(seed: int, n: int = 60_000) -> tuple[np.ndarray, np.ndarray]:
     """Background only: a falling mjj spectrum whose jet masses rise to a kinematic edge at
     0.6 sqrt(mjj / 3.5 TeV) (the toy generator's mjj-correlated jets have such an edge)."""
@@ -70,30 +61,6 @@ def _edge_background(seed: int, n: int = 60_000) -> tuple[np.ndarray, np.ndarray
     edge = 0.6 * np.sqrt(mjj / 3.5)
     jets = np.column_stack([rng.gamma(2.0, 0.04, mjj.size), rng.beta(6.0, 1.0, mjj.size)])
     return mjj, jets * edge[:, None]
-
-
-def test_interpolated_template_moves_an_edge_where_adding_the_sidebands_splits_it() -> None:
-    """The sidebands' edges sit ~6% below and above the SR's: their weighted sum has two half
-    steps where the SR has one, the morphed template one step at the SR's place."""
-    mjj, jets = _edge_background(1)
-    in_sr = (mjj >= SR[0]) & (mjj < SR[1])
-    in_sb = (mjj >= SB[0]) & (mjj < SB[1]) & ~in_sr
-    edges = np.linspace(0.3, 0.7, 41)
-    target = np.histogram(jets[in_sr, 1], edges, density=True)[0]
-    weights = sideband_weights(mjj[in_sb], SR)
-    mixed = np.histogram(jets[in_sb, 1], edges, weights=weights)[0]
-    template = interpolated_sideband_template(mjj[in_sb], jets[in_sb], SR)
-    morphed = np.histogram(template[:, 1], edges)[0]
-    width = float(edges[1] - edges[0])
-    distance = {
-        name: float(np.abs(h / (h.sum() * width) - target).sum() * width)
-        for name, h in (("mixed", mixed), ("morphed", morphed))
-    }
-    assert distance["morphed"] < 0.4 * distance["mixed"]
-    # the weighted sum's effective size
-    assert template.shape == (round(weights.sum() ** 2 / (weights**2).sum()), 2)
-    lower = in_sb & (mjj < SR[0])
-    assert np.array_equal(interpolated_sideband_template(mjj[lower], jets[lower], SR), jets[lower])
 
 
 def test_no_daughter_is_made_of_an_edge_that_moves_with_mjj() -> None:

@@ -538,6 +538,43 @@ def test_submit_names_missing_inputs(tmp_path):
         answer_from_results(tmp_path)
 
 
+def _add_reference(directory, arrays):
+    with np.load(directory / "selected_events.npz") as npz:
+        saved = {k: npz[k] for k in npz.files}
+    np.savez_compressed(directory / "selected_events.npz", **saved, **arrays)
+
+
+def test_the_daughters_template_is_corrected_on_the_runs_reference(tmp_path):
+    """A run that kept its reference's events under the cut: the answer corrects the template
+    with them (the fake run's jet masses do not follow mjj: the daughters move within their
+    errors) and records the reference; a file with only some reference arrays is an error."""
+    _fake_results(tmp_path, n_signal=800)
+    _, plain = answer_from_results(tmp_path)
+    assert plain["daughter_template_reference"] is None
+    rng = np.random.default_rng(5)
+    mjj = 2.9 - np.log(1 - rng.random(40_000) * (1 - np.exp(-2.0 * 1.2))) / 2.0
+    jets = np.sort(rng.gamma(2.0, 0.08, size=(mjj.size, 2)), axis=1)
+    weights = rng.choice([0.5, 1.0], mjj.size)
+    arrays = {"reference_mjj": mjj, "reference_mj1": jets[:, 0], "reference_mj2": jets[:, 1]}
+    _add_reference(tmp_path, {**arrays, "reference_weight": weights})
+    _, corrected = answer_from_results(tmp_path)
+    assert corrected["daughter_template_reference"] == {
+        "n_events": mjj.size,
+        "weight_sum": pytest.approx(weights.sum()),
+    }
+    for a, b in zip(plain["daughter_peaks"], corrected["daughter_peaks"], strict=True):
+        errors = [p["relative_error"] * p["mass_gev"] for p in (a, b)]
+        assert abs(a["mass_gev"] - b["mass_gev"]) < max(errors)
+    _fake_results(tmp_path, n_signal=800)
+    _add_reference(tmp_path, arrays)
+    with pytest.raises(DataFormatError, match=r"selected_events\.npz: missing.*reference_weight"):
+        answer_from_results(tmp_path)
+    _fake_results(tmp_path, n_signal=800)
+    _add_reference(tmp_path, {**arrays, "reference_weight": -weights})
+    with pytest.raises(DataFormatError, match=r"selected_events\.npz: reference_\*: weights"):
+        answer_from_results(tmp_path)
+
+
 @pytest.mark.parametrize(("source", "expected"), [("toy", 0.0), ("lhco", 0.01), (None, 0.01)])
 def test_daughter_errors_carry_a_jet_mass_scale_except_on_the_toy(tmp_path, source, expected):
     """The toy's jets have no detector response, a file's or Pythia's do: the daughter peaks are

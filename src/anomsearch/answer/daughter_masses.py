@@ -173,6 +173,7 @@ def subtracted_spectrum(
     bin_edges: np.ndarray,
     n_background_sr_error: float = 0.0,
     sb_weights: np.ndarray | None = None,
+    residual: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Background-subtracted jet-mass histogram of one jet and its covariance.
 
@@ -184,6 +185,11 @@ def subtracted_spectrum(
         n_background_sr_error: uncertainty of ``n_background_sr``.
         sb_weights: a weight per sideband event (e.g. interpolating the two sidebands to the SR's
             mjj); the template's Poisson variance is then the sum of squared weights per bin.
+        residual: ``(shift, variance)`` per bin, per unit of background: what the template
+            misses of the SR's background shape (measured on a reference,
+            :func:`~anomsearch.answer.sideband_template.reference_template_residual`); the
+            background becomes ``n_background_sr`` times (template share + shift), and
+            ``n_background_sr^2`` times its variance is added to the covariance's diagonal.
 
     Returns:
         ``(excess, covariance)``.
@@ -209,7 +215,19 @@ def subtracted_spectrum(
     r = float(n_background_sr) / n_sb_total
     excess = n_sr - r * n_sb
     var = np.maximum(n_sr + r * r * w2_sb, 1.0 + r * r * float(np.max(weights)) ** 2)
-    cov = np.diag(var) + (float(n_background_sr_error) / n_sb_total) ** 2 * np.outer(n_sb, n_sb)
+    background_shape = n_sb / n_sb_total
+    if residual is not None:
+        shift, shift_var = (np.asarray(a, dtype=float) for a in residual)
+        if shift.shape != n_sr.shape or shift_var.shape != n_sr.shape:
+            raise DataFormatError(
+                f"daughter masses: the template residual has {shift.shape} bins, the jet-mass "
+                f"histogram {n_sr.shape}"
+            )
+        excess = excess - float(n_background_sr) * shift
+        var = var + float(n_background_sr) ** 2 * shift_var
+        background_shape = background_shape + shift
+    bkg_error = float(n_background_sr_error)
+    cov = np.diag(var) + bkg_error**2 * np.outer(background_shape, background_shape)
     return excess.astype(float), cov
 
 
@@ -558,6 +576,7 @@ def estimate_daughter_masses(
     sb_weights: np.ndarray | None = None,
     peak_shape: str = "gaussexp",
     near: Sequence[tuple[float, float]] | None = None,
+    template_residual: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[DaughterMass]:
     """Estimate the daughter-jet masses from the selected SR and sideband events.
 
@@ -587,6 +606,9 @@ def estimate_daughter_masses(
             peak stays within two widths (at least two bins) of it, so a variation of the
             inputs (another template, a tighter cut) measures the shift of the same peak
             instead of finding another one. None: the most significant excess.
+        template_residual: ``(shift, variance)``, each ``(n_bins, n_jets)`` on the edges
+            ``bins``: the template's correction per unit of background
+            (:func:`subtracted_spectrum`'s ``residual``, per jet column). None: none.
 
     Returns:
         One :class:`DaughterMass` per jet column, in column order.
@@ -627,6 +649,13 @@ def estimate_daughter_masses(
     if sb.shape[0] == 0:
         raise DataFormatError("daughter masses: no selected sideband events (mj_selected_sb)")
     edges = _bin_edges(bins, mass_range, sr, sb)
+    if template_residual is not None and any(
+        np.shape(a) != (edges.size - 1, sr.shape[1]) for a in template_residual
+    ):
+        raise DataFormatError(
+            f"daughter masses: the template residual must be ({edges.size - 1} bins, "
+            f"{sr.shape[1]} jets), got {[np.shape(a) for a in template_residual]}"
+        )
     if not (math.isfinite(window_widths) and window_widths > 0):
         raise ConfigError(f"daughter_masses.window_widths must be > 0, got {window_widths}")
     if peak_shape not in PEAK_SHAPES:
@@ -646,6 +675,9 @@ def estimate_daughter_masses(
             bin_edges=edges,
             n_background_sr_error=n_background_sr_error,
             sb_weights=sb_weights,
+            residual=None
+            if template_residual is None
+            else (template_residual[0][:, j], template_residual[1][:, j]),
         )
         est = _fit_peak(
             str(name),

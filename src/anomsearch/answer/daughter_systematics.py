@@ -1,23 +1,20 @@
 """Daughter-jet masses against an mjj-interpolated sideband template, with systematic errors.
 
-The background template of the SR's jet masses is the selected sideband events
-(:func:`~anomsearch.answer.daughter_masses.estimate_daughter_masses`). QCD jet masses grow with
-mjj, and the lower sideband holds most events of a falling spectrum, so an unweighted template is
-the jet-mass spectrum of a lower mjj than the SR's. :func:`interpolated_sideband_template`
-morphs the two sidebands' spectra to the SR centre: each quantile of the template is the two
-sidebands' quantiles interpolated linearly in mjj (horizontal interpolation). Adding the two
-sidebands' spectra with weights that put their mean mjj at the SR centre
-(:func:`sideband_weights`, the template before) gets the mean right but not the shape where
-the spectrum moves with mjj: a sharp feature, such as the toy generator's jet-mass edge at
-0.6 TeV x (mjj / 3.5 TeV)^0.5, becomes two half steps around the SR's, and the subtraction
-leaves a peak below the edge. On the toy with that correlation (CWoLa, 60 datasets of
-300-1000 injected) the weighted sum made a 574-585 GeV "daughter" at 3-7 sigma in 51 datasets,
-at 300 injected (nothing claimed) as often as at 1000, against a true 500 GeV; with the
-morphed template (40 datasets per injection) the heavier jet's largest excess passes 3 sigma in
-4 and 6 at 300 and 600 injected, and 14 of 40 at 1000 answer 507-576 GeV (what is left of the
-cut's sculpting of the jet masses). Where the spectrum does not move, the two templates are the
-same up to statistics (on the toy without the correlation, 60 datasets, the 42 daughters answered
-with both moved by at most 0.82 of the larger of their two errors).
+The background template of the SR's jet masses is the selected sideband events morphed to the SR
+centre (:func:`~anomsearch.answer.sideband_template.interpolated_sideband_template`; re-exported
+here with :func:`~anomsearch.answer.sideband_template.sideband_weights`, the weighted sum it
+replaced). On the toy with a feature-mjj correlation (CWoLa, 60 datasets of 300-1000
+injected) the weighted sum made a 574-585 GeV "daughter" at 3-7 sigma in 51 datasets, at 300
+injected (nothing claimed) as often as at 1000, against a true 500 GeV; with the morphed
+template (40 datasets per injection) the heavier jet's largest excess passes 3 sigma in 4 and 6
+at 300 and 600 injected, and 14 of 40 at 1000 answer 507-576 GeV (what is left of the cut's
+sculpting of the jet masses). Where the spectrum does not move, the two templates are the same
+up to statistics (on the toy without the correlation, 60 datasets, the 42 daughters answered
+with both moved by at most 0.82 of the larger of their two errors). When the run kept a
+background-only reference under the cut, the template is also corrected by what the morph
+misses on the reference
+(:func:`~anomsearch.answer.sideband_template.reference_template_residual`: the cut's sculpting
+of the jet masses).
 
 Four systematic errors are added in quadrature to each daughter mass's statistical error:
 
@@ -69,6 +66,12 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from anomsearch.answer.daughter_masses import DaughterMass, estimate_daughter_masses
+from anomsearch.answer.sideband_template import (
+    ReferenceEvents,
+    interpolated_sideband_template,
+    reference_template_residual,
+    sideband_weights,
+)
 from anomsearch.exceptions import ConfigError, DataFormatError, FitError
 
 __all__ = [
@@ -161,86 +164,6 @@ class DaughterSystematics(NamedTuple):
     peak: float
 
 
-def sideband_weights(mjj_sb: np.ndarray, signal_region: tuple[float, float]) -> np.ndarray:
-    """Weights of the sideband events that put the template's mean mjj at the SR centre.
-
-    The upper sideband's share is ``f = (c - m_lo) / (m_hi - m_lo)`` (``c`` the SR centre,
-    ``m_lo`` and ``m_hi`` the sidebands' mean mjj), the lower's ``1 - f``; the weights keep the
-    total at the number of events. One empty sideband: all weights 1.
-
-    Examples:
-        >>> mjj = np.array([3.0, 3.0, 3.0, 4.0])
-        >>> sideband_weights(mjj, (3.3, 3.7)).tolist()
-        [0.6666666666666666, 0.6666666666666666, 0.6666666666666666, 2.0]
-    """
-    mjj_sb = np.asarray(mjj_sb, dtype=float)
-    low = mjj_sb < signal_region[0]
-    if not low.any() or low.all():
-        return np.ones(mjj_sb.size)
-    f_high = _upper_share(mjj_sb, low, signal_region)
-    n = mjj_sb.size
-    return np.where(low, (1.0 - f_high) * n / low.sum(), f_high * n / (~low).sum())
-
-
-def _upper_share(mjj_sb: np.ndarray, low: np.ndarray, signal_region: tuple[float, float]) -> float:
-    """The upper sideband's share ``f`` that puts the two sidebands' mean mjj at the SR centre
-    (both sidebands non-empty)."""
-    m_lo, m_hi = float(mjj_sb[low].mean()), float(mjj_sb[~low].mean())
-    centre = 0.5 * (signal_region[0] + signal_region[1])
-    return min(max((centre - m_lo) / (m_hi - m_lo), 0.0), 1.0)
-
-
-def interpolated_sideband_template(
-    mjj_sb: np.ndarray, jets_sb: np.ndarray, signal_region: tuple[float, float]
-) -> np.ndarray:
-    """The sidebands' jet masses morphed to the SR centre: the template's quantiles are those of
-    the two sidebands interpolated linearly in mjj (horizontal, not vertical, interpolation).
-
-    The upper sideband's share is ``f`` of :func:`sideband_weights`, and each jet column's
-    template quantile function is ``(1 - f) Q_low(q) + f Q_high(q)``. Where the jet-mass
-    spectrum moves with mjj -- QCD jet masses grow with the jet pT, and a sharp feature such as
-    a kinematic edge moves with it -- adding the two sidebands' spectra (:func:`sideband_weights`)
-    leaves two half-height copies of the feature, one on each side of the SR's; subtracted
-    from the SR, they make a peak-dip pair that looks like a daughter. Morphing moves the
-    feature to the SR centre instead. Where the spectrum does not move, both are the same.
-
-    The template holds ``N_eff = 1 / ((1 - f)^2 / n_low + f^2 / n_high)`` equally spaced
-    quantiles (the effective size of the weighted mixture, so its Poisson variance is the
-    mixture's) as unit-weight events; one empty sideband: the other's events themselves.
-
-    Args:
-        mjj_sb: dijet masses of the selected sideband events.
-        jets_sb: ``(n, n_jets)`` their jet masses.
-        signal_region: the SR.
-
-    Returns:
-        ``(N_eff, n_jets)`` template jet masses (each column sorted: only the columns' spectra
-        are meaningful, not the pairing of their values).
-
-    References:
-        A. L. Read, "Linear interpolation of histograms", Nucl. Instrum. Meth. A 425 (1999) 357;
-        M. Baak, S. Gadatsch, R. Harrington, W. Verkerke, arXiv:1410.7388 (moment morphing).
-
-    Examples:
-        >>> mjj = np.array([3.0, 3.0, 4.0, 4.0])
-        >>> jets = np.array([[0.50], [0.52], [0.60], [0.62]])
-        >>> interpolated_sideband_template(mjj, jets, (3.3, 3.7)).ravel().round(4).tolist()
-        [0.5525, 0.5575, 0.5625, 0.5675]
-    """
-    mjj_sb = np.asarray(mjj_sb, dtype=float)
-    jets_sb = np.asarray(jets_sb, dtype=float)
-    low = mjj_sb < signal_region[0]
-    if not low.any() or low.all():
-        return jets_sb.copy()
-    n_low, n_high = int(low.sum()), int((~low).sum())
-    f_high = _upper_share(mjj_sb, low, signal_region)
-    n_eff = 1.0 / ((1.0 - f_high) ** 2 / n_low + f_high**2 / n_high)
-    n_points = max(round(n_eff), 1)
-    q = (np.arange(n_points) + 0.5) / n_points
-    low_q, high_q = np.quantile(jets_sb[low], q, axis=0), np.quantile(jets_sb[~low], q, axis=0)
-    return (1.0 - f_high) * low_q + f_high * high_q
-
-
 def _tighter_cut(scores: np.ndarray, folds: np.ndarray) -> np.ndarray:
     """The selected events above their fold's median score."""
     keep = np.zeros(scores.size, dtype=bool)
@@ -263,6 +186,7 @@ def daughter_masses_with_systematics(
     folds: np.ndarray | None = None,
     jet_mass_scale: float = JET_MASS_SCALE_UNCERTAINTY,
     response: JetMassResponse = PYTHIA_JET_MASS_RESPONSE,
+    reference: ReferenceEvents | None = None,
 ) -> tuple[list[DaughterMass], list[DaughterSystematics]]:
     """Daughter masses of the selected events against the interpolated template, with errors.
 
@@ -279,6 +203,11 @@ def daughter_masses_with_systematics(
         jet_mass_scale: relative jet-mass-scale uncertainty (0: none).
         response: the jet-mass response the peaks are corrected for
             (:data:`NO_JET_MASS_RESPONSE`: none).
+        reference: a background-only reference's events under the same cut: the template is
+            corrected by what the morph misses on the reference
+            (:func:`~anomsearch.answer.sideband_template.reference_template_residual`), in the
+            nominal fit and every variation. None (or a reference without selected events in
+            the SR or the sidebands, logged): no correction.
 
     Returns:
         ``(daughters, systematics)``: the particle masses (``value``) with ``error`` the total,
@@ -296,6 +225,16 @@ def daughter_masses_with_systematics(
     in_sr = (mjj >= signal_region[0]) & (mjj < signal_region[1])
     in_sb = (mjj >= sidebands[0]) & (mjj < sidebands[1]) & ~in_sr
     options: dict[str, Any] = {"n_background_sr_error": n_background_sr_error, "bins": bins}
+    if reference is not None:
+        try:
+            options["template_residual"] = reference_template_residual(
+                reference,
+                signal_region=signal_region,
+                sidebands=sidebands,
+                bin_edges=np.asarray(bins, dtype=float),
+            )
+        except DataFormatError as exc:
+            log.warning("no daughter template correction: %s", exc)
 
     def estimate(sr: np.ndarray, template: np.ndarray, n_bkg: float) -> list[DaughterMass]:
         return estimate_daughter_masses(jets[sr], template, n_background_sr=n_bkg, **options)

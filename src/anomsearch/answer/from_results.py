@@ -34,6 +34,7 @@ from anomsearch.answer.daughter_systematics import (
 from anomsearch.answer.mass_profile import MassProfile, mass_scan_range, profile_resonance_mass
 from anomsearch.answer.resonance_fit import ResonanceFit, fit_resonance_mass
 from anomsearch.answer.sculpting_closure import SculptingClosure, measure_sculpting_shift
+from anomsearch.answer.sideband_template import ReferenceEvents
 from anomsearch.answer.submission import (
     AnswerFiles,
     _read_json,
@@ -232,11 +233,24 @@ def _source_record(
     }
 
 
-def _selected_events(
-    events_path: Path,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """``(mjj, jet masses (n, 2), scores, folds)`` of the selected events in
-    ``selected_events.npz`` (scores and folds None when the file has none)."""
+class _SelectedEvents(NamedTuple):
+    """The arrays of ``selected_events.npz``: the selected events' ``mjj`` and jet masses
+    ``(n, 2)``, their scores and folds (None when the file has none), and the reference's
+    events under the cut (None without a spurious-signal reference)."""
+
+    mjj: np.ndarray
+    jets: np.ndarray
+    scores: np.ndarray | None
+    folds: np.ndarray | None
+    reference: ReferenceEvents | None
+
+
+_REFERENCE_KEYS = ("reference_mjj", "reference_mj1", "reference_mj2", "reference_weight")
+
+
+def _selected_events(events_path: Path) -> _SelectedEvents:
+    """The arrays of ``selected_events.npz``, checked (:class:`_SelectedEvents`)."""
+    reference = None
     try:
         with np.load(events_path) as npz:
             missing = [k for k in ("mjj", "mj1", "mj2") if k not in npz.files]
@@ -246,6 +260,20 @@ def _selected_events(
             jets = np.column_stack([npz["mj1"], npz["mj2"]]).astype(float)
             scores = np.asarray(npz["score"], dtype=float) if "score" in npz.files else None
             folds = np.asarray(npz["fold"]) if "fold" in npz.files else None
+            present = [k for k in _REFERENCE_KEYS if k in npz.files]
+            if present and len(present) < len(_REFERENCE_KEYS):
+                missing = sorted(set(_REFERENCE_KEYS) - set(present))
+                raise DataFormatError(f"{events_path}: missing array(s) {missing}")
+            if present:
+                ref_mjj, ref_j1, ref_j2, ref_w = (
+                    np.asarray(npz[k], dtype=float) for k in _REFERENCE_KEYS
+                )
+                if not (ref_mjj.shape == ref_j1.shape == ref_j2.shape == ref_w.shape):
+                    raise DataFormatError(
+                        f"{events_path}: {', '.join(_REFERENCE_KEYS)} must have the same length"
+                    )
+                reference = ReferenceEvents(ref_mjj, np.column_stack([ref_j1, ref_j2]), ref_w)
+                reference.check(f"{events_path}: reference_*")
     except FileNotFoundError as exc:
         raise DataFormatError(f"{events_path}: file not found") from exc
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
@@ -254,7 +282,7 @@ def _selected_events(
         raise DataFormatError(f"{events_path}: mjj, mj1 and mj2 must have the same length")
     if scores is None or folds is None or scores.shape != mjj.shape or folds.shape != mjj.shape:
         scores = folds = None
-    return mjj, jets, scores, folds
+    return _SelectedEvents(mjj, jets, scores, folds, reference)
 
 
 def answer_from_results(
@@ -337,16 +365,15 @@ def answer_from_results(
         most_significant_window = inputs.best_window
     if not (math.isfinite(daughter_bin_width) and daughter_bin_width > 0):
         raise ConfigError(f"answer.daughter_bin_width must be > 0, got {daughter_bin_width}")
-    mjj, jets, scores, folds = _selected_events(events_path)
+    selected = _selected_events(events_path)
+    mjj = selected.mjj
     sr, sb = inputs.signal_region, inputs.sidebands
 
     sr_fit, resonance, mass_method = _resonance(report, inputs, str(report_path))
     in_sr = (mjj >= sr[0]) & (mjj < sr[1])
     in_sb = (mjj >= sb[0]) & (mjj < sb[1]) & ~in_sr
     calibration = _jet_mass_calibration(report, jet_mass_scale, jet_mass_response)
-    fitted, daughter_errors = _daughters(
-        report, inputs, (mjj, jets, scores, folds), daughter_bin_width, calibration
-    )
+    fitted, daughter_errors = _daughters(report, inputs, selected, daughter_bin_width, calibration)
     daughters, daughter_peaks = _daughters_with_evidence(
         fitted,
         (min_daughter_significance, max_daughter_relative_error, max_daughter_relative_width),
@@ -383,6 +410,14 @@ def answer_from_results(
                 "offset_error_gev2": calibration[1].offset_error * mass_unit_gev**2,
             },
             "daughter_peaks": daughter_peaks,
+            "daughter_template_reference": (
+                None
+                if selected.reference is None
+                else {
+                    "n_events": int(selected.reference.mjj.size),
+                    "weight_sum": float(np.sum(selected.reference.weights)),
+                }
+            ),
             "daughter_mass_errors_gev": [
                 {
                     k: (v * mass_unit_gev if isinstance(v, float) else v)
@@ -411,13 +446,14 @@ def answer_from_results(
 def _daughters(
     report: dict[str, Any],
     inputs: _ReportInputs,
-    selected: tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None],
+    selected: _SelectedEvents,
     bin_width: float,
     calibration: tuple[float, JetMassResponse],
 ) -> tuple[list[DaughterMass], list[DaughterSystematics]]:
     """The daughter masses of the selected events with their systematic errors (the threshold
-    variation only where the trial cut on the score)."""
-    mjj, jets, scores, folds = selected
+    variation only where the trial cut on the score), the template corrected on the run's
+    reference when it kept one."""
+    mjj, jets, scores, folds = selected.mjj, selected.jets, selected.scores, selected.folds
     cov = inputs.covariance
     with_cut = float((report.get("selection") or {}).get("efficiency", 0.0)) < 1.0
     return daughter_masses_with_systematics(
@@ -432,6 +468,7 @@ def _daughters(
         folds=folds if with_cut else None,
         jet_mass_scale=calibration[0],
         response=calibration[1],
+        reference=selected.reference,
     )
 
 

@@ -133,19 +133,35 @@ def unit_cache(config: SearchConfig, final_dir: Path, *, force: bool) -> UnitCac
 
 def write_selected_events(path: Path, window: WindowSearch) -> None:
     """Save the events passing the score cut (all mjj): what ``anomsearch submit`` needs to
-    estimate the resonance and daughter-jet masses without retraining."""
+    estimate the resonance and daughter-jet masses without retraining.
+
+    With a spurious-signal reference (:attr:`WindowSearch.reference`), its events in the
+    sidebands and the SR that pass the cut of at least one fold model are saved too
+    (``reference_mjj``, ``reference_mj1``, ``reference_mj2``, ``reference_weight``: the fraction
+    of the fold models whose cut the event passes), for the daughters' template correction.
+    """
     mask = window.hunt.selection.mask
     selected = window.events.subset(mask)
+    thresholds = np.asarray(window.hunt.selection.thresholds)
     arrays = {
         "mjj": selected.mjj,
         "mj1": selected.feature("mj1"),
         "mj2": selected.feature("mj2"),
         "score": window.scores[mask],
         "fold": window.folds[mask],
-        "thresholds": np.asarray(window.hunt.selection.thresholds),
+        "thresholds": thresholds,
     }
     if selected.label is not None:
         arrays["label"] = selected.label
+    reference = window.reference
+    if reference is not None and reference.jet_masses is not None:
+        weights = reference.weights(thresholds)
+        regions = window.regions
+        keep = (weights > 0) & (reference.mjj >= regions.sb_low) & (reference.mjj < regions.sb_high)
+        arrays["reference_mjj"] = reference.mjj[keep]
+        arrays["reference_mj1"] = reference.jet_masses[keep, 0]
+        arrays["reference_mj2"] = reference.jet_masses[keep, 1]
+        arrays["reference_weight"] = weights[keep]
     np.savez_compressed(path, **arrays)
 
 

@@ -61,10 +61,14 @@ class SpuriousReference(NamedTuple):
         mjj: dijet masses of the sample's events (TeV).
         fold_scores: ``(n_folds, n_events)``: the score of every event by every fold model, in
             the order of the selection's per-fold thresholds.
+        jet_masses: ``(n_events, 2)`` the events' jet masses ``mj1``, ``mj2`` (TeV; None: not
+            kept): the answer corrects the daughters' background template with the reference's
+            selected jet masses (:mod:`anomsearch.answer.daughter_systematics`).
     """
 
     mjj: np.ndarray
     fold_scores: np.ndarray
+    jet_masses: np.ndarray | None = None
 
     @classmethod
     def score(
@@ -81,7 +85,28 @@ class SpuriousReference(NamedTuple):
             mjj = events.mjj
             events = events.subset((mjj >= mjj_range[0]) & (mjj < mjj_range[1]))
         scores = np.stack([np.asarray(s.score(events), dtype=float) for s in scorers])
-        return cls(np.asarray(events.mjj, dtype=float), scores)
+        jets = np.asarray(events.features(["mj1", "mj2"]), dtype=float)
+        return cls(np.asarray(events.mjj, dtype=float), scores, jets)
+
+    def weights(self, thresholds: np.ndarray) -> np.ndarray:
+        """Each event's weight under the data's cut: the fraction of the fold models whose
+        per-fold threshold (``-inf``: no cut) its score reaches.
+
+        Raises:
+            DataFormatError: not one threshold per fold model.
+
+        Examples:
+            >>> ref = SpuriousReference(np.array([3.0, 3.5]), np.array([[0.2, 0.9], [0.6, 0.8]]))
+            >>> ref.weights(np.array([0.5, 0.5])).tolist()
+            [0.5, 1.0]
+        """
+        thresholds = np.asarray(thresholds, dtype=float)
+        if thresholds.shape != self.fold_scores.shape[:1]:
+            raise DataFormatError(
+                f"{self.fold_scores.shape[0]} fold models for {thresholds.size} thresholds: "
+                "need one per fold"
+            )
+        return (self.fold_scores >= thresholds[:, None]).mean(axis=0)
 
 
 class SpuriousSignalCheck(NamedTuple):
@@ -166,14 +191,7 @@ def _template_and_sumw2(
     """:func:`selected_template` and :func:`selected_template_sumw2` from one pass over the
     reference's scores: each event weighs its fraction of the fold models whose threshold its
     score reaches."""
-    thresholds = np.asarray(thresholds, dtype=float)
-    if thresholds.shape != reference.fold_scores.shape[:1]:
-        raise DataFormatError(
-            f"{reference.fold_scores.shape[0]} fold models for {thresholds.size} thresholds: "
-            "need one per fold"
-        )
-    passed = reference.fold_scores >= thresholds[:, None]  # -inf: every event passes
-    weights = passed.mean(axis=0)
+    weights = reference.weights(thresholds)
     edges = np.asarray(bin_edges)
     counts, _ = np.histogram(reference.mjj, bins=edges, weights=weights)
     sumw2, _ = np.histogram(reference.mjj, bins=edges, weights=weights**2)

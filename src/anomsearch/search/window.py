@@ -48,6 +48,9 @@ class WindowSearch(NamedTuple):
         no_cut: the same bump hunt without the score cut (the reference).
         abcd: the ABCD search (``background.name: abcd``) or None.
         train_seconds: wall time of the cross-scoring.
+        reference: the spurious-signal test's background-only sample scored by the fold models
+            (analysis range), or None without one: ``selected_events.npz`` keeps its events
+            under the cut for the daughters' template correction.
     """
 
     regions: Regions
@@ -61,6 +64,7 @@ class WindowSearch(NamedTuple):
     no_cut: BumpHuntResult
     abcd: ABCDSearchResult | None
     train_seconds: float
+    reference: SpuriousReference | None = None
 
     @property
     def discovery(self) -> Any:
@@ -174,8 +178,10 @@ def search_window(
     train_seconds = time.perf_counter() - t_train
     scores = np.asarray(crossed.scores)
     if background_sample is not None:
+        # the whole analysis range: the test histograms the fit range's bins, the answer's
+        # daughter template uses the sidebands
         options["spurious_reference"] = SpuriousReference.score(
-            background_sample, crossed.scorers, mjj_range=options["fit_range"]
+            background_sample, crossed.scorers, mjj_range=(lo, hi)
         )
     hunt = bump_hunt(mjj, scores, efficiency=efficiency, folds=folds, **options)
     no_cut = bump_hunt(mjj, scores, efficiency=1.0, folds=folds, **options)
@@ -203,4 +209,5 @@ def search_window(
         no_cut=no_cut,
         abcd=abcd,
         train_seconds=train_seconds,
+        reference=options.get("spurious_reference"),
     )
