@@ -427,7 +427,13 @@ def signal_recovery(data: dict[str, Any]) -> str:
         f"Toy data ({samples['n_background']} background events, feature-mjj correlation "
         f"`mass_mjj_power` {samples['mass_mjj_power']}), `{Path(samples['config']).name}` "
         f"with `method.name: {samples.get('method', 'cwola')}`, "
-        "the whole chain and `anomsearch submit` per dataset: pulls (measured - truth) / "
+        + (
+            f"a background-only reference of {samples['n_reference_background']} events "
+            "(the spurious-signal test's and the daughters' template correction's), "
+            if samples.get("n_reference_background")
+            else ""
+        )
+        + "the whole chain and `anomsearch submit` per dataset: pulls (measured - truth) / "
         "uncertainty, mean / width (number of pulls; goal: |mean| < 0.2, width 0.8-1.2). "
         + (
             "The injections of one seed share their background (`--shared-backgrounds`): their "

@@ -312,7 +312,10 @@ def answer_from_results(
     profiled with its covariance, mass free over the SR) and the daughter-jet masses from the
     selected SR events minus the selected sideband events' jet-mass spectra morphed to the SR
     centre and scaled to the predicted SR background
-    (:func:`~anomsearch.answer.daughter_systematics.daughter_masses_with_systematics`).
+    (:func:`~anomsearch.answer.daughter_systematics.daughter_masses_with_systematics`), the
+    template corrected by what the morph misses on the run's background-only reference when
+    ``selected_events.npz`` holds its events under the cut (``reference_*``; details
+    ``daughter_template_reference``).
 
     Args:
         results_dir: the run's results directory.
