@@ -14,7 +14,10 @@ with both moved by at most 0.82 of the larger of their two errors). When the run
 background-only reference under the cut, the template is also corrected by what the morph
 misses on the reference
 (:func:`~anomsearch.answer.sideband_template.reference_template_residual`: the cut's sculpting
-of the jet masses).
+of the jet masses): on the same 40 datasets at 1000 injected, with a 4M-event reference, the
+heavier daughter's pulls go from +2.38 / 1.63 (14 answered) to +0.58 / 0.89 (19); the
+selected signal's own heavier-jet peak sits at 517 +- 7 GeV there, the cut's bias on the
+signal, which no background template removes.
 
 Four systematic errors are added in quadrature to each daughter mass's statistical error:
 

@@ -63,7 +63,7 @@ class SpuriousReference(NamedTuple):
             the order of the selection's per-fold thresholds.
         jet_masses: ``(n_events, 2)`` the events' jet masses ``mj1``, ``mj2`` (TeV; None: not
             kept): the answer corrects the daughters' background template with the reference's
-            selected jet masses (:mod:`anomsearch.answer.daughter_systematics`).
+            selected jet masses (:mod:`anomsearch.answer.sideband_template`).
     """
 
     mjj: np.ndarray
