@@ -285,6 +285,13 @@ def _selected_events(events_path: Path) -> _SelectedEvents:
     return _SelectedEvents(mjj, jets, scores, folds, reference)
 
 
+def _reference_record(reference: ReferenceEvents | None) -> dict[str, float] | None:
+    """The details' record of the reference the daughters' template was corrected on."""
+    if reference is None:
+        return None
+    return {"n_events": int(reference.mjj.size), "weight_sum": float(np.sum(reference.weights))}
+
+
 def answer_from_results(
     results_dir: str | os.PathLike[str],
     *,
@@ -413,14 +420,7 @@ def answer_from_results(
                 "offset_error_gev2": calibration[1].offset_error * mass_unit_gev**2,
             },
             "daughter_peaks": daughter_peaks,
-            "daughter_template_reference": (
-                None
-                if selected.reference is None
-                else {
-                    "n_events": int(selected.reference.mjj.size),
-                    "weight_sum": float(np.sum(selected.reference.weights)),
-                }
-            ),
+            "daughter_template_reference": _reference_record(selected.reference),
             "daughter_mass_errors_gev": [
                 {
                     k: (v * mass_unit_gev if isinstance(v, float) else v)
