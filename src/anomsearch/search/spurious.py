@@ -77,15 +77,18 @@ class SpuriousReference(NamedTuple):
         scorers: Sequence[Scorer],
         *,
         mjj_range: tuple[float, float] | None = None,
+        keep_jet_masses: bool = False,
     ) -> SpuriousReference:
-        """Score ``events`` (those in ``mjj_range`` only, when given) with every fold model."""
+        """Score ``events`` (those in ``mjj_range`` only, when given) with every fold model;
+        ``keep_jet_masses``: keep their ``mj1``, ``mj2`` too (the headline window, whose
+        reference the answer uses; the scan's windows need only the scores)."""
         if not len(scorers):
             raise DataFormatError("the spurious-signal test needs the data's fold models")
         if mjj_range is not None:
             mjj = events.mjj
             events = events.subset((mjj >= mjj_range[0]) & (mjj < mjj_range[1]))
         scores = np.stack([np.asarray(s.score(events), dtype=float) for s in scorers])
-        jets = np.asarray(events.features(["mj1", "mj2"]), dtype=float)
+        jets = np.asarray(events.features(["mj1", "mj2"]), dtype=float) if keep_jet_masses else None
         return cls(np.asarray(events.mjj, dtype=float), scores, jets)
 
     def weights(self, thresholds: np.ndarray) -> np.ndarray:

@@ -181,7 +181,7 @@ def search_window(
         # the whole analysis range: the test histograms the fit range's bins, the answer's
         # daughter template uses the sidebands
         options["spurious_reference"] = SpuriousReference.score(
-            background_sample, crossed.scorers, mjj_range=(lo, hi)
+            background_sample, crossed.scorers, mjj_range=(lo, hi), keep_jet_masses=True
         )
     hunt = bump_hunt(mjj, scores, efficiency=efficiency, folds=folds, **options)
     no_cut = bump_hunt(mjj, scores, efficiency=1.0, folds=folds, **options)
